@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Airlock",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "airlock", targets: ["airlock"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Python packaging standards (PEP 440/503/508, requirements.txt). Pure, no I/O.
+        .target(name: "PythonPackaging"),
+        // Airflow domain logic: projects, runtime catalog, pinned sets, diff, conflicts, reports. Pure, no I/O.
+        .target(name: "AirlockCore", dependencies: ["PythonPackaging"]),
+        // Everything that touches the outside world: files, processes (uv), HTTP, caches.
+        .target(name: "AirlockToolchain", dependencies: ["AirlockCore"]),
+        // `airlock upgrade-test`: resolves both sides, compares, checks conflicts, writes the report folder.
+        .target(name: "AirlockUpgradeTest", dependencies: ["AirlockToolchain"]),
+        // Command-line layer: flags, progress, rendering, exit codes.
+        .target(name: "AirlockCLI", dependencies: [
+            "AirlockUpgradeTest",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "airlock", dependencies: ["AirlockCLI"]),
+        // Helpers shared by the test targets (paths, scratch folders, the built binary, a loopback HTTP server).
+        .target(name: "AirlockTestSupport", dependencies: ["AirlockToolchain"]),
+
+        .testTarget(name: "PythonPackagingTests", dependencies: ["PythonPackaging"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AirlockCoreTests", dependencies: ["AirlockCore"]),
+        .testTarget(name: "AirlockToolchainTests", dependencies: ["AirlockToolchain", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockTestSupport"]),
+    ]
+)

@@ -1,0 +1,92 @@
+import AirlockCore
+import Foundation
+
+/// What a finished child process left behind.
+public struct ProcessOutput: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    public var timedOut: Bool
+    public var succeeded: Bool { status == 0 && !timedOut }
+}
+
+/// Runs child processes without deadlocking on full pipes: output goes to temporary files.
+public enum ProcessRunner {
+    /// Runs `executable` with `arguments` and waits for it.
+    /// - Parameters:
+    ///   - environment: variables added to (or replacing) the inherited environment.
+    ///   - timeout: seconds after which the process group is killed.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           workingDirectory: String? = nil, timeout: Double? = nil) async throws(AirlockError) -> ProcessOutput {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-proc-\(UUID().uuidString)")
+        do {
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        } catch {
+            throw .environment("Cannot create a temporary folder: \(error.localizedDescription)")
+        }
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outURL = scratch.appendingPathComponent("stdout")
+        let errURL = scratch.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+        do {
+            process.standardOutput = try FileHandle(forWritingTo: outURL)
+            process.standardError = try FileHandle(forWritingTo: errURL)
+        } catch {
+            throw .environment("Cannot capture the output of `\(executable)`: \(error.localizedDescription)")
+        }
+        process.standardInput = FileHandle.nullDevice
+
+        let timedOut = TimeoutFlag()
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                process.terminationHandler = { _ in continuation.resume() }
+                do {
+                    try process.run()
+                } catch {
+                    process.terminationHandler = nil
+                    continuation.resume(throwing: error)
+                    return
+                }
+                if let timeout {
+                    let pid = process.processIdentifier
+                    DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+                        if process.isRunning {
+                            timedOut.set()
+                            kill(pid, SIGKILL)
+                        }
+                    }
+                }
+            }
+        } catch {
+            throw .environment("Cannot run `\(executable)`: \(error.localizedDescription)")
+        }
+        let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        return ProcessOutput(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut.value)
+    }
+
+    /// The first executable called `name` on `PATH`, if any.
+    public static func which(_ name: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> String? {
+        for directory in (path ?? "").split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}
+
+private final class TimeoutFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    func set() { lock.lock(); flag = true; lock.unlock() }
+    var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+}

@@ -1,0 +1,426 @@
+/// A PEP 508 dependency specifier (`name[extras] specifiers ; marker` or `name @ url ; marker`),
+/// parsed with the grammar of `packaging.requirements.Requirement`, so Airlock reads
+/// requirement lines exactly as pip does.
+public struct Requirement: Hashable, Sendable, CustomStringConvertible {
+    public var name: PackageName
+    /// Extra names, PEP 685-normalised, sorted and de-duplicated.
+    public var extras: [String]
+    public var specifier: SpecifierSet
+    /// The URL of a `name @ url` requirement.
+    public var url: String?
+    public var marker: Marker?
+
+    public init(name: PackageName, extras: [String] = [], specifier: SpecifierSet = SpecifierSet(), url: String? = nil, marker: Marker? = nil) {
+        self.name = name
+        self.extras = Array(Set(extras.map(normalizePackageName))).sorted()
+        self.specifier = specifier
+        self.url = url
+        self.marker = marker
+    }
+
+    /// Parses a PEP 508 requirement. Errors say what was expected and at which (1-based) column.
+    public init(parsing text: String) throws(PackagingError) {
+        var parser = PEP508Parser(text)
+        self = try parser.parseRequirement()
+    }
+
+    /// Like `str(packaging.requirements.Requirement(...))`: `name[extras]specifiers`,
+    /// `name @ url ; marker` or `name>=1; marker` (extras normalised, specifiers sorted).
+    public var description: String {
+        var out = name.raw
+        if !extras.isEmpty { out += "[" + extras.joined(separator: ",") + "]" }
+        if !specifier.isEmpty { out += specifier.description }
+        if let url {
+            out += " @ " + url
+            if marker != nil { out += " " }
+        }
+        if let marker { out += "; " + marker.description }
+        return out
+    }
+
+    /// True when the marker (if any) holds in `environment`.
+    public func applies(in environment: MarkerEnvironment) -> Bool {
+        marker?.evaluate(environment) ?? true
+    }
+}
+
+// MARK: - PEP 508 parser (mirrors packaging._parser / packaging._tokenizer)
+
+struct PEP508Parser {
+    let s: [Unicode.Scalar]
+    var pos = 0
+
+    init(_ text: String) {
+        s = Array(text.unicodeScalars)
+    }
+
+    // MARK: Tokens
+
+    func error(_ message: String, at position: Int? = nil) -> PackagingError {
+        let p = position ?? pos
+        return PackagingError(message: "\(message) at column \(p + 1)", column: p + 1)
+    }
+
+    func text(_ range: Range<Int>) -> String { makeString(s[range]) }
+
+    mutating func consumeWhitespace() {
+        while pos < s.count && (s[pos] == " " || s[pos] == "\t") { pos += 1 }
+    }
+
+    /// The tokenizer's `END` (`$`: the end, or a final newline).
+    func isEnd(_ p: Int) -> Bool { p == s.count || (p == s.count - 1 && s[p] == "\n") }
+
+    func peek(_ c: Unicode.Scalar) -> Bool { pos < s.count && s[pos] == c }
+
+    func isWordBoundaryBefore(_ p: Int) -> Bool {
+        p == 0 || !s[p - 1].isPythonWordCharacter
+    }
+
+    func isWordBoundaryAfter(_ p: Int) -> Bool {
+        p == s.count || !s[p].isPythonWordCharacter
+    }
+
+    /// `IDENTIFIER`: `\b[a-zA-Z0-9][a-zA-Z0-9._-]*\b`.
+    func identifierEnd(at p: Int) -> Int? {
+        guard p < s.count, s[p].isASCIIAlphanumeric, isWordBoundaryBefore(p) else { return nil }
+        var run = p + 1
+        while run < s.count && (s[run].isASCIIAlphanumeric || s[run] == "." || s[run] == "_" || s[run] == "-") { run += 1 }
+        var end = run
+        while end > p {
+            if s[end - 1].isPythonWordCharacter && isWordBoundaryAfter(end) { return end }
+            end -= 1
+        }
+        return nil
+    }
+
+    /// A keyword such as `and`, `or`, `in`, `not` with word boundaries on both sides.
+    func keyword(_ word: StaticString, at p: Int) -> Bool {
+        s.hasASCIIPrefix(word, at: p, caseInsensitive: false)
+            && isWordBoundaryBefore(p) && isWordBoundaryAfter(p + word.utf8CodeUnitCount)
+    }
+
+    static let variableNames: [(spelling: String, name: String)] = {
+        var out: [(String, String)] = []
+        let plain = ["python_version", "python_full_version", "platform_release", "platform_system",
+                     "implementation_name", "implementation_version", "extras", "extra", "dependency_groups"]
+        for p in plain { out.append((p, p)) }
+        for (a, b) in [("os", "name"), ("sys", "platform"), ("platform", "version"), ("platform", "machine"),
+                       ("platform", "python_implementation")] {
+            out.append(("\(a)_\(b)", "\(a)_\(b)"))
+            out.append(("\(a).\(b)", "\(a)_\(b)"))
+        }
+        out.append(("python_implementation", "platform_python_implementation"))
+        return out
+    }()
+
+    /// `VARIABLE`: a known marker variable with word boundaries.
+    func variable(at p: Int) -> (name: String, end: Int)? {
+        guard p < s.count, isWordBoundaryBefore(p) else { return nil }
+        for (spelling, name) in PEP508Parser.variableNames {
+            let scalars = Array(spelling.unicodeScalars)
+            guard p + scalars.count <= s.count else { continue }
+            var ok = true
+            for i in 0..<scalars.count where s[p + i] != scalars[i] { ok = false; break }
+            if ok && isWordBoundaryAfter(p + scalars.count) { return (name, p + scalars.count) }
+        }
+        return nil
+    }
+
+    /// `OP`: `===|==|~=|!=|<=|>=|<|>`.
+    func markerOperator(at p: Int) -> (MarkerOperator, Int)? {
+        guard let op = SpecifierScanner.scanOperator(s, p, s.count) else { return nil }
+        let length = op.rawValue.unicodeScalars.count
+        let mapped = MarkerOperator(rawValue: op.rawValue) ?? .equal
+        return (mapped, p + length)
+    }
+
+    // MARK: Requirement
+
+    mutating func parseRequirement() throws(PackagingError) -> Requirement {
+        consumeWhitespace()
+        guard let nameEnd = identifierEnd(at: pos) else {
+            throw error("Expected package name at the start of dependency specifier")
+        }
+        let name = text(pos..<nameEnd)
+        pos = nameEnd
+        consumeWhitespace()
+        let extras = try parseExtras()
+        consumeWhitespace()
+
+        var url: String?
+        var specifierText = ""
+        var marker: Marker?
+        if peek("@") {
+            pos += 1
+            consumeWhitespace()
+            let urlStart = pos
+            while pos < s.count && s[pos] != " " && s[pos] != "\t" { pos += 1 }
+            if pos == urlStart { throw error("Expected URL after @") }
+            url = text(urlStart..<pos)
+            if !isEnd(pos) {
+                consumeWhitespace()
+                if !isEnd(pos) {
+                    guard peek(";") else {
+                        throw error("Expected semicolon (after URL and whitespace) or end, found \(found())")
+                    }
+                    pos += 1
+                    marker = try parseMarker()
+                    consumeWhitespace()
+                }
+            }
+        } else {
+            specifierText = try parseSpecifier()
+            consumeWhitespace()
+            if !isEnd(pos) {
+                guard peek(";") else { throw afterSpecifierError(hasSpecifier: !specifierText.isEmpty) }
+                pos += 1
+                marker = try parseMarker()
+                consumeWhitespace()
+            }
+        }
+        guard isEnd(pos) else { throw error("Expected end of dependency specifier, found \(found())") }
+        let specifier = try SpecifierSet(parsing: specifierText)
+        return Requirement(name: PackageName(name), extras: extras, specifier: specifier, url: url, marker: marker)
+    }
+
+    /// A short quote of the text at the current position for error messages.
+    func found() -> String {
+        if isEnd(pos) { return "end of text" }
+        let end = Swift.min(s.count, pos + 24)
+        let quoted = text(pos..<end)
+        return "`\(quoted)\(end < s.count ? "…" : "")`"
+    }
+
+    func afterSpecifierError(hasSpecifier: Bool) -> PackagingError {
+        if SpecifierScanner.scan(s, from: pos, to: s.count) != nil && hasSpecifier {
+            return error("Expected a comma between version specifiers, found \(found())")
+        }
+        if let (op, end) = markerOperator(at: pos) {
+            var q = end
+            while q < s.count && (s[q] == " " || s[q] == "\t") { q += 1 }
+            if isEnd(q) || s[q] == ";" || s[q] == "," || s[q] == ")" {
+                return error("Expected a version after `\(op.rawValue)`")
+            }
+            return error("Expected a valid version after `\(op.rawValue)`, found \(found())")
+        }
+        if peek("=") {
+            return error("Invalid operator `=`, use `==` for an exact version")
+        }
+        if hasSpecifier {
+            return error("Expected comma (within version specifier), semicolon (after version specifier) or end, found \(found())")
+        }
+        return error("Expected semicolon (after name with no version specifier) or end, found \(found())")
+    }
+
+    mutating func parseExtras() throws(PackagingError) -> [String] {
+        guard peek("[") else { return [] }
+        let open = pos
+        pos += 1
+        consumeWhitespace()
+        var extras: [String] = []
+        if let end = identifierEnd(at: pos) {
+            extras.append(text(pos..<end))
+            pos = end
+            while true {
+                consumeWhitespace()
+                if identifierEnd(at: pos) != nil {
+                    throw error("Expected comma between extra names")
+                }
+                guard peek(",") else { break }
+                pos += 1
+                consumeWhitespace()
+                guard let next = identifierEnd(at: pos) else {
+                    throw error("Expected extra name after comma")
+                }
+                extras.append(text(pos..<next))
+                pos = next
+            }
+        }
+        consumeWhitespace()
+        guard peek("]") else {
+            throw error("Expected matching `]` for `[` (opened at column \(open + 1)), after extras, found \(found())")
+        }
+        pos += 1
+        return extras
+    }
+
+    mutating func parseSpecifier() throws(PackagingError) -> String {
+        var open: Int?
+        if peek("(") {
+            open = pos
+            pos += 1
+        }
+        consumeWhitespace()
+        var out = ""
+        while let match = SpecifierScanner.scan(s, from: pos, to: s.count) {
+            let start = pos
+            out += text(pos..<match.end)
+            pos = match.end
+            if pos + 1 < s.count && s[pos] == "." && s[pos + 1] == "*" {
+                if match.op == .equal || match.op == .notEqual {
+                    throw error("`.*` suffix can only follow a release segment (as in `\(match.op.rawValue)1.2.*`)", at: start)
+                }
+                throw error(".* suffix can only be used with `==` or `!=` operators", at: start)
+            }
+            if pos + 1 < s.count && s[pos] == "+" && (s[pos + 1].isASCIIDigit || (s[pos + 1].value >= 0x61 && s[pos + 1].value <= 0x7A)) {
+                throw error("Local version label can only be used with `==` or `!=` operators", at: start)
+            }
+            consumeWhitespace()
+            guard peek(",") else { break }
+            out += ","
+            pos += 1
+            consumeWhitespace()
+        }
+        consumeWhitespace()
+        if let open {
+            guard peek(")") else {
+                if !isEnd(pos) && !peek(";") {
+                    let e = afterSpecifierError(hasSpecifier: !out.isEmpty)
+                    throw PackagingError(message: e.message, column: e.column)
+                }
+                throw error("Expected matching `)` for `(` (opened at column \(open + 1)), after version specifier")
+            }
+            pos += 1
+        }
+        return out
+    }
+
+    // MARK: Markers
+
+    mutating func parseFullMarker() throws(PackagingError) -> Marker {
+        let marker = try parseMarker()
+        guard isEnd(pos) else { throw error("Expected end of marker expression, found \(found())") }
+        return marker
+    }
+
+    /// `marker = marker_atom (BOOLOP marker_atom)*`, with `and` binding tighter than `or`.
+    mutating func parseMarker() throws(PackagingError) -> Marker {
+        var orTerms: [Marker] = []
+        var current = try parseMarkerAtom()
+        while true {
+            if keyword("and", at: pos) {
+                pos += 3
+                current = .and(current, try parseMarkerAtom())
+            } else if keyword("or", at: pos) {
+                pos += 2
+                orTerms.append(current)
+                current = try parseMarkerAtom()
+            } else {
+                break
+            }
+        }
+        var result = orTerms.first ?? current
+        if !orTerms.isEmpty {
+            for term in orTerms.dropFirst() { result = .or(result, term) }
+            result = .or(result, current)
+        }
+        return result
+    }
+
+    mutating func parseMarkerAtom() throws(PackagingError) -> Marker {
+        consumeWhitespace()
+        let marker: Marker
+        if peek("(") {
+            let open = pos
+            pos += 1
+            consumeWhitespace()
+            let inner = try parseMarker()
+            consumeWhitespace()
+            guard peek(")") else {
+                throw error("Expected matching `)` for `(` (opened at column \(open + 1)), after marker expression, found \(found())")
+            }
+            pos += 1
+            marker = .group(inner)
+        } else {
+            marker = try parseMarkerItem()
+        }
+        consumeWhitespace()
+        return marker
+    }
+
+    mutating func parseMarkerItem() throws(PackagingError) -> Marker {
+        consumeWhitespace()
+        var lhs = try parseMarkerVar()
+        consumeWhitespace()
+        let op = try parseMarkerOp()
+        consumeWhitespace()
+        var rhs = try parseMarkerVar()
+        consumeWhitespace()
+        if case .variable("extra") = lhs {
+            rhs = .value(normalizePackageName(rhs.text))
+        } else if case .variable("extra") = rhs {
+            lhs = .value(normalizePackageName(lhs.text))
+        }
+        return .compare(lhs, op, rhs)
+    }
+
+    mutating func parseMarkerVar() throws(PackagingError) -> MarkerOperand {
+        if let (name, end) = variable(at: pos) {
+            pos = end
+            return .variable(name)
+        }
+        if pos < s.count && (s[pos] == "'" || s[pos] == "\"") {
+            let quote = s[pos]
+            var q = pos + 1
+            while q < s.count && s[q] != quote { q += 1 }
+            if q < s.count {
+                let value = PEP508Parser.unescape(Array(s[(pos + 1)..<q]))
+                pos = q + 1
+                return .value(value)
+            }
+            throw error("Unterminated quoted string")
+        }
+        if let end = identifierEnd(at: pos) {
+            throw error("Unknown marker variable `\(text(pos..<end))` (expected a marker variable such as python_version, or a quoted string)")
+        }
+        throw error("Expected a marker variable or quoted string, found \(found())")
+    }
+
+    mutating func parseMarkerOp() throws(PackagingError) -> MarkerOperator {
+        if keyword("in", at: pos) {
+            pos += 2
+            return .in
+        }
+        if keyword("not", at: pos) {
+            pos += 3
+            guard peek(" ") || peek("\t") else { throw error("Expected whitespace after 'not'") }
+            consumeWhitespace()
+            guard keyword("in", at: pos) else { throw error("Expected 'in' after 'not'") }
+            pos += 2
+            return .notIn
+        }
+        if let (op, end) = markerOperator(at: pos) {
+            pos = end
+            return op
+        }
+        throw error("Expected marker operator, one of <=, <, !=, ==, >=, >, ~=, ===, in, not in, found \(found())")
+    }
+
+    /// The common escapes of Python string literals (`ast.literal_eval` of a quoted string).
+    static func unescape(_ scalars: [Unicode.Scalar]) -> String {
+        guard scalars.contains("\\") else { return makeString(scalars) }
+        var out = String.UnicodeScalarView()
+        var i = 0
+        while i < scalars.count {
+            let c = scalars[i]
+            guard c == "\\", i + 1 < scalars.count else {
+                out.append(c)
+                i += 1
+                continue
+            }
+            let n = scalars[i + 1]
+            i += 2
+            switch n {
+            case "n": out.append("\n")
+            case "t": out.append("\t")
+            case "r": out.append("\r")
+            case "0": out.append("\0")
+            case "\\", "'", "\"": out.append(n)
+            default:
+                out.append("\\")
+                out.append(n)
+            }
+        }
+        return String(out)
+    }
+}

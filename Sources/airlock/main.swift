@@ -1,0 +1,3 @@
+import AirlockCLI
+
+await Airlock.runMain()
