@@ -87,14 +87,29 @@ public final class StaticHTTPServer: @unchecked Sendable {
         try process.run()
         baseURL = "http://127.0.0.1:\(port)"
         // Wait until it accepts connections.
-        for _ in 0..<100 {
-            if let url = URL(string: baseURL), (try? Data(contentsOf: url)) != nil { return }
+        for _ in 0..<200 {
+            if Self.accepts(port: port) { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
     }
 
+    private static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    /// Kills the server. No `waitUntilExit()`: on Linux it spins the run loop of the calling thread.
     public func stop() {
-        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        let pid = process.processIdentifier
+        if pid > 0 { kill(pid, SIGKILL) }
     }
 
     deinit { stop() }

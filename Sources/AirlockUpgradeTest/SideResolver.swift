@@ -118,16 +118,15 @@ struct SideResolver: Sendable {
         return lines
     }
 
-    /// Relative paths in direct references point from the requirements file's folder.
+    /// The line as uv should read it from Airlock's scratch folder: relative paths of editables and
+    /// direct references point from the requirements file's folder, so they are made absolute.
     private func lineForResolver(_ entry: RequirementsEntry) -> String {
-        guard let reference = entry.directReference, entry.requirement == nil || entry.editable,
-              reference.hasPrefix("./") || reference.hasPrefix("../") else {
-            return entry.editable ? "-e \(entry.text)" : entry.text
+        guard let reference = entry.directReference, !reference.contains(":"), !reference.hasPrefix("/") else {
+            return entry.text
         }
         let folder = project.root.appendingPathComponent(entry.file).deletingLastPathComponent()
         let absolute = folder.appendingPathComponent(reference).standardizedFileURL.path
-        let rewritten = entry.text.replacingOccurrences(of: reference, with: absolute)
-        return entry.editable ? "-e \(rewritten)" : rewritten
+        return entry.text.replacingOccurrences(of: reference, with: absolute)
     }
 
     /// Index options uv understands in a requirements file; others are pip-only and left out.

@@ -46,7 +46,7 @@ public struct UpgradeTestRunner: Sendable {
 
         let uv = try await UVTool.locate(paths: paths, progress: { [progress] in progress(.note($0)) })
         let sideResolver = SideResolver(
-            resolver: UVResolver(uv: uv, paths: paths),
+            resolver: UVResolver(uv: uv, paths: paths, offline: options.offline),
             constraintsSource: ConstraintsSource(base: options.constraintsSource, paths: paths, offline: options.offline),
             catalog: catalog, project: project, progress: progress)
 

@@ -63,7 +63,10 @@ func pythonStrippedRange(_ s: [Unicode.Scalar]) -> Range<Int> {
 
 /// Python's `str.strip()`.
 func pythonStrip(_ text: String) -> String {
-    let scalars = Array(text.unicodeScalars)
+    let view = text.unicodeScalars
+    guard let first = view.first, let last = view.last else { return text }
+    if !first.isPythonWhitespace && !last.isPythonWhitespace { return text }
+    let scalars = Array(view)
     let range = pythonStrippedRange(scalars)
     if range.count == scalars.count { return text }
     return makeString(scalars[range])

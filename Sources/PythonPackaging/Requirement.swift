@@ -12,7 +12,7 @@ public struct Requirement: Hashable, Sendable, CustomStringConvertible {
 
     public init(name: PackageName, extras: [String] = [], specifier: SpecifierSet = SpecifierSet(), url: String? = nil, marker: Marker? = nil) {
         self.name = name
-        self.extras = Array(Set(extras.map(normalizePackageName))).sorted()
+        self.extras = extras.isEmpty ? [] : Array(Set(extras.map(normalizePackageName))).sorted()
         self.specifier = specifier
         self.url = url
         self.marker = marker
@@ -149,6 +149,7 @@ struct PEP508Parser {
 
         var url: String?
         var specifierText = ""
+        var specifiers: [Specifier]? = []
         var marker: Marker?
         if peek("@") {
             pos += 1
@@ -169,7 +170,7 @@ struct PEP508Parser {
                 }
             }
         } else {
-            specifierText = try parseSpecifier()
+            (specifierText, specifiers) = try parseSpecifier()
             consumeWhitespace()
             if !isEnd(pos) {
                 guard peek(";") else { throw afterSpecifierError(hasSpecifier: !specifierText.isEmpty) }
@@ -179,7 +180,14 @@ struct PEP508Parser {
             }
         }
         guard isEnd(pos) else { throw error("Expected end of dependency specifier, found \(found())") }
-        let specifier = try SpecifierSet(parsing: specifierText)
+        // Like packaging, the specifier text is split on commas and validated again, unless
+        // the scanned tokens already are the specifiers (no `===`, whose operand may hold commas).
+        let specifier: SpecifierSet
+        if let specifiers {
+            specifier = SpecifierSet(specifiers)
+        } else {
+            specifier = try SpecifierSet(parsing: specifierText)
+        }
         return Requirement(name: PackageName(name), extras: extras, specifier: specifier, url: url, marker: marker)
     }
 
@@ -244,7 +252,9 @@ struct PEP508Parser {
         return extras
     }
 
-    mutating func parseSpecifier() throws(PackagingError) -> String {
+    /// The specifier text as packaging collects it, and the specifiers when they could be built
+    /// directly from the tokens (nil when a `===` token is present).
+    mutating func parseSpecifier() throws(PackagingError) -> (String, [Specifier]?) {
         var open: Int?
         if peek("(") {
             open = pos
@@ -252,9 +262,19 @@ struct PEP508Parser {
         }
         consumeWhitespace()
         var out = ""
+        var specifiers: [Specifier]? = []
         while let match = SpecifierScanner.scan(s, from: pos, to: s.count) {
             let start = pos
             out += text(pos..<match.end)
+            if match.op == .arbitrary {
+                specifiers = nil
+            } else {
+                var lo = start + match.op.rawValue.unicodeScalars.count
+                var hi = match.end
+                while lo < hi && s[lo].isPythonWhitespace { lo += 1 }
+                while hi > lo && s[hi - 1].isPythonWhitespace { hi -= 1 }
+                specifiers?.append(Specifier(op: match.op, version: text(lo..<hi)))
+            }
             pos = match.end
             if pos + 1 < s.count && s[pos] == "." && s[pos + 1] == "*" {
                 if match.op == .equal || match.op == .notEqual {
@@ -282,7 +302,7 @@ struct PEP508Parser {
             }
             pos += 1
         }
-        return out
+        return (out, specifiers)
     }
 
     // MARK: Markers

@@ -116,16 +116,21 @@ public struct Specifier: Hashable, Sendable, CustomStringConvertible {
     // MARK: Equality (canonical, as packaging)
 
     public static func == (lhs: Specifier, rhs: Specifier) -> Bool {
-        lhs.op == rhs.op && lhs.analysis.canonicalVersion == rhs.analysis.canonicalVersion
+        lhs.op == rhs.op && lhs.canonicalVersion == rhs.canonicalVersion
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(op)
-        hasher.combine(analysis.canonicalVersion)
+        hasher.combine(canonicalVersion)
     }
 
-    /// packaging's canonical `(operator, version)` pair used for equality.
-    var canonicalVersion: String { analysis.canonicalVersion }
+    /// packaging's canonical version text used for equality (`_canonical_spec`): trailing zeros
+    /// stripped except for `~=`; `===` and wildcards as written.
+    var canonicalVersion: String {
+        if op == .arbitrary || version.hasSuffix(".*") { return version }
+        guard let v = analysis.specVersion else { return version }
+        return canonicalize(v, stripTrailingZero: op != .compatible)
+    }
 
     // MARK: Derived data
 
@@ -134,10 +139,8 @@ public struct Specifier: Hashable, Sendable, CustomStringConvertible {
         var specVersion: Version?
         /// The wildcard prefix for `==X.*`, `!=X.*` and (implicitly) `~=`.
         var wildcard: WildcardPrefix?
-        var canonicalVersion: String
 
         init(op: Operator, version: String) {
-            canonicalVersion = version
             specVersion = nil
             wildcard = nil
             if op == .arbitrary {
@@ -155,7 +158,6 @@ public struct Specifier: Hashable, Sendable, CustomStringConvertible {
             }
             guard let v = Version(version) else { return }
             specVersion = v
-            canonicalVersion = canonicalize(v, stripTrailingZero: op != .compatible)
             if op == .compatible {
                 wildcard = WildcardPrefix(rawPrefix: compatiblePrefix(version))
             }

@@ -87,7 +87,7 @@ import Testing
             "requirements.txt": "",
             ".astro/config.yaml": "project:\n  name: astro\n",
         ], under: project)
-        let result = try await TestSupport.airlock(["upgrade-test", "--version-test", "-a", "2.9.2", "--offline",
+        let result = try await TestSupport.airlock(["upgrade-test", "--version-test", "-a", "2.9.2",
                                                     "--constraints-source", TestSupport.constraintsMirror.path], in: project)
         #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
         #expect(result.stdout.contains("apache-airflow 2.7.3 >> 2.9.2"))
@@ -98,7 +98,7 @@ import Testing
     @Test func jsonModePrintsOnlyTheReport() async throws {
         let project = try TestSupport.scratchFolder("airlock-json")
         try TestSupport.writeTree(["Dockerfile": "FROM apache/airflow:2.10.5-python3.11\n", "requirements.txt": "pandas==1.5.3\n"], under: project)
-        let result = try await TestSupport.airlock(["upgrade-test", "--conflict-test", "-a", "3.0.6", "--json", "--offline",
+        let result = try await TestSupport.airlock(["upgrade-test", "--conflict-test", "-a", "3.0.6", "--json",
                                                     "--constraints-source", TestSupport.constraintsMirror.path, "--project", project.path])
         #expect(result.status == 1)
         #expect(result.stderr.isEmpty, "stderr: \(result.stderr)")
@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func malformedRequirementNamesFileAndLine() async throws {
-        let (result, project) = try await run(["Dockerfile": "FROM apache/airflow:2.10.5\n", "requirements.txt": "requests\n\npandas===\n"])
+        let (result, project) = try await run(["Dockerfile": "FROM apache/airflow:2.10.5\n", "requirements.txt": "requests\n\npandas>=>1.0\n"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("requirements.txt:3"), "stderr: \(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))

@@ -3,13 +3,18 @@ import Foundation
 import PythonPackaging
 import Testing
 
+func lookup(_ catalog: RuntimeCatalog, _ version: String) throws -> RuntimeRelease {
+    let parsed = try #require(RuntimeVersion(version))
+    return try #require(catalog.runtime(parsed))
+}
+
 @Suite struct RuntimeCatalogTests {
     let catalog = RuntimeCatalog.bundled()
 
     @Test func bundledSnapshotLoads() throws {
         #expect(catalog.runtimes.count == 120)
         #expect(catalog.airflowReleases.count >= 67)
-        let release = try #require(catalog.runtime(try #require(RuntimeVersion("9.10.0"))))
+        let release = try lookup(catalog, "9.10.0")
         #expect(release.airflowVersion == "2.7.3")
         #expect(release.defaultPython == "3.11")
     }
@@ -37,13 +42,13 @@ import Testing
         #expect(catalog.latestRuntime?.databaseMigration == true)
         #expect(catalog.newestRuntime(forAirflow: "2.10.1") == nil)
         #expect(catalog.newestBuild(inSeries: "3.0")?.version.description == "3.0-3")
-        let yanked = try #require(catalog.runtime(try #require(RuntimeVersion("12.1.0"))))
+        let yanked = try lookup(catalog, "12.1.0")
         let warnings = RuntimeCatalog.warnings(for: yanked, today: "2026-11-22")
         #expect(warnings.contains { $0.contains("yanked: bad") })
     }
 
     @Test func endOfMaintenanceWarning() throws {
-        let release = try #require(catalog.runtime(try #require(RuntimeVersion("9.10.0"))))
+        let release = try lookup(catalog, "9.10.0")
         #expect(RuntimeCatalog.warnings(for: release, today: "2026-11-22").contains { $0.contains("end of maintenance") })
         #expect(RuntimeCatalog.warnings(for: release, today: "2025-01-15").isEmpty)
     }

@@ -55,9 +55,13 @@ public struct UVResolver: Sendable {
     public var uv: UVTool
     public var paths: AirlockPaths
 
-    public init(uv: UVTool, paths: AirlockPaths) {
+    /// Resolve from uv's cache only (`--offline`).
+    public var offline: Bool
+
+    public init(uv: UVTool, paths: AirlockPaths, offline: Bool = false) {
         self.uv = uv
         self.paths = paths
+        self.offline = offline
     }
 
     /// - Returns: the result and whether it came from the cache.
@@ -93,6 +97,7 @@ public struct UVResolver: Sendable {
         if let excludeNewer = input.excludeNewer {
             arguments += ["--exclude-newer", excludeNewer]
         }
+        if offline { arguments.append("--offline") }
         let output = try await ProcessRunner.run(uv.executable, arguments, environment: ["NO_COLOR": "1"],
                                                  workingDirectory: work.path, timeout: 900)
         if output.succeeded {
