@@ -24,6 +24,7 @@ public struct AirlockPaths: Sendable {
     public var feeds: URL { cacheRoot.appendingPathComponent("feeds") }
     public var constraints: URL { cacheRoot.appendingPathComponent("constraints") }
     public var resolutions: URL { cacheRoot.appendingPathComponent("resolutions") }
+    public var environments: URL { cacheRoot.appendingPathComponent("environments") }
 }
 
 /// Small file helpers shared by the caches: atomic writes and freshness checks.

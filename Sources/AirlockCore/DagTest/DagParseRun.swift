@@ -1,0 +1,86 @@
+/// What the DAG-parse harness reports for one environment (its JSON, decoded as is).
+public struct DagParseRun: Hashable, Sendable, Codable {
+    public var ok: Bool
+    public var error: String?
+    public var airflowVersion: String?
+    public var importSeconds: Double?
+    public var totalSeconds: Double?
+    public var files: [DagFileParse]?
+
+    public init(ok: Bool, error: String? = nil, airflowVersion: String? = nil, importSeconds: Double? = nil,
+                totalSeconds: Double? = nil, files: [DagFileParse]? = nil) {
+        self.ok = ok
+        self.error = error
+        self.airflowVersion = airflowVersion
+        self.importSeconds = importSeconds
+        self.totalSeconds = totalSeconds
+        self.files = files
+    }
+}
+
+/// One DAG file as parsed by Airflow's `DagBag` in a forked child.
+public struct DagFileParse: Hashable, Sendable, Codable {
+    /// `ok`, `error`, `timeout` or `crash`.
+    public enum Outcome: String, Hashable, Sendable, Codable {
+        case ok, error, timeout, crash
+    }
+
+    public struct ParseError: Hashable, Sendable, Codable {
+        /// Exception type, e.g. `ModuleNotFoundError`.
+        public var type: String
+        public var message: String
+        /// The line in the DAG file where the failure surfaced.
+        public var line: Int?
+        public var traceback: String?
+        /// For `ModuleNotFoundError`: the module that was not found.
+        public var missingModule: String?
+
+        public init(type: String, message: String, line: Int? = nil, traceback: String? = nil, missingModule: String? = nil) {
+            self.type = type
+            self.message = message
+            self.line = line
+            self.traceback = traceback
+            self.missingModule = missingModule
+        }
+
+        /// `Type: message`, as Airflow shows import errors.
+        public var summary: String { "\(type): \(message)" }
+    }
+
+    public struct Warning: Hashable, Sendable, Codable {
+        public var category: String
+        public var message: String
+        public var line: Int?
+
+        public init(category: String, message: String, line: Int? = nil) {
+            self.category = category
+            self.message = message
+            self.line = line
+        }
+    }
+
+    /// Relative to the project, e.g. `dags/x.py`.
+    public var path: String
+    public var outcome: Outcome
+    public var dagIds: [String]
+    public var error: ParseError?
+    public var warnings: [Warning]
+    /// Parse-time lookups answered by a placeholder, e.g. `variable:foo`.
+    public var mocked: [String]
+    public var seconds: Double?
+    public var stderrTail: String?
+
+    public init(path: String, outcome: Outcome, dagIds: [String] = [], error: ParseError? = nil, warnings: [Warning] = [],
+                mocked: [String] = [], seconds: Double? = nil, stderrTail: String? = nil) {
+        self.path = path
+        self.outcome = outcome
+        self.dagIds = dagIds
+        self.error = error
+        self.warnings = warnings
+        self.mocked = mocked
+        self.seconds = seconds
+        self.stderrTail = stderrTail
+    }
+
+    public var failed: Bool { outcome != .ok }
+}

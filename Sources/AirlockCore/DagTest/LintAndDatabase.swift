@@ -1,0 +1,58 @@
+/// One ruff finding of the Airflow rules, for `report.json` and the HTML report.
+public struct LintFinding: Hashable, Sendable, Codable {
+    /// Relative to the project.
+    public var file: String
+    public var line: Int
+    public var column: Int
+    /// e.g. `AIR302`.
+    public var rule: String
+    public var message: String
+    public var fixable: Bool
+
+    public init(file: String, line: Int, column: Int, rule: String, message: String, fixable: Bool) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.rule = rule
+        self.message = message
+        self.fixable = fixable
+    }
+}
+
+/// One alembic migration between the two schema heads.
+public struct DatabaseMigration: Hashable, Sendable, Codable {
+    public var revision: String
+    public var description: String
+    public var airflowVersion: String?
+
+    public init(revision: String, description: String, airflowVersion: String?) {
+        self.revision = revision
+        self.description = description
+        self.airflowVersion = airflowVersion
+    }
+}
+
+/// Whether moving to the target changes the metadata-DB schema (SPEC §3.5).
+public struct DatabaseCheck: Hashable, Sendable, Codable {
+    /// `upgrade`, `none`, `downgrade`.
+    public enum Direction: String, Hashable, Sendable, Codable {
+        case upgrade, none, downgrade
+    }
+
+    public var currentHead: String?
+    public var targetHead: String?
+    public var direction: Direction
+    /// Newest first, the migrations that run (for an upgrade) or are undone (for a downgrade).
+    public var migrations: [DatabaseMigration]
+    public var warning: String?
+
+    public init(currentHead: String?, targetHead: String?, direction: Direction, migrations: [DatabaseMigration], warning: String?) {
+        self.currentHead = currentHead
+        self.targetHead = targetHead
+        self.direction = direction
+        self.migrations = migrations
+        self.warning = warning
+    }
+
+    public static let downgradeWarning = "The schema goes down: `airflow db downgrade` erases the data of features newer than the target (e.g. tables and columns added since), and tasks running during the downgrade fail. Back up the metadata database first."
+}

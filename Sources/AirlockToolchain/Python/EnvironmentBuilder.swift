@@ -1,0 +1,151 @@
+import AirlockCore
+import Foundation
+
+/// A virtualenv with an exact package set installed: the "image" of a side.
+///
+/// Content-addressed by its lock (Python version + pins + index options), so every run and every
+/// project that needs the same lock reuses it. The deploy side uses the same environments.
+public struct PythonEnvironment: Sendable, Hashable {
+    public var root: URL
+    public var lockHash: String
+    public var pythonVersion: String
+    public var python: String { root.appendingPathComponent("bin/python").path }
+    public var bin: URL { root.appendingPathComponent("bin") }
+    /// A folder inside the environment for Airlock's own per-environment files (e.g. the migrated DB template).
+    public var airlockFolder: URL { root.appendingPathComponent("airlock") }
+}
+
+/// Builds environments with uv into Airlock's cache and hands out existing ones.
+///
+/// Safe when several Airlock processes want the same environment at once: builders take an
+/// exclusive lock per environment, and an environment counts only once its completion marker exists.
+public struct EnvironmentBuilder: Sendable {
+    public var uv: UVTool
+    public var paths: AirlockPaths
+
+    public init(uv: UVTool, paths: AirlockPaths) {
+        self.uv = uv
+        self.paths = paths
+    }
+
+    static let markerName = "airlock-environment.json"
+
+    /// The lock hash of a pin set: what identifies an environment.
+    public static func lockHash(pins: PinnedSet, python: String, indexOptions: [String]) -> String {
+        SHA256.hex("airlock-env-v1\npython=\(python)\n\(indexOptions.joined(separator: "\n"))\n\(pins.freezeText)")
+    }
+
+    /// The environment for `pins`, built if needed.
+    /// - Returns: the environment and whether it already existed.
+    public func environment(pins: PinnedSet, python: String, indexOptions: [String] = [],
+                            progress: (@Sendable (String) -> Void)? = nil) async throws(AirlockError) -> (PythonEnvironment, reused: Bool) {
+        let hash = Self.lockHash(pins: pins, python: python, indexOptions: indexOptions)
+        let root = paths.environments.appendingPathComponent(String(hash.prefix(24)))
+        let environment = PythonEnvironment(root: root, lockHash: hash, pythonVersion: python)
+        let marker = root.appendingPathComponent(Self.markerName)
+        if FileManager.default.fileExists(atPath: marker.path) { return (environment, true) }
+
+        let lock = try FileLock(paths.environments.appendingPathComponent(".\(hash.prefix(24)).lock"))
+        try await lock.acquire()
+        defer { lock.release() }
+        if FileManager.default.fileExists(atPath: marker.path) { return (environment, true) }  // built while we waited
+
+        progress?("Building environment \(hash.prefix(12)) (Python \(python), \(pins.count) packages)")
+        try? FileManager.default.removeItem(at: root)  // a half-built leftover
+        let interpreter = try await PythonInterpreters.find(python)
+        let env = ["UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"]
+        let venv = try await ProcessRunner.run(uv.executable, ["venv", "--quiet", "--python", interpreter, root.path], environment: env, timeout: 120)
+        guard venv.succeeded else {
+            throw .environment("`uv venv` failed for Python \(python):\n\(venv.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        let lockFile = root.appendingPathComponent("airlock-lock.txt")
+        do {
+            try Data(((indexOptions) + [pins.freezeText]).joined(separator: "\n").utf8).write(to: lockFile)
+        } catch {
+            throw .environment("Cannot write `\(lockFile.path)`: \(error.localizedDescription)")
+        }
+        // Exact pins: sync without resolving. Offline first (0.2 s from a warm uv cache), online when that misses.
+        let sync = ["pip", "sync", "--python", environment.python, "--no-progress", lockFile.path]
+        var install = try await ProcessRunner.run(uv.executable, sync + ["--offline"], environment: env, timeout: 900)
+        if !install.succeeded {
+            install = try await ProcessRunner.run(uv.executable, sync, environment: env, timeout: 1800)
+        }
+        guard install.succeeded else {
+            try? FileManager.default.removeItem(at: root)
+            throw .environment("Installing the environment failed:\n\(UVResolver.explanation(from: install.stderr))")
+        }
+        let info: [String: String] = ["lockHash": hash, "python": python, "createdAt": ISO8601DateFormatter().string(from: Date())]
+        do {
+            try FileManager.default.createDirectory(at: environment.airlockFolder, withIntermediateDirectories: true)
+            try CacheFile.writeAtomically(try JSONEncoder().encode(info), to: marker)
+        } catch {
+            throw .environment("Cannot finish the environment in `\(root.path)`: \(error.localizedDescription)")
+        }
+        return (environment, false)
+    }
+
+    /// Every complete environment in the cache with its size and last use.
+    public func list() -> [CachedEnvironment] {
+        let folder = paths.environments
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
+        return names.filter { !$0.hasPrefix(".") }.compactMap { name in
+            let root = folder.appendingPathComponent(name)
+            let marker = root.appendingPathComponent(Self.markerName)
+            guard FileManager.default.fileExists(atPath: marker.path) else { return nil }
+            let info = (FileManager.default.contents(atPath: marker.path)).flatMap { try? JSONDecoder().decode([String: String].self, from: $0) } ?? [:]
+            return CachedEnvironment(root: root, python: info["python"] ?? "?", createdAt: info["createdAt"] ?? "",
+                                     lastUsed: (try? FileManager.default.attributesOfItem(atPath: marker.path)[.modificationDate] as? Date) ?? nil,
+                                     bytes: Self.size(of: root))
+        }
+    }
+
+    /// Marks an environment as used now (prune keeps recently used ones).
+    public func touch(_ environment: PythonEnvironment) {
+        try? FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: environment.root.appendingPathComponent(Self.markerName).path)
+    }
+
+    static func size(of url: URL) -> Int64 {
+        guard let enumerator = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.totalFileAllocatedSizeKey]) else { return 0 }
+        var total: Int64 = 0
+        for case let file as URL in enumerator {
+            total += Int64((try? file.resourceValues(forKeys: [.totalFileAllocatedSizeKey]).totalFileAllocatedSize) ?? 0)
+        }
+        return total
+    }
+}
+
+/// An environment found in the cache, for `airlock cache list|prune`.
+public struct CachedEnvironment: Sendable, Codable {
+    public var root: URL
+    public var python: String
+    public var createdAt: String
+    public var lastUsed: Date?
+    public var bytes: Int64
+}
+
+/// An exclusive advisory lock on a file (`flock(2)`), held across processes.
+final class FileLock: @unchecked Sendable {
+    private let descriptor: Int32
+    private let path: String
+
+    init(_ url: URL) throws(AirlockError) {
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        path = url.path
+        descriptor = open(url.path, O_CREAT | O_RDWR, 0o644)
+        guard descriptor >= 0 else { throw .environment("Cannot open lock file `\(url.path)`") }
+    }
+
+    /// Waits for the lock without blocking a cooperative thread.
+    func acquire() async throws(AirlockError) {
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { throw .environment("Cannot lock `\(path)`") }
+            try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+    }
+
+    func release() {
+        flock(descriptor, LOCK_UN)
+    }
+
+    deinit { close(descriptor) }
+}
