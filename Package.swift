@@ -16,7 +16,7 @@ let package = Package(
         // Airflow domain logic: projects, runtime catalog, pinned sets, diff, conflicts, reports. Pure, no I/O.
         .target(name: "AirlockCore", dependencies: ["PythonPackaging"]),
         // Everything that touches the outside world: files, processes (uv), HTTP, caches.
-        .target(name: "AirlockToolchain", dependencies: ["AirlockCore"]),
+        .target(name: "AirlockToolchain", dependencies: ["AirlockCore"], exclude: ["Python/Resources"]),
         // `airlock upgrade-test`: resolves both sides, compares, checks conflicts, writes the report folder.
         .target(name: "AirlockUpgradeTest", dependencies: ["AirlockToolchain"]),
         // Command-line layer: flags, progress, rendering, exit codes.

@@ -9,6 +9,18 @@ public struct UpgradeTestOptions: Sendable {
     public var targets: [TargetRequest]
     public var runVersionTest: Bool
     public var runConflictTest: Bool
+    public var runDagTest: Bool = false
+    /// Lint: `nil` = Astro's default (only for Airflow 3 targets), `true` = asked for with `-l`.
+    public var runLintTest: Bool? = nil
+    public var runDatabaseCheck: Bool = false
+    public var lintDeprecations: Bool = false
+    public var lintConfigFile: URL?
+    public var fix: Bool = false
+    public var fixInPlace: Bool = false
+    /// Fail on any DAG import error, not only regressions.
+    public var strict: Bool = false
+    /// Seconds a DAG file may take to import.
+    public var parseTimeout: Int = 30
     public var python: String?
     public var currentAirflowVersion: String?
     public var constraintsSource: String?

@@ -130,7 +130,7 @@ public struct UpgradeTestRunner: Sendable {
                 resolutionMode: "not-resolved", excludeNewer: nil, excludedRequirements: [], packageCount: 0),
             target: target.sideReport, warnings: warnings, versionTest: versionTest, conflictTest: conflictTest)
         files["report.json"] = try ReportWriter.json(report)
-        try ReportWriter.write(files, into: folder)
+        try ReportWriter.write(files.mapValues { Data($0.utf8) }, into: folder)
         return UpgradeTestOutcome(report: report, folder: folder, diff: diff)
     }
 }
@@ -147,11 +147,11 @@ public enum ReportWriter {
         }
     }
 
-    public static func write(_ files: [String: String], into folder: URL) throws(AirlockError) {
+    public static func write(_ files: [String: Data], into folder: URL) throws(AirlockError) {
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for (name, text) in files {
-                try CacheFile.writeAtomically(Data(text.utf8), to: folder.appendingPathComponent(name))
+            for (name, data) in files {
+                try CacheFile.writeAtomically(data, to: folder.appendingPathComponent(name))
             }
         } catch {
             throw .environment("Cannot write the report folder `\(folder.path)`: \(error.localizedDescription)")

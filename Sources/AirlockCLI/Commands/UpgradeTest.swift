@@ -49,6 +49,15 @@ extension Airlock {
         @Option(name: .customLong("lint-config-file"), help: "Your own ruff configuration for the lint.")
         var lintConfigFile: String?
 
+        @Flag(name: .customLong("in-place"), help: "With --fix: change the project's files themselves.")
+        var inPlace = false
+
+        @Flag(name: .customLong("strict"), help: "Fail on any DAG import error, not only on regressions.")
+        var strict = false
+
+        @Option(name: .customLong("parse-timeout"), help: "Seconds a DAG file may take to import.")
+        var parseTimeout: Int = 30
+
         @Option(name: .customLong("python"), help: "Python version X.Y for both sides (default: from the image tag or the runtime catalog).")
         var python: String?
 
@@ -80,6 +89,12 @@ extension Airlock {
             if imageName != nil, !(runtimeVersions.isEmpty && airflowVersions.isEmpty) {
                 throw ValidationError("--image-name cannot be combined with --runtime-version or --airflow-version")
             }
+            if inPlace, !fix {
+                throw ValidationError("--in-place only makes sense with --fix")
+            }
+            if parseTimeout < 1 {
+                throw ValidationError("--parse-timeout must be at least 1 second")
+            }
             if let python, python.split(separator: ".").count != 2 || python.split(separator: ".").contains(where: { Int($0) == nil }) {
                 throw ValidationError("--python expects X.Y, e.g. 3.11")
             }
@@ -88,17 +103,8 @@ extension Airlock {
         func run() async throws {
             let printer = ProgressPrinter(json: json)
             let runAll = !(versionTest || conflictTest || dagTest || lintTest)
-            if dagTest || lintTest || lintDeprecations || fix || lintConfigFile != nil {
-                if !runAll {
-                    throw AirlockError.usage("The DAG import test and the lint test are not available in this build yet",
-                                             hint: "use --version-test and --conflict-test")
-                }
-            }
-            if runAll {
-                printer.handle(.note("Running the version and conflict tests (the DAG import and lint tests are not available in this build yet)"))
-            }
             let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            let options = UpgradeTestOptions(
+            var options = UpgradeTestOptions(
                 project: URL(fileURLWithPath: project, relativeTo: cwd).standardizedFileURL,
                 output: output.map { URL(fileURLWithPath: $0, relativeTo: cwd).standardizedFileURL },
                 targets: try targets(),
@@ -107,6 +113,15 @@ extension Airlock {
                 python: python, currentAirflowVersion: currentAirflowVersion,
                 constraintsSource: constraintsSource, runtimeFeed: runtimeFeed, offline: offline,
                 today: Self.today())
+            options.runDagTest = runAll || dagTest
+            options.runDatabaseCheck = runAll || dagTest
+            options.runLintTest = lintTest ? true : (runAll ? false : nil)
+            options.lintDeprecations = lintDeprecations
+            options.lintConfigFile = lintConfigFile.map { URL(fileURLWithPath: $0, relativeTo: options.project).standardizedFileURL }
+            options.fix = fix
+            options.fixInPlace = inPlace
+            options.strict = strict
+            options.parseTimeout = parseTimeout
             let outcomes = try await UpgradeTestRunner(options: options, progress: printer.handler).run()
             if json {
                 if outcomes.count == 1 {

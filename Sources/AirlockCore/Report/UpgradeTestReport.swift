@@ -76,6 +76,51 @@ public struct UpgradeTestReport: Hashable, Sendable, Codable {
         public var passed: Bool { status == "passed" }
     }
 
+    public struct DagTest: Hashable, Sendable, Codable {
+        /// `passed` or `failed`.
+        public var status: String
+        public var strict: Bool
+        public var files: [DagFileVerdict]
+        /// Files per status.
+        public var counts: [String: Int]
+        /// Whether today's version was parsed too (regressions need it).
+        public var baseline: Bool
+
+        public init(files: [DagFileVerdict], strict: Bool, baseline: Bool) {
+            self.files = files
+            self.strict = strict
+            self.baseline = baseline
+            counts = Dictionary(grouping: files, by: \.status.rawValue).mapValues(\.count)
+            let failing = files.contains { $0.status == .regression || (strict && $0.status == .preexisting) }
+            status = failing ? "failed" : "passed"
+        }
+
+        public var passed: Bool { status == "passed" }
+    }
+
+    public struct LintTest: Hashable, Sendable, Codable {
+        /// `passed`, `failed` or `skipped`.
+        public var status: String
+        public var rules: [String]
+        public var findings: [LintFinding]
+        public var reason: String?
+
+        public init(rules: [String], findings: [LintFinding]) {
+            self.rules = rules
+            self.findings = findings
+            status = findings.isEmpty ? "passed" : "failed"
+        }
+
+        public init(skipped reason: String) {
+            rules = []
+            findings = []
+            status = "skipped"
+            self.reason = reason
+        }
+
+        public var passed: Bool { status != "failed" }
+    }
+
     public var schemaVersion: Int = UpgradeTestReport.currentSchemaVersion
     public var airlockVersion: String
     public var project: String
@@ -84,11 +129,15 @@ public struct UpgradeTestReport: Hashable, Sendable, Codable {
     public var warnings: [String]
     public var versionTest: VersionTest?
     public var conflictTest: ConflictTest?
+    public var dagTest: DagTest?
+    public var lintTest: LintTest?
+    public var dbCheck: DatabaseCheck?
     /// `passed` or `failed`.
     public var result: String
 
     public init(airlockVersion: String, project: String, current: SideReport, target: SideReport, warnings: [String],
-                versionTest: VersionTest?, conflictTest: ConflictTest?) {
+                versionTest: VersionTest?, conflictTest: ConflictTest?, dagTest: DagTest? = nil, lintTest: LintTest? = nil,
+                dbCheck: DatabaseCheck? = nil) {
         self.airlockVersion = airlockVersion
         self.project = project
         self.current = current
@@ -96,7 +145,11 @@ public struct UpgradeTestReport: Hashable, Sendable, Codable {
         self.warnings = warnings
         self.versionTest = versionTest
         self.conflictTest = conflictTest
-        self.result = (conflictTest?.passed ?? true) ? "passed" : "failed"
+        self.dagTest = dagTest
+        self.lintTest = lintTest
+        self.dbCheck = dbCheck
+        let passed = (conflictTest?.passed ?? true) && (dagTest?.passed ?? true) && (lintTest?.passed ?? true)
+        self.result = passed ? "passed" : "failed"
     }
 
     public var passed: Bool { result == "passed" }

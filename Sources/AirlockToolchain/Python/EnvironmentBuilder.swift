@@ -85,7 +85,7 @@ public struct EnvironmentBuilder: Sendable {
     }
 
     /// Every complete environment in the cache with its size and last use.
-    public func list() -> [CachedEnvironment] {
+    public static func list(_ paths: AirlockPaths) -> [CachedEnvironment] {
         let folder = paths.environments
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
         return names.filter { !$0.hasPrefix(".") }.compactMap { name in

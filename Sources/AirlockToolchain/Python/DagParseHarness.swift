@@ -1,0 +1,177 @@
+import AirlockCore
+import Foundation
+
+/// Facts an environment's Airflow reports about itself (`dag_parse_harness.py info`).
+public struct AirflowEnvironmentInfo: Hashable, Sendable, Codable {
+    public struct Migration: Hashable, Sendable, Codable {
+        public var revision: String
+        public var downRevision: String?
+        public var description: String?
+        public var airflowVersion: String?
+    }
+
+    public var airflowVersion: String?
+    public var python: String?
+    public var alembicHeads: [String]?
+    public var migrations: [Migration]?
+    public var fromRevisionKnown: Bool?
+    public var ok: Bool?
+    public var error: String?
+}
+
+/// Runs the DAG-parse harness (`Python/Resources/dag_parse_harness.py`, compiled into the binary)
+/// inside an environment: Airflow's own `DagBag`, one forked child per file, results over a file.
+public struct DagParseHarness: Sendable {
+    public var environment: PythonEnvironment
+
+    public init(environment: PythonEnvironment) {
+        self.environment = environment
+    }
+
+    /// The harness script inside the environment, written when missing or outdated.
+    func scriptPath() throws(AirlockError) -> String {
+        let url = environment.airlockFolder.appendingPathComponent("dag_parse_harness.py")
+        let source = Data(EmbeddedPython.dagParseHarness.utf8)
+        if FileManager.default.contents(atPath: url.path) != source {
+            do {
+                try CacheFile.writeAtomically(source, to: url)
+            } catch {
+                throw .environment("Cannot write the DAG-parse harness into `\(url.path)`: \(error.localizedDescription)")
+            }
+        }
+        return url.path
+    }
+
+    /// A migrated SQLite metadata DB for this environment, created once and copied per parse run.
+    public func databaseTemplate() async throws(AirlockError) -> URL {
+        let template = environment.airlockFolder.appendingPathComponent("airflow-template.db")
+        if FileManager.default.fileExists(atPath: template.path) { return template }
+        let lock = try FileLock(environment.airlockFolder.appendingPathComponent(".db.lock"))
+        try await lock.acquire()
+        defer { lock.release() }
+        if FileManager.default.fileExists(atPath: template.path) { return template }
+        let staging = environment.airlockFolder.appendingPathComponent("airflow-template.\(UUID().uuidString).db")
+        let result: [String: JSONValue] = try await run(["init-db", "--db", staging.path], timeout: 300)
+        guard result["ok"] == .bool(true) else {
+            try? FileManager.default.removeItem(at: staging)
+            throw .environment("Creating the metadata DB for the DAG test failed: \(result["error"]?.text ?? "unknown error")")
+        }
+        guard rename(staging.path, template.path) == 0 else {
+            throw .environment("Cannot move the metadata DB template into place at `\(template.path)`")
+        }
+        return template
+    }
+
+    /// Parses the project's DAG files. `databaseTemplate` is copied into the scratch folder first.
+    public func parse(project: URL, environmentVariables: [String: String], timeoutSeconds: Int, parallelism: Int,
+                      databaseTemplate: URL?, scratch: URL) async throws(AirlockError) -> DagParseRun {
+        let home = scratch.appendingPathComponent("airflow-home")
+        var databasePath: String?
+        do {
+            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+            if let databaseTemplate {
+                let copy = scratch.appendingPathComponent("airflow.db")
+                try FileManager.default.copyItem(at: databaseTemplate, to: copy)
+                databasePath = copy.path
+            }
+        } catch {
+            throw .environment("Cannot prepare the DAG test folder `\(scratch.path)`: \(error.localizedDescription)")
+        }
+        var request: [String: JSONValue] = [
+            "projectRoot": .string(project.path),
+            "dagsFolder": .string(project.appendingPathComponent("dags").path),
+            "airflowHome": .string(home.path),
+            "environment": .object(environmentVariables.mapValues { .string($0) }),
+            "timeoutSeconds": .number(Double(timeoutSeconds)),
+            "parallelism": .number(Double(parallelism)),
+            "files": .null,
+        ]
+        request["databasePath"] = databasePath.map { .string($0) } ?? .null
+        let requestURL = scratch.appendingPathComponent("request.json")
+        do {
+            try JSONEncoder().encode(request).write(to: requestURL)
+        } catch {
+            throw .environment("Cannot write the DAG test request: \(error.localizedDescription)")
+        }
+        // The harness enforces per-file timeouts itself; this outer bound only catches a stuck harness.
+        let data = try await runRaw(["parse", "--request", requestURL.path], timeout: Double(timeoutSeconds) * 4 + 600)
+        do {
+            return try JSONDecoder().decode(DagParseRun.self, from: data)
+        } catch {
+            throw .environment("The DAG-parse harness returned an unreadable result: \(error)")
+        }
+    }
+
+    /// Airflow version, alembic heads and the migrations since `fromRevision`.
+    public func info(fromRevision: String? = nil) async throws(AirlockError) -> AirflowEnvironmentInfo {
+        var arguments = ["info"]
+        if let fromRevision { arguments += ["--from-revision", fromRevision] }
+        let data = try await runRaw(arguments, timeout: 300)
+        do {
+            return try JSONDecoder().decode(AirflowEnvironmentInfo.self, from: data)
+        } catch {
+            throw .environment("The DAG-parse harness returned unreadable environment facts: \(error)")
+        }
+    }
+
+    private func run(_ arguments: [String], timeout: Double) async throws(AirlockError) -> [String: JSONValue] {
+        let data = try await runRaw(arguments, timeout: timeout)
+        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+            throw .environment("The DAG-parse harness returned an unreadable result")
+        }
+        return object
+    }
+
+    private func runRaw(_ arguments: [String], timeout: Double) async throws(AirlockError) -> Data {
+        let script = try scriptPath()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-harness-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let output = try await ProcessRunner.run(
+            environment.python, [script] + arguments + ["--out", out.path],
+            environment: ["PATH": environment.bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? ""),
+                          "PYTHONDONTWRITEBYTECODE": "1", "VIRTUAL_ENV": environment.root.path],
+            timeout: timeout)
+        guard let data = FileManager.default.contents(atPath: out.path), !data.isEmpty else {
+            let detail = output.timedOut ? "it did not finish in time" : "it exited with status \(output.status)"
+            throw .environment("The DAG-parse harness failed (\(detail)):\n\(String(output.stderr.suffix(2000)))")
+        }
+        return data
+    }
+}
+
+/// A JSON value, for the few places where Airlock reads or writes loosely typed JSON.
+public enum JSONValue: Hashable, Sendable, Codable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    public var text: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+}
