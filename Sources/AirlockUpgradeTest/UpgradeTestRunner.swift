@@ -50,35 +50,107 @@ public struct UpgradeTestRunner: Sendable {
             constraintsSource: ConstraintsSource(base: options.constraintsSource, paths: paths, offline: options.offline),
             catalog: catalog, project: project, progress: progress)
 
-        // Every side is independent: resolve them all at once (the current side only when the version test needs it).
-        let sides = (options.runVersionTest ? [current] : []) + selections.map(\.side)
-        let resolved = try await resolveAll(Array(Set(sides)), with: sideResolver)
+        // Every side is independent: resolve them all at once (the current side only when a test compares with it).
+        let needsCurrent = options.runVersionTest || options.runDagTest || options.runDatabaseCheck
+        let sides = Array(Set((needsCurrent ? [current] : []) + selections.map(\.side)))
+        let resolved = try await concurrently(sides) { side in (side, try await sideResolver.resolve(side)) }
+
+        var stages = StageResults()
+        let lintTargets = selections.filter { lintApplies(to: $0.side) }
+        if options.runDagTest || options.runDatabaseCheck || !lintTargets.isEmpty {
+            let stage = EnvironmentStage(builder: EnvironmentBuilder(uv: uv, paths: paths), project: project, options: options, progress: progress)
+            if options.runDagTest || options.runDatabaseCheck {
+                stages.environments = try await stage.environments(for: Array(resolved.values))
+            }
+            // The DB check reads cached facts from the environments; it runs while the DAGs are parsed.
+            let environments = stages.environments
+            async let databaseChecks = options.runDatabaseCheck
+                ? databaseChecks(stage: stage, current: current, targets: selections.map(\.side), environments: environments)
+                : [:]
+            if options.runDagTest {
+                stages.parses = try await stage.parse(stages.environments)
+            }
+            do {
+                stages.databaseChecks = try await databaseChecks
+            } catch let error as AirlockError {
+                throw error
+            } catch {
+                throw .environment("The database check failed: \(error)")
+            }
+            if !lintTargets.isEmpty { stages.lint = try await runLint(uv: uv, project: project) }
+            stages.stage = stage
+        }
 
         var outcomes: [UpgradeTestOutcome] = []
         for selection in selections {
             for warning in selection.warnings { progress(.warning(warning)) }
             guard let target = resolved[selection.side] else { continue }
             outcomes.append(try write(project: project, current: current, currentResolved: resolved[current],
-                                      target: target, warnings: loaded.warnings + selection.warnings))
+                                      target: target, stages: stages, warnings: loaded.warnings + selection.warnings))
+        }
+        if outcomes.count > 1 {
+            try UpgradeSummary.write(outcomes, into: options.output ?? options.project)
         }
         return outcomes
     }
 
-    private func resolveAll(_ sides: [UpgradeSide], with resolver: SideResolver) async throws(AirlockError) -> [UpgradeSide: ResolvedSide] {
-        do {
-            return try await withThrowingTaskGroup(of: ResolvedSide.self) { group in
-                for side in sides {
-                    group.addTask { try await resolver.resolve(side) }
-                }
-                var results: [UpgradeSide: ResolvedSide] = [:]
-                for try await result in group { results[result.side] = result }
-                return results
-            }
-        } catch let error as AirlockError {
-            throw error
-        } catch {
-            throw .environment("Resolution failed: \(error)")
+    /// What the environment-backed tests produced, shared by every target's report.
+    struct StageResults {
+        var environments: [UpgradeSide: PythonEnvironment] = [:]
+        var parses: [UpgradeSide: DagParseRun] = [:]
+        var databaseChecks: [UpgradeSide: DatabaseCheck] = [:]
+        var lint: RuffLinter.Result?
+        var stage: EnvironmentStage?
+    }
+
+    private func databaseChecks(stage: EnvironmentStage, current: UpgradeSide, targets: [UpgradeSide],
+                                environments: [UpgradeSide: PythonEnvironment]) async throws -> [UpgradeSide: DatabaseCheck] {
+        guard let currentEnvironment = environments[current] else { return [:] }
+        var checks: [UpgradeSide: DatabaseCheck] = [:]
+        for target in targets {
+            guard let targetEnvironment = environments[target] else { continue }
+            checks[target] = try await stage.databaseCheck(current: currentEnvironment, target: targetEnvironment,
+                                                           currentVersion: current.airflowVersion, targetVersion: target.airflowVersion)
         }
+        return checks
+    }
+
+    /// Astro lints only Airflow 3 targets; `-l` asks for it on any target.
+    private func lintApplies(to side: UpgradeSide) -> Bool {
+        guard let requested = options.runLintTest else { return false }
+        return requested || side.airflowVersion.major >= 3
+    }
+
+    private func runLint(uv: UVTool, project: AirflowProject) async throws(AirlockError) -> RuffLinter.Result {
+        let started = Date()
+        progress(.started("Linting with ruff \(RuffTool.pinnedVersion)"))
+        let ruff = try await RuffTool.locate(uv: uv, paths: paths)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-lint-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let fixMode: RuffLinter.FixMode
+        if options.fix {
+            fixMode = options.fixInPlace ? .inPlace : .copy(scratch.appendingPathComponent("fixed-project"))
+        } else {
+            fixMode = .none
+        }
+        var result = try await RuffLinter(ruff: ruff).lint(project: project.root, deprecations: options.lintDeprecations,
+                                                           configFile: options.lintConfigFile, fix: fixMode, scratch: scratch)
+        if case .copy(let copy) = fixMode {
+            result.fixedCopy = try? Self.readTree(copy)
+        }
+        progress(.finished("Linting: \(result.findings.count) findings", seconds: Date().timeIntervalSince(started)))
+        return result
+    }
+
+    /// Files of a folder (relative path → bytes), to move a scratch copy into the report folder.
+    static func readTree(_ root: URL) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        let base = root.standardizedFileURL.path
+        guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else { return [:] }
+        for case let url as URL in enumerator where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+            files[String(url.standardizedFileURL.path.dropFirst(base.count + 1))] = FileManager.default.contents(atPath: url.path)
+        }
+        return files
     }
 
     private func describe(_ side: UpgradeSide) -> String {
@@ -87,10 +159,11 @@ public struct UpgradeTestRunner: Sendable {
     }
 
     private func write(project: AirflowProject, current: UpgradeSide, currentResolved: ResolvedSide?, target: ResolvedSide,
-                       warnings: [String]) throws(AirlockError) -> UpgradeTestOutcome {
+                       stages: StageResults, warnings: [String]) throws(AirlockError) -> UpgradeTestOutcome {
         let folder = (options.output ?? options.project)
             .appendingPathComponent("upgrade-test-\(current.label)--\(target.side.label)", isDirectory: true)
         var files: [String: String] = [:]
+        var binaryFiles: [String: Data] = [:]
 
         var versionTest: UpgradeTestReport.VersionTest?
         var diff: DependencyDiff?
@@ -122,15 +195,43 @@ public struct UpgradeTestRunner: Sendable {
             conflictTest = test
         }
 
+        var dagTest: UpgradeTestReport.DagTest?
+        if options.runDagTest, let stage = stages.stage, let targetRun = stages.parses[target.side] {
+            let currentRun = stages.parses[current]
+            let verdicts = stage.verdicts(target: target, targetRun: targetRun, currentRun: currentRun)
+            dagTest = UpgradeTestReport.DagTest(files: verdicts, strict: options.strict, baseline: currentRun != nil)
+        }
+        var lintTest: UpgradeTestReport.LintTest?
+        if let requested = options.runLintTest {
+            if let lint = stages.lint, lintApplies(to: target.side) {
+                lintTest = UpgradeTestReport.LintTest(rules: options.lintConfigFile == nil ? RuffLinter.rules(deprecations: options.lintDeprecations) : ["(--lint-config-file)"],
+                                                      findings: lint.findings)
+                files["ruff-lint-results.txt"] = lint.text
+                if let patch = lint.patch { files["fixes.patch"] = patch }
+                for (path, data) in lint.fixedCopy ?? [:] { binaryFiles["fixed-project/\(path)"] = data }
+            } else if !requested {
+                lintTest = UpgradeTestReport.LintTest(skipped: "Airflow \(target.side.airflowVersion) is not an Airflow 3 target (as in the Astro CLI); use -l to lint anyway")
+            }
+        }
+        let dbCheck = stages.databaseChecks[target.side]
+        if dagTest != nil || lintTest != nil || dbCheck != nil {
+            let input = DagTestReportInput(currentLabel: current.label, targetLabel: target.side.label,
+                                           generatedAt: ISO8601DateFormatter().string(from: Date()),
+                                           verdicts: dagTest?.files ?? [], lintFindings: lintTest?.findings ?? [], database: dbCheck)
+            files["dag-test-report.html"] = DagTestReportRenderer.html(input)
+            if dagTest != nil { files["junit.xml"] = DagTestReportRenderer.junit(input, strict: options.strict) }
+        }
+
         let report = UpgradeTestReport(
             airlockVersion: AirlockVersion.current, project: options.project.path,
             current: currentResolved?.sideReport ?? UpgradeTestReport.SideReport(
                 label: current.label, runtimeVersion: current.runtime?.version.description,
                 airflowVersion: current.airflowVersion.description, python: current.python, constraints: nil,
                 resolutionMode: "not-resolved", excludeNewer: nil, excludedRequirements: [], packageCount: 0),
-            target: target.sideReport, warnings: warnings, versionTest: versionTest, conflictTest: conflictTest)
+            target: target.sideReport, warnings: warnings, versionTest: versionTest, conflictTest: conflictTest,
+            dagTest: dagTest, lintTest: lintTest, dbCheck: dbCheck)
         files["report.json"] = try ReportWriter.json(report)
-        try ReportWriter.write(files.mapValues { Data($0.utf8) }, into: folder)
+        try ReportWriter.write(files.mapValues { Data($0.utf8) }.merging(binaryFiles) { text, _ in text }, into: folder)
         return UpgradeTestOutcome(report: report, folder: folder, diff: diff)
     }
 }

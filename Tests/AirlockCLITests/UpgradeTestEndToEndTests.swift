@@ -75,7 +75,8 @@ import Testing
         var after = TestSupport.snapshot(project)
         let reportFiles = after.keys.filter { $0.hasPrefix("upgrade-test-2.10.5--3.0.6/") }
         #expect(Set(reportFiles.map { String($0.dropFirst("upgrade-test-2.10.5--3.0.6/".count)) })
-                == ["pip_freeze_2.10.5.txt", "pip_freeze_3.0.6.txt", "dependency_compare.txt", "conflicts.txt", "report.json"])
+                == ["pip_freeze_2.10.5.txt", "pip_freeze_3.0.6.txt", "dependency_compare.txt", "conflicts.txt", "report.json",
+                    "dag-test-report.html", "junit.xml", "ruff-lint-results.txt"])
         for file in reportFiles { after.removeValue(forKey: file) }
         #expect(after == before)
     }

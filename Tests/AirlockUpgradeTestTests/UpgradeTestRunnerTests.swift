@@ -13,6 +13,10 @@ final class EventLog: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return events.compactMap { if case .warning(let text) = $0 { return text } else { return nil } }
     }
+    var finished: [String] {
+        lock.lock(); defer { lock.unlock() }
+        return events.compactMap { if case .finished(let text, _) = $0 { return text } else { return nil } }
+    }
 }
 
 @Suite struct UpgradeTestRunnerTests {

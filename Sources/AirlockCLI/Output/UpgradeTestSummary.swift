@@ -15,6 +15,25 @@ enum UpgradeTestSummary {
             if let conflictTest = report.conflictTest {
                 text += renderConflictTest(conflictTest)
             }
+            if let dagTest = report.dagTest {
+                text += renderDagTest(dagTest)
+            }
+            if let lintTest = report.lintTest {
+                text += lintTest.status == "skipped" ? "  Lint: skipped (\(lintTest.reason ?? ""))\n"
+                    : "  Lint (\(lintTest.rules.joined(separator: ", "))): \(lintTest.findings.count) finding(s)\n"
+                for finding in lintTest.findings.prefix(10) {
+                    text += "    \(finding.file):\(finding.line):\(finding.column)  \(finding.rule)  \(finding.message)\n"
+                }
+                if lintTest.findings.count > 10 { text += "    … \(lintTest.findings.count - 10) more in ruff-lint-results.txt\n" }
+            }
+            if let database = report.dbCheck {
+                text += "  Database: \(database.direction.rawValue)"
+                if database.direction != .none {
+                    text += " \(database.currentHead ?? "?") → \(database.targetHead ?? "?"), \(database.migrations.count) migration(s)"
+                }
+                text += "\n"
+                if let warning = database.warning { text += "    warning: \(warning)\n" }
+            }
             text += "  Reports: \(displayPath(outcome.folder, cwd))/\n"
         }
         var rows: [[String]] = []
@@ -28,6 +47,17 @@ enum UpgradeTestSummary {
                 let detail = conflictTest.passed ? "no conflicts"
                     : "\(conflictTest.conflicts.count) direct conflict(s)" + (conflictTest.resolver.status == "ok" ? "" : ", resolver fails")
                 rows.append([pair, "conflict", conflictTest.passed ? "passed" : "FAILED", detail])
+            }
+            if let dagTest = report.dagTest {
+                let counts = dagTest.counts
+                let detail = ["regression", "preexisting", "exempt", "passed"].compactMap { key in counts[key].map { "\($0) \(key)" } }.joined(separator: ", ")
+                rows.append([pair, "dag import", dagTest.passed ? "passed" : "FAILED", detail + (dagTest.baseline ? "" : " (no baseline)")])
+            }
+            if let lintTest = report.lintTest {
+                rows.append([pair, "lint", lintTest.status == "failed" ? "FAILED" : lintTest.status, lintTest.status == "skipped" ? "not an Airflow 3 target" : "\(lintTest.findings.count) findings"])
+            }
+            if let database = report.dbCheck {
+                rows.append([pair, "db schema", database.direction == .downgrade ? "WARNING" : "info", "\(database.direction.rawValue), \(database.migrations.count) migrations"])
             }
         }
         text += "\n" + TextTable.render(["Pair", "Test", "Result", "Detail"], rows)
@@ -65,6 +95,20 @@ enum UpgradeTestSummary {
         }
         if test.resolver.status != "ok" {
             text += "  Resolver: \(test.resolver.summary ?? "the requirements cannot be installed with the target")\n"
+        }
+        return text
+    }
+
+    private static func renderDagTest(_ test: UpgradeTestReport.DagTest) -> String {
+        var text = "  DAG import test: \(test.files.count) file(s)\n"
+        for file in test.files where file.status == .regression || file.status == .preexisting {
+            let label = file.status == .regression ? "REGRESSION" : "pre-existing"
+            text += "    \(label)  \(file.path)\(file.line.map { ":\($0)" } ?? "")  [\(file.category?.rawValue ?? "other")]  \(file.error ?? "")\n"
+            if let fix = file.fix {
+                text += "      fix: \(fix.summary)\n"
+                if let newImport = fix.newImport { text += "           \(newImport)\n" }
+                if let requirement = fix.requirement { text += "           add to requirements.txt: \(requirement)\n" }
+            }
         }
         return text
     }

@@ -1685,4 +1685,1712 @@ airflow_version,alembic_head,source
 3.0.3,fe199e1abd77,3.1.0
 3.1.0,cc92b33c6709,3.1.0
 """#
+
+    /// ruff's Airflow 3 rules (AIR3xx): old name to new module, provider and help (`data/airflow_rules_from_ruff_snapshots.csv`).
+    public static let ruffAirflowRules = #"""
+rule,kind,since,old_name,symbol_type,new_module,new_name,provider_package,min_provider_version,message,help,source_snapshot
+AIR001,best_practice,,,call/argument/context_key,,,,,"Task variable name should match the `task_id`: ""my_task""",,AIR001_AIR001.py.snap
+AIR002,best_practice,,DAG,call/argument/context_key,,,,,`DAG` or `@dag` should have an explicit `schedule` argument,,AIR002_AIR002.py.snap
+AIR003,best_practice,,Variable.get(),call/argument/context_key,,,,,`Variable.get()` outside of a task,Use Jinja templates instead,AIR003_AIR003.py.snap
+AIR004,best_practice,,@task.branch,call/argument/context_key,,,,,`@task.branch` can be replaced with `@task.short_circuit`,,AIR004_AIR004.py.snap
+AIR004,best_practice,,BranchPythonOperator,call/argument/context_key,,,,,`BranchPythonOperator` can be replaced with `ShortCircuitOperator`,,AIR004_AIR004.py.snap
+AIR201,best_practice,,,call/argument/context_key,,,,,"Use the `.output` attribute on the task object for ""task_1"" instead of `xcom_pull` in a template string",Replace with `task_1.output`,AIR201_AIR201.py.snap
+AIR201,best_practice,,,call/argument/context_key,,,,,"Use the `.output` attribute on the task object for ""extract_data"" instead of `xcom_pull` in a template string",Replace with `extract_data.output`,AIR201_AIR201.py.snap
+AIR201,best_practice,,,call/argument/context_key,,,,,"Use the `.output` attribute on the task object for ""unknown_task"" instead of `xcom_pull` in a template string",Replace with `unknown_task.output`,AIR201_AIR201.py.snap
+AIR201,best_practice,,,call/argument/context_key,,,,,"Use the `.output` attribute on the task object for ""len"" instead of `xcom_pull` in a template string",Replace with `len.output`,AIR201_AIR201.py.snap
+AIR201,best_practice,,,call/argument/context_key,,,,,"Use the `.output` attribute on the task object for ""max"" instead of `xcom_pull` in a template string",Replace with `max.output`,AIR201_AIR201.py.snap
+AIR202,best_practice,,@task,call/argument/context_key,,,,,`@task`-decorated function relies on `multiple_outputs` inference,Add `multiple_outputs=True`,AIR202_AIR202.py.snap
+AIR301,removed,3.0,add_input_dataset,call/argument/context_key,,add_input_asset,,,`add_input_dataset` is removed in Airflow 3.0,Use `add_input_asset` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,add_output_dataset,call/argument/context_key,,add_output_asset,,,`add_output_dataset` is removed in Airflow 3.0,Use `add_output_asset` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,airflow.PY310,qualified_name,,sys.version_info,,,`airflow.PY310` is removed in Airflow 3.0,Use `sys.version_info` instead,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.PY311,qualified_name,,sys.version_info,,,`airflow.PY311` is removed in Airflow 3.0,Use `sys.version_info` instead,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.PY312,qualified_name,,sys.version_info,,,`airflow.PY312` is removed in Airflow 3.0,Use `sys.version_info` instead,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.PY36,qualified_name,,sys.version_info,,,`airflow.PY36` is removed in Airflow 3.0,Use `sys.version_info` instead,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.PY37,qualified_name,,sys.version_info,,,`airflow.PY37` is removed in Airflow 3.0,Use `sys.version_info` instead,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.PY38,qualified_name,,sys.version_info,,,`airflow.PY38` is removed in Airflow 3.0,Use `sys.version_info` instead,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.PY39,qualified_name,,sys.version_info,,,`airflow.PY39` is removed in Airflow 3.0,Use `sys.version_info` instead,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.api_connexion.security.requires_access,qualified_name,,airflow.api_fastapi.core_api.security.requires_access_*,,,`airflow.api_connexion.security.requires_access` is removed in Airflow 3.0,Use `airflow.api_fastapi.core_api.security.requires_access_*` instead,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.api_connexion.security.requires_access_dataset,qualified_name,airflow.api_fastapi.core_api.security,requires_access_asset,,,`airflow.api_connexion.security.requires_access_dataset` is removed in Airflow 3.0,Use `requires_access_asset` from `airflow.api_fastapi.core_api.security` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.auth.managers.base_auth_manager.BaseAuthManager,qualified_name,airflow.api_fastapi.auth.managers.base_auth_manager,BaseAuthManager,,,`airflow.auth.managers.base_auth_manager.BaseAuthManager` is removed in Airflow 3.0,Use `BaseAuthManager` from `airflow.api_fastapi.auth.managers.base_auth_manager` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.auth.managers.models.resource_details.DatasetDetails,qualified_name,airflow.api_fastapi.auth.managers.models.resource_details,AssetDetails,,,`airflow.auth.managers.models.resource_details.DatasetDetails` is removed in Airflow 3.0,Use `AssetDetails` from `airflow.api_fastapi.auth.managers.models.resource_details` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.configuration.as_dict,qualified_name,airflow.configuration,conf.as_dict,,,`airflow.configuration.as_dict` is removed in Airflow 3.0,Use `conf.as_dict` from `airflow.configuration` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.configuration.get,qualified_name,airflow.configuration,conf.get,,,`airflow.configuration.get` is removed in Airflow 3.0,Use `conf.get` from `airflow.configuration` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.configuration.getboolean,qualified_name,airflow.configuration,conf.getboolean,,,`airflow.configuration.getboolean` is removed in Airflow 3.0,Use `conf.getboolean` from `airflow.configuration` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.configuration.getfloat,qualified_name,airflow.configuration,conf.getfloat,,,`airflow.configuration.getfloat` is removed in Airflow 3.0,Use `conf.getfloat` from `airflow.configuration` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.configuration.getint,qualified_name,airflow.configuration,conf.getint,,,`airflow.configuration.getint` is removed in Airflow 3.0,Use `conf.getint` from `airflow.configuration` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.configuration.has_option,qualified_name,airflow.configuration,conf.has_option,,,`airflow.configuration.has_option` is removed in Airflow 3.0,Use `conf.has_option` from `airflow.configuration` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.configuration.remove_option,qualified_name,airflow.configuration,conf.remove_option,,,`airflow.configuration.remove_option` is removed in Airflow 3.0,Use `conf.remove_option` from `airflow.configuration` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.configuration.set,qualified_name,airflow.configuration,conf.set,,,`airflow.configuration.set` is removed in Airflow 3.0,Use `conf.set` from `airflow.configuration` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.contrib.aws_athena_hook.AWSAthenaHook,qualified_name,,,,,`airflow.contrib.aws_athena_hook.AWSAthenaHook` is removed in Airflow 3.0,The whole `airflow.contrib` module has been removed.,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.datasets.DatasetAliasEvent,qualified_name,,,,,`airflow.datasets.DatasetAliasEvent` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.datasets.DatasetEvent,qualified_name,,,,,`airflow.datasets.DatasetEvent` is removed in Airflow 3.0,"`DatasetEvent` has been made private in Airflow 3. Use `dict[str, Any]` for the time being. An `AssetEvent` type will be added to the apache-airflow-task-sdk in a future version.",AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.datasets.manager.DatasetManager,qualified_name,airflow.assets.manager,AssetManager,,,`airflow.datasets.manager.DatasetManager` is removed in Airflow 3.0,Use `AssetManager` from `airflow.assets.manager` instead.,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,airflow.datasets.manager.dataset_manager,qualified_name,airflow.assets.manager,asset_manager,,,`airflow.datasets.manager.dataset_manager` is removed in Airflow 3.0,Use `asset_manager` from `airflow.assets.manager` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.datasets.manager.resolve_dataset_manager,qualified_name,airflow.assets.manager,resolve_asset_manager,,,`airflow.datasets.manager.resolve_dataset_manager` is removed in Airflow 3.0,Use `resolve_asset_manager` from `airflow.assets.manager` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.hooks.base_hook.BaseHook,qualified_name,airflow.hooks.base,BaseHook,,,`airflow.hooks.base_hook.BaseHook` is removed in Airflow 3.0,"`BaseHook` has been moved to `airflow.hooks.base` since Airflow 3.0. Import `BaseHook` from `airflow.hooks.base` is suggested in Airflow 3.0, but it is deprecated in Airflow 3.1+.",AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.lineage.hook.DatasetLineageInfo,qualified_name,airflow.lineage.hook,AssetLineageInfo,,,`airflow.lineage.hook.DatasetLineageInfo` is removed in Airflow 3.0,Use `AssetLineageInfo` from `airflow.lineage.hook` instead.,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,airflow.listeners.spec.dataset.on_dataset_changed,qualified_name,airflow.listeners.spec.asset,on_asset_changed,,,`airflow.listeners.spec.dataset.on_dataset_changed` is removed in Airflow 3.0,Use `on_asset_changed` from `airflow.listeners.spec.asset` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.listeners.spec.dataset.on_dataset_created,qualified_name,airflow.listeners.spec.asset,on_asset_created,,,`airflow.listeners.spec.dataset.on_dataset_created` is removed in Airflow 3.0,Use `on_asset_created` from `airflow.listeners.spec.asset` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.metrics.validators.AllowListValidator,qualified_name,airflow.metrics.validators,PatternAllowListValidator,,,`airflow.metrics.validators.AllowListValidator` is removed in Airflow 3.0,Use `PatternAllowListValidator` from `airflow.metrics.validators` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.metrics.validators.BlockListValidator,qualified_name,airflow.metrics.validators,PatternBlockListValidator,,,`airflow.metrics.validators.BlockListValidator` is removed in Airflow 3.0,Use `PatternBlockListValidator` from `airflow.metrics.validators` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.notifications.basenotifier.BaseNotifier,qualified_name,airflow.sdk.bases.notifier,BaseNotifier,apache-airflow-task-sdk,1.0.0,`airflow.notifications.basenotifier.BaseNotifier` is removed in Airflow 3.0,`BaseNotifier` has been moved to `airflow.sdk.bases.notifier` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.operators.postgres_operator.Mapping,qualified_name,,,,,`airflow.operators.postgres_operator.Mapping` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.operators.python.get_current_context,qualified_name,airflow.sdk,get_current_context,apache-airflow-task-sdk,1.0.0,`airflow.operators.python.get_current_context` is removed in Airflow 3.0,`get_current_context` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.operators.subdag.SubDagOperator,qualified_name,,,,,`airflow.operators.subdag.SubDagOperator` is removed in Airflow 3.0,The whole `airflow.subdag` module has been removed.,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.providers.amazon.aws.auth_manager.avp.entities.AvpEntities.DATASET,qualified_name,airflow.providers.amazon.aws.auth_manager.avp.entities,AvpEntities.ASSET,,,`airflow.providers.amazon.aws.auth_manager.avp.entities.AvpEntities.DATASET` is removed in Airflow 3.0,Use `AvpEntities.ASSET` from `airflow.providers.amazon.aws.auth_manager.avp.entities` instead.,AIR301_AIR301_provider_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.amazon.aws.datasets.s3.convert_dataset_to_openlineage,qualified_name,airflow.providers.amazon.aws.assets.s3,convert_asset_to_openlineage,,,`airflow.providers.amazon.aws.datasets.s3.convert_dataset_to_openlineage` is removed in Airflow 3.0,Use `convert_asset_to_openlineage` from `airflow.providers.amazon.aws.assets.s3` instead.,AIR301_AIR301_provider_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.amazon.aws.datasets.s3.create_dataset,qualified_name,airflow.providers.amazon.aws.assets.s3,create_asset,,,`airflow.providers.amazon.aws.datasets.s3.create_dataset` is removed in Airflow 3.0,Use `create_asset` from `airflow.providers.amazon.aws.assets.s3` instead.,AIR301_AIR301_provider_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.google.datasets.bigquery.create_dataset,qualified_name,airflow.providers.google.assets.bigquery,create_asset,,,`airflow.providers.google.datasets.bigquery.create_dataset` is removed in Airflow 3.0,Use `create_asset` from `airflow.providers.google.assets.bigquery` instead.,AIR301_AIR301_provider_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.google.datasets.gcs.convert_dataset_to_openlineage,qualified_name,airflow.providers.google.assets.gcs,convert_asset_to_openlineage,,,`airflow.providers.google.datasets.gcs.convert_dataset_to_openlineage` is removed in Airflow 3.0,Use `convert_asset_to_openlineage` from `airflow.providers.google.assets.gcs` instead.,AIR301_AIR301_provider_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.google.datasets.gcs.create_dataset,qualified_name,airflow.providers.google.assets.gcs,create_asset,,,`airflow.providers.google.datasets.gcs.create_dataset` is removed in Airflow 3.0,Use `create_asset` from `airflow.providers.google.assets.gcs` instead.,AIR301_AIR301_provider_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.mysql.datasets.mysql.sanitize_uri,qualified_name,airflow.providers.mysql.assets.mysql,sanitize_uri,,,`airflow.providers.mysql.datasets.mysql.sanitize_uri` is removed in Airflow 3.0,Use `sanitize_uri` from `airflow.providers.mysql.assets.mysql` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.openlineage.utils.utils.DatasetInfo,qualified_name,airflow.providers.openlineage.utils.utils,AssetInfo,,,`airflow.providers.openlineage.utils.utils.DatasetInfo` is removed in Airflow 3.0,Use `AssetInfo` from `airflow.providers.openlineage.utils.utils` instead.,AIR301_AIR301_provider_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.openlineage.utils.utils.translate_airflow_dataset,qualified_name,airflow.providers.openlineage.utils.utils,translate_airflow_asset,,,`airflow.providers.openlineage.utils.utils.translate_airflow_dataset` is removed in Airflow 3.0,Use `translate_airflow_asset` from `airflow.providers.openlineage.utils.utils` instead.,AIR301_AIR301_provider_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.postgres.datasets.postgres.sanitize_uri,qualified_name,airflow.providers.postgres.assets.postgres,sanitize_uri,,,`airflow.providers.postgres.datasets.postgres.sanitize_uri` is removed in Airflow 3.0,Use `sanitize_uri` from `airflow.providers.postgres.assets.postgres` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.providers.trino.datasets.trino.sanitize_uri,qualified_name,airflow.providers.trino.assets.trino,sanitize_uri,,,`airflow.providers.trino.datasets.trino.sanitize_uri` is removed in Airflow 3.0,Use `sanitize_uri` from `airflow.providers.trino.assets.trino` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.secrets.local_filesystem.load_connections,qualified_name,airflow.secrets.local_filesystem,load_connections_dict,,,`airflow.secrets.local_filesystem.load_connections` is removed in Airflow 3.0,Use `load_connections_dict` from `airflow.secrets.local_filesystem` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.security.permissions.RESOURCE_DATASET,qualified_name,airflow.security.permissions,RESOURCE_ASSET,,,`airflow.security.permissions.RESOURCE_DATASET` is removed in Airflow 3.0,Use `RESOURCE_ASSET` from `airflow.security.permissions` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.sensors.base_sensor_operator.BaseSensorOperator,qualified_name,airflow.sdk.bases.sensor,BaseSensorOperator,apache-airflow-task-sdk,1.0.0,`airflow.sensors.base_sensor_operator.BaseSensorOperator` is removed in Airflow 3.0,`BaseSensorOperator` has been moved to `airflow.sdk.bases.sensor` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.triggers.external_task.TaskStateTrigger,qualified_name,,,,,`airflow.triggers.external_task.TaskStateTrigger` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.dag_cycle_tester.test_cycle,qualified_name,,,,,`airflow.utils.dag_cycle_tester.test_cycle` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.dates.date_range,qualified_name,,,,,`airflow.utils.dates.date_range` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.dates.days_ago,qualified_name,,"pendulum.today('UTC').add(days=-N, ...)",,,`airflow.utils.dates.days_ago` is removed in Airflow 3.0,"Use `pendulum.today('UTC').add(days=-N, ...)` instead",AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.dates.infer_time_unit,qualified_name,,,,,`airflow.utils.dates.infer_time_unit` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.dates.parse_execution_date,qualified_name,,,,,`airflow.utils.dates.parse_execution_date` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.dates.round_time,qualified_name,,,,,`airflow.utils.dates.round_time` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.dates.scale_time_units,qualified_name,,,,,`airflow.utils.dates.scale_time_units` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.db.create_session,qualified_name,,,,,`airflow.utils.db.create_session` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.file.TemporaryDirectory,qualified_name,tempfile,TemporaryDirectory,,,`airflow.utils.file.TemporaryDirectory` is removed in Airflow 3.0,Use `TemporaryDirectory` from `tempfile` instead.,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.utils.file.mkdirs,qualified_name,,pathlib.Path({path}).mkdir,,,`airflow.utils.file.mkdirs` is removed in Airflow 3.0,Use `pathlib.Path({path}).mkdir` instead,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.helpers.chain,qualified_name,airflow.sdk,chain,apache-airflow-task-sdk,1.0.0,`airflow.utils.helpers.chain` is removed in Airflow 3.0,`chain` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.utils.helpers.cross_downstream,qualified_name,airflow.sdk,cross_downstream,apache-airflow-task-sdk,1.0.0,`airflow.utils.helpers.cross_downstream` is removed in Airflow 3.0,`cross_downstream` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.utils.log.secrets_masker,qualified_name,airflow.sdk.execution_time,secrets_masker,apache-airflow-task-sdk,1.0.0,`airflow.utils.log.secrets_masker` is removed in Airflow 3.0,`secrets_masker` has been moved to `airflow.sdk.execution_time` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR301_AIR301_names_fix.py.snap
+AIR301,removed,3.0,airflow.utils.state.SHUTDOWN,qualified_name,,,,,`airflow.utils.state.SHUTDOWN` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.state.terminating_states,qualified_name,,,,,`airflow.utils.state.terminating_states` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.trigger_rule.TriggerRule.DUMMY,qualified_name,,,,,`airflow.utils.trigger_rule.TriggerRule.DUMMY` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.utils.trigger_rule.TriggerRule.NONE_FAILED_OR_SKIPPED,qualified_name,,NONE_FAILED_MIN_ONE_SUCCESS,,,`airflow.utils.trigger_rule.TriggerRule.NONE_FAILED_OR_SKIPPED` is removed in Airflow 3.0,Use `NONE_FAILED_MIN_ONE_SUCCESS` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,airflow.www.auth.has_access,qualified_name,,,,,`airflow.www.auth.has_access` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.www.auth.has_access_dataset,qualified_name,,,,,`airflow.www.auth.has_access_dataset` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.www.utils.get_sensitive_variables_fields,qualified_name,,,,,`airflow.www.utils.get_sensitive_variables_fields` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,airflow.www.utils.should_hide_value_for_key,qualified_name,,,,,`airflow.www.utils.should_hide_value_for_key` is removed in Airflow 3.0,,AIR301_AIR301_names.py.snap
+AIR301,removed,3.0,appbuilder,call/argument/context_key,,,,,`appbuilder` is removed in Airflow 3.0,The constructor takes no parameter now,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,apply_defaults,call/argument/context_key,,,,,`apply_defaults` is removed in Airflow 3.0,`apply_defaults` is now unconditionally done and can be safely removed.,AIR301_AIR301_decorator.py.snap
+AIR301,removed,3.0,collected_datasets,call/argument/context_key,,collected_assets,,,`collected_datasets` is removed in Airflow 3.0,Use `collected_assets` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,concurrency,call/argument/context_key,,max_active_tasks,,,`concurrency` is removed in Airflow 3.0,Use `max_active_tasks` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,conf,call/argument/context_key,,,,,`conf` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,create_dagrun,call/argument/context_key,,,,,`create_dagrun` is removed in Airflow 3.0,,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,create_dataset,call/argument/context_key,,create_asset,,,`create_dataset` is removed in Airflow 3.0,Use `create_asset` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,create_datasets,call/argument/context_key,,create_assets,,,`create_datasets` is removed in Airflow 3.0,Use `create_assets` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,dataset,call/argument/context_key,,asset,,,`dataset` is removed in Airflow 3.0,Use `asset` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,dataset_factories,call/argument/context_key,,asset_factories,,,`dataset_factories` is removed in Airflow 3.0,Use `asset_factories` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,dataset_to_openlineage_converters,call/argument/context_key,,asset_to_openlineage_converters,,,`dataset_to_openlineage_converters` is removed in Airflow 3.0,Use `asset_to_openlineage_converters` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,dataset_uri_handlers,call/argument/context_key,,asset_uri_handlers,,,`dataset_uri_handlers` is removed in Airflow 3.0,Use `asset_uri_handlers` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,default_var,call/argument/context_key,,default,,,`default_var` is removed in Airflow 3.0,Use `default` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,default_view,call/argument/context_key,,,,,`default_view` is removed in Airflow 3.0,,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,execution_date,call/argument/context_key,,logical_date,,,`execution_date` is removed in Airflow 3.0,Use `logical_date` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,executors,call/argument/context_key,,,,,`executors` is removed in Airflow 3.0,This extension should just be imported as a regular python module.,AIR301_AIR301_airflow_plugin.py.snap
+AIR301,removed,3.0,external_trigger,call/argument/context_key,,,,,`external_trigger` is removed in Airflow 3.0,"`external_trigger` is removed; it cannot be accessed from `context[""dag_run""]`",AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,fail_stop,call/argument/context_key,,fail_fast,,,`fail_stop` is removed in Airflow 3.0,Use `fail_fast` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,filename_template,call/argument/context_key,,,,,`filename_template` is removed in Airflow 3.0,,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,get_conn_uri,call/argument/context_key,,get_conn_value,,,`get_conn_uri` is removed in Airflow 3.0,Use `get_conn_value` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,get_connections,call/argument/context_key,,get_connection,,,`get_connections` is removed in Airflow 3.0,Use `get_connection` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,hooks,call/argument/context_key,,,,,`hooks` is removed in Airflow 3.0,This extension should just be imported as a regular python module.,AIR301_AIR301_airflow_plugin.py.snap
+AIR301,removed,3.0,initialize_providers_dataset_uri_resources,call/argument/context_key,,initialize_providers_asset_uri_resources,,,`initialize_providers_dataset_uri_resources` is removed in Airflow 3.0,Use `initialize_providers_asset_uri_resources` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,"inlet_events[""<uri>""]",call/argument/context_key,,,,,"`inlet_events[""<uri>""]` is removed in Airflow 3.0","Accessing `inlet_events` via a string key is deprecated; use `context[""inlet_events""][Asset(uri=""this://is-url"")]` instead of `context[""inlet_events""][""this://is-url""]`.",AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,is_authorized_dataset,call/argument/context_key,,is_authorized_asset,,,`is_authorized_dataset` is removed in Airflow 3.0,Use `is_authorized_asset` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,iter_dataset_aliases,call/argument/context_key,,iter_asset_aliases,,,`iter_dataset_aliases` is removed in Airflow 3.0,Use `iter_asset_aliases` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,iter_datasets,call/argument/context_key,,iter_assets,,,`iter_datasets` is removed in Airflow 3.0,Use `iter_assets` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,next_ds,call/argument/context_key,,,,,`next_ds` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,next_ds_nodash,call/argument/context_key,,,,,`next_ds_nodash` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,next_execution_date,call/argument/context_key,,,,,`next_execution_date` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,none_failed_or_skipped,call/argument/context_key,,none_failed_min_one_success,,,`none_failed_or_skipped` is removed in Airflow 3.0,Use `none_failed_min_one_success` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,notify_dataset_alias_created,call/argument/context_key,,notify_asset_alias_created,,,`notify_dataset_alias_created` is removed in Airflow 3.0,Use `notify_asset_alias_created` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,notify_dataset_changed,call/argument/context_key,,notify_asset_changed,,,`notify_dataset_changed` is removed in Airflow 3.0,Use `notify_asset_changed` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,notify_dataset_created,call/argument/context_key,,notify_asset_created,,,`notify_dataset_created` is removed in Airflow 3.0,Use `notify_asset_created` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,operators,call/argument/context_key,,,,,`operators` is removed in Airflow 3.0,This extension should just be imported as a regular python module.,AIR301_AIR301_airflow_plugin.py.snap
+AIR301,removed,3.0,orientation,call/argument/context_key,,,,,`orientation` is removed in Airflow 3.0,,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,prev_ds,call/argument/context_key,,,,,`prev_ds` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,prev_ds_nodash,call/argument/context_key,,,,,`prev_ds_nodash` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,prev_execution_date,call/argument/context_key,,,,,`prev_execution_date` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,prev_execution_date_success,call/argument/context_key,,,,,`prev_execution_date_success` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,provide_context,call/argument/context_key,,,,,`provide_context` is removed in Airflow 3.0,,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,register_dataset_change,call/argument/context_key,,register_asset_change,,,`register_dataset_change` is removed in Airflow 3.0,Use `register_asset_change` instead,AIR301_AIR301_class_attribute.py.snap
+AIR301,removed,3.0,schedule_interval,call/argument/context_key,,schedule,,,`schedule_interval` is removed in Airflow 3.0,Use `schedule` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,sensors,call/argument/context_key,,,,,`sensors` is removed in Airflow 3.0,This extension should just be imported as a regular python module.,AIR301_AIR301_airflow_plugin.py.snap
+AIR301,removed,3.0,task_concurrency,call/argument/context_key,,max_active_tis_per_dag,,,`task_concurrency` is removed in Airflow 3.0,Use `max_active_tis_per_dag` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,timetable,call/argument/context_key,,schedule,,,`timetable` is removed in Airflow 3.0,Use `schedule` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,tomorrow_ds,call/argument/context_key,,,,,`tomorrow_ds` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,triggering_dataset_events,call/argument/context_key,,triggering_asset_events,,,`triggering_dataset_events` is removed in Airflow 3.0,Use `triggering_asset_events` instead,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,use_task_execution_day,call/argument/context_key,,use_task_logical_date,,,`use_task_execution_day` is removed in Airflow 3.0,Use `use_task_logical_date` instead,AIR301_AIR301_args.py.snap
+AIR301,removed,3.0,yesterday_ds,call/argument/context_key,,,,,`yesterday_ds` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR301,removed,3.0,yesterday_ds_nodash,call/argument/context_key,,,,,`yesterday_ds_nodash` is removed in Airflow 3.0,,AIR301_AIR301_context.py.snap
+AIR302,moved_to_provider,3.0,airflow.api.auth.backend.basic_auth.CLIENT_AUTH,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,CLIENT_AUTH,apache-airflow-providers-fab,1.0.0,`airflow.api.auth.backend.basic_auth.CLIENT_AUTH` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `CLIENT_AUTH` from `airflow.providers.fab.auth_manager.api.auth.backend.basic_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.api.auth.backend.basic_auth.auth_current_user,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,auth_current_user,apache-airflow-providers-fab,1.0.0,`airflow.api.auth.backend.basic_auth.auth_current_user` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `auth_current_user` from `airflow.providers.fab.auth_manager.api.auth.backend.basic_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.api.auth.backend.basic_auth.init_app,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,init_app,apache-airflow-providers-fab,1.0.0,`airflow.api.auth.backend.basic_auth.init_app` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `init_app` from `airflow.providers.fab.auth_manager.api.auth.backend.basic_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.api.auth.backend.basic_auth.requires_authentication,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,requires_authentication,apache-airflow-providers-fab,1.0.0,`airflow.api.auth.backend.basic_auth.requires_authentication` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `requires_authentication` from `airflow.providers.fab.auth_manager.api.auth.backend.basic_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.api.auth.backend.kerberos_auth.CLIENT_AUTH,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,CLIENT_AUTH,apache-airflow-providers-fab,1.0.0,`airflow.api.auth.backend.kerberos_auth.CLIENT_AUTH` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `CLIENT_AUTH` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.api.auth.backend.kerberos_auth.find_user,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,find_user,apache-airflow-providers-fab,1.0.0,`airflow.api.auth.backend.kerberos_auth.find_user` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `find_user` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.api.auth.backend.kerberos_auth.init_app,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,init_app,apache-airflow-providers-fab,1.0.0,`airflow.api.auth.backend.kerberos_auth.init_app` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `init_app` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.api.auth.backend.kerberos_auth.log,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,log,apache-airflow-providers-fab,1.0.0,`airflow.api.auth.backend.kerberos_auth.log` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `log` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.api.auth.backend.kerberos_auth.requires_authentication,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,requires_authentication,apache-airflow-providers-fab,1.0.0,`airflow.api.auth.backend.kerberos_auth.requires_authentication` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `requires_authentication` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.auth.managers.fab.api.auth.backend.kerberos_auth.CLIENT_AUTH,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,CLIENT_AUTH,apache-airflow-providers-fab,1.0.0,`airflow.auth.managers.fab.api.auth.backend.kerberos_auth.CLIENT_AUTH` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `CLIENT_AUTH` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.auth.managers.fab.api.auth.backend.kerberos_auth.find_user,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,find_user,apache-airflow-providers-fab,1.0.0,`airflow.auth.managers.fab.api.auth.backend.kerberos_auth.find_user` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `find_user` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.auth.managers.fab.api.auth.backend.kerberos_auth.init_app,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,init_app,apache-airflow-providers-fab,1.0.0,`airflow.auth.managers.fab.api.auth.backend.kerberos_auth.init_app` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `init_app` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.auth.managers.fab.api.auth.backend.kerberos_auth.log,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,log,apache-airflow-providers-fab,1.0.0,`airflow.auth.managers.fab.api.auth.backend.kerberos_auth.log` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `log` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.auth.managers.fab.api.auth.backend.kerberos_auth.requires_authentication,qualified_name,airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth,requires_authentication,apache-airflow-providers-fab,1.0.0,`airflow.auth.managers.fab.api.auth.backend.kerberos_auth.requires_authentication` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `requires_authentication` from `airflow.providers.fab.auth_manager.api.auth.backend.kerberos_auth` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.auth.managers.fab.fab_auth_manager.FabAuthManager,qualified_name,airflow.providers.fab.auth_manager.fab_auth_manager,FabAuthManager,apache-airflow-providers-fab,1.0.0,`airflow.auth.managers.fab.fab_auth_manager.FabAuthManager` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `FabAuthManager` from `airflow.providers.fab.auth_manager.fab_auth_manager` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.auth.managers.fab.security_manager.override.FabAirflowSecurityManagerOverride,qualified_name,airflow.providers.fab.auth_manager.security_manager.override,FabAirflowSecurityManagerOverride,apache-airflow-providers-fab,1.0.0,`airflow.auth.managers.fab.security_manager.override.FabAirflowSecurityManagerOverride` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `FabAirflowSecurityManagerOverride` from `airflow.providers.fab.auth_manager.security_manager.override` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.auth.managers.fab.security_manager.override.MAX_NUM_DATABASE_USER_SESSIONS,qualified_name,airflow.providers.fab.auth_manager.security_manager.override,MAX_NUM_DATABASE_USER_SESSIONS,apache-airflow-providers-fab,1.0.0,`airflow.auth.managers.fab.security_manager.override.MAX_NUM_DATABASE_USER_SESSIONS` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `MAX_NUM_DATABASE_USER_SESSIONS` from `airflow.providers.fab.auth_manager.security_manager.override` instead.,AIR302_AIR302_fab.py.snap
+AIR302,moved_to_provider,3.0,airflow.config_templates.default_celery.DEFAULT_CELERY_CONFIG,qualified_name,airflow.providers.celery.executors.default_celery,DEFAULT_CELERY_CONFIG,apache-airflow-providers-celery,3.3.0,`airflow.config_templates.default_celery.DEFAULT_CELERY_CONFIG` is moved into `celery` provider in Airflow 3.0;,Install `apache-airflow-providers-celery>=3.3.0` and use `DEFAULT_CELERY_CONFIG` from `airflow.providers.celery.executors.default_celery` instead.,AIR302_AIR302_celery.py.snap
+AIR302,moved_to_provider,3.0,airflow.executors.celery_executor.CeleryExecutor,qualified_name,airflow.providers.celery.executors.celery_executor,CeleryExecutor,apache-airflow-providers-celery,3.3.0,`airflow.executors.celery_executor.CeleryExecutor` is moved into `celery` provider in Airflow 3.0;,Install `apache-airflow-providers-celery>=3.3.0` and use `CeleryExecutor` from `airflow.providers.celery.executors.celery_executor` instead.,AIR302_AIR302_celery.py.snap
+AIR302,moved_to_provider,3.0,airflow.executors.celery_executor.app,qualified_name,airflow.providers.celery.executors.celery_executor_utils,app,apache-airflow-providers-celery,3.3.0,`airflow.executors.celery_executor.app` is moved into `celery` provider in Airflow 3.0;,Install `apache-airflow-providers-celery>=3.3.0` and use `app` from `airflow.providers.celery.executors.celery_executor_utils` instead.,AIR302_AIR302_celery.py.snap
+AIR302,moved_to_provider,3.0,airflow.executors.dask_executor.DaskExecutor,qualified_name,airflow.providers.daskexecutor.executors.dask_executor,DaskExecutor,apache-airflow-providers-daskexecutor,1.0.0,`airflow.executors.dask_executor.DaskExecutor` is moved into `daskexecutor` provider in Airflow 3.0;,Install `apache-airflow-providers-daskexecutor>=1.0.0` and use `DaskExecutor` from `airflow.providers.daskexecutor.executors.dask_executor` instead.,AIR302_AIR302_daskexecutor.py.snap
+AIR302,moved_to_provider,3.0,airflow.executors.kubernetes_executor_types.ALL_NAMESPACES,qualified_name,airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types,ALL_NAMESPACES,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.executors.kubernetes_executor_types.ALL_NAMESPACES` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `ALL_NAMESPACES` from `airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.executors.kubernetes_executor_types.POD_EXECUTOR_DONE_KEY,qualified_name,airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types,POD_EXECUTOR_DONE_KEY,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.executors.kubernetes_executor_types.POD_EXECUTOR_DONE_KEY` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `POD_EXECUTOR_DONE_KEY` from `airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.S3_hook.S3Hook,qualified_name,airflow.providers.amazon.aws.hooks.s3,S3Hook,apache-airflow-providers-amazon,1.0.0,`airflow.hooks.S3_hook.S3Hook` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `S3Hook` from `airflow.providers.amazon.aws.hooks.s3` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.S3_hook.provide_bucket_name,qualified_name,airflow.providers.amazon.aws.hooks.s3,provide_bucket_name,apache-airflow-providers-amazon,1.0.0,`airflow.hooks.S3_hook.provide_bucket_name` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `provide_bucket_name` from `airflow.providers.amazon.aws.hooks.s3` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.dbapi.ConnectorProtocol,qualified_name,airflow.providers.common.sql.hooks.sql,ConnectorProtocol,apache-airflow-providers-common-sql,1.0.0,`airflow.hooks.dbapi.ConnectorProtocol` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.0.0` and use `ConnectorProtocol` from `airflow.providers.common.sql.hooks.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.dbapi.DbApiHook,qualified_name,airflow.providers.common.sql.hooks.sql,DbApiHook,apache-airflow-providers-common-sql,1.0.0,`airflow.hooks.dbapi.DbApiHook` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.0.0` and use `DbApiHook` from `airflow.providers.common.sql.hooks.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.dbapi_hook.DbApiHook,qualified_name,airflow.providers.common.sql.hooks.sql,DbApiHook,apache-airflow-providers-common-sql,1.0.0,`airflow.hooks.dbapi_hook.DbApiHook` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.0.0` and use `DbApiHook` from `airflow.providers.common.sql.hooks.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.druid_hook.DruidDbApiHook,qualified_name,airflow.providers.apache.druid.hooks.druid,DruidDbApiHook,apache-airflow-providers-apache-druid,1.0.0,`airflow.hooks.druid_hook.DruidDbApiHook` is moved into `apache-druid` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-druid>=1.0.0` and use `DruidDbApiHook` from `airflow.providers.apache.druid.hooks.druid` instead.,AIR302_AIR302_druid.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.druid_hook.DruidHook,qualified_name,airflow.providers.apache.druid.hooks.druid,DruidHook,apache-airflow-providers-apache-druid,1.0.0,`airflow.hooks.druid_hook.DruidHook` is moved into `apache-druid` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-druid>=1.0.0` and use `DruidHook` from `airflow.providers.apache.druid.hooks.druid` instead.,AIR302_AIR302_druid.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.hive_hooks.HIVE_QUEUE_PRIORITIES,qualified_name,airflow.providers.apache.hive.hooks.hive,HIVE_QUEUE_PRIORITIES,apache-airflow-providers-apache-hive,1.0.0,`airflow.hooks.hive_hooks.HIVE_QUEUE_PRIORITIES` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HIVE_QUEUE_PRIORITIES` from `airflow.providers.apache.hive.hooks.hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.hive_hooks.HiveCliHook,qualified_name,airflow.providers.apache.hive.hooks.hive,HiveCliHook,apache-airflow-providers-apache-hive,1.0.0,`airflow.hooks.hive_hooks.HiveCliHook` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HiveCliHook` from `airflow.providers.apache.hive.hooks.hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.hive_hooks.HiveMetastoreHook,qualified_name,airflow.providers.apache.hive.hooks.hive,HiveMetastoreHook,apache-airflow-providers-apache-hive,1.0.0,`airflow.hooks.hive_hooks.HiveMetastoreHook` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HiveMetastoreHook` from `airflow.providers.apache.hive.hooks.hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.hive_hooks.HiveServer2Hook,qualified_name,airflow.providers.apache.hive.hooks.hive,HiveServer2Hook,apache-airflow-providers-apache-hive,1.0.0,`airflow.hooks.hive_hooks.HiveServer2Hook` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HiveServer2Hook` from `airflow.providers.apache.hive.hooks.hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.http_hook.HttpHook,qualified_name,airflow.providers.http.hooks.http,HttpHook,apache-airflow-providers-http,1.0.0,`airflow.hooks.http_hook.HttpHook` is moved into `http` provider in Airflow 3.0;,Install `apache-airflow-providers-http>=1.0.0` and use `HttpHook` from `airflow.providers.http.hooks.http` instead.,AIR302_AIR302_http.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.jdbc_hook.JdbcHook,qualified_name,airflow.providers.jdbc.hooks.jdbc,JdbcHook,apache-airflow-providers-jdbc,1.0.0,`airflow.hooks.jdbc_hook.JdbcHook` is moved into `jdbc` provider in Airflow 3.0;,Install `apache-airflow-providers-jdbc>=1.0.0` and use `JdbcHook` from `airflow.providers.jdbc.hooks.jdbc` instead.,AIR302_AIR302_jdbc.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.jdbc_hook.jaydebeapi,qualified_name,airflow.providers.jdbc.hooks.jdbc,jaydebeapi,apache-airflow-providers-jdbc,1.0.0,`airflow.hooks.jdbc_hook.jaydebeapi` is moved into `jdbc` provider in Airflow 3.0;,Install `apache-airflow-providers-jdbc>=1.0.0` and use `jaydebeapi` from `airflow.providers.jdbc.hooks.jdbc` instead.,AIR302_AIR302_jdbc.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.mysql_hook.MySqlHook,qualified_name,airflow.providers.mysql.hooks.mysql,MySqlHook,apache-airflow-providers-mysql,1.0.0,`airflow.hooks.mysql_hook.MySqlHook` is moved into `mysql` provider in Airflow 3.0;,Install `apache-airflow-providers-mysql>=1.0.0` and use `MySqlHook` from `airflow.providers.mysql.hooks.mysql` instead.,AIR302_AIR302_mysql.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.oracle_hook.OracleHook,qualified_name,airflow.providers.oracle.hooks.oracle,OracleHook,apache-airflow-providers-oracle,1.0.0,`airflow.hooks.oracle_hook.OracleHook` is moved into `oracle` provider in Airflow 3.0;,Install `apache-airflow-providers-oracle>=1.0.0` and use `OracleHook` from `airflow.providers.oracle.hooks.oracle` instead.,AIR302_AIR302_oracle.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.pig_hook.PigCliHook,qualified_name,airflow.providers.apache.pig.hooks.pig,PigCliHook,apache-airflow-providers-apache-pig,1.0.0,`airflow.hooks.pig_hook.PigCliHook` is moved into `apache-pig` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-pig>=1.0.0` and use `PigCliHook` from `airflow.providers.apache.pig.hooks.pig` instead.,AIR302_AIR302_pig.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.postgres_hook.PostgresHook,qualified_name,airflow.providers.postgres.hooks.postgres,PostgresHook,apache-airflow-providers-postgres,1.0.0,`airflow.hooks.postgres_hook.PostgresHook` is moved into `postgres` provider in Airflow 3.0;,Install `apache-airflow-providers-postgres>=1.0.0` and use `PostgresHook` from `airflow.providers.postgres.hooks.postgres` instead.,AIR302_AIR302_postgres.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.presto_hook.PrestoHook,qualified_name,airflow.providers.presto.hooks.presto,PrestoHook,apache-airflow-providers-presto,1.0.0,`airflow.hooks.presto_hook.PrestoHook` is moved into `presto` provider in Airflow 3.0;,Install `apache-airflow-providers-presto>=1.0.0` and use `PrestoHook` from `airflow.providers.presto.hooks.presto` instead.,AIR302_AIR302_presto.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.samba_hook.SambaHook,qualified_name,airflow.providers.samba.hooks.samba,SambaHook,apache-airflow-providers-samba,1.0.0,`airflow.hooks.samba_hook.SambaHook` is moved into `samba` provider in Airflow 3.0;,Install `apache-airflow-providers-samba>=1.0.0` and use `SambaHook` from `airflow.providers.samba.hooks.samba` instead.,AIR302_AIR302_samba.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.slack_hook.SlackHook,qualified_name,airflow.providers.slack.hooks.slack,SlackHook,apache-airflow-providers-slack,1.0.0,`airflow.hooks.slack_hook.SlackHook` is moved into `slack` provider in Airflow 3.0;,Install `apache-airflow-providers-slack>=1.0.0` and use `SlackHook` from `airflow.providers.slack.hooks.slack` instead.,AIR302_AIR302_slack.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.sqlite_hook.SqliteHook,qualified_name,airflow.providers.sqlite.hooks.sqlite,SqliteHook,apache-airflow-providers-sqlite,1.0.0,`airflow.hooks.sqlite_hook.SqliteHook` is moved into `sqlite` provider in Airflow 3.0;,Install `apache-airflow-providers-sqlite>=1.0.0` and use `SqliteHook` from `airflow.providers.sqlite.hooks.sqlite` instead.,AIR302_AIR302_sqlite.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.subprocess.SubprocessResult,qualified_name,airflow.providers.standard.hooks.subprocess,SubprocessResult,apache-airflow-providers-standard,0.0.3,`airflow.hooks.subprocess.SubprocessResult` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.3` and use `SubprocessResult` from `airflow.providers.standard.hooks.subprocess` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.subprocess.working_directory,qualified_name,airflow.providers.standard.hooks.subprocess,working_directory,apache-airflow-providers-standard,0.0.3,`airflow.hooks.subprocess.working_directory` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.3` and use `working_directory` from `airflow.providers.standard.hooks.subprocess` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.webhdfs_hook.WebHDFSHook,qualified_name,airflow.providers.apache.hdfs.hooks.webhdfs,WebHDFSHook,apache-airflow-providers-apache-hdfs,1.0.0,`airflow.hooks.webhdfs_hook.WebHDFSHook` is moved into `apache-hdfs` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hdfs>=1.0.0` and use `WebHDFSHook` from `airflow.providers.apache.hdfs.hooks.webhdfs` instead.,AIR302_AIR302_hdfs.py.snap
+AIR302,moved_to_provider,3.0,airflow.hooks.zendesk_hook.ZendeskHook,qualified_name,airflow.providers.zendesk.hooks.zendesk,ZendeskHook,apache-airflow-providers-zendesk,1.0.0,`airflow.hooks.zendesk_hook.ZendeskHook` is moved into `zendesk` provider in Airflow 3.0;,Install `apache-airflow-providers-zendesk>=1.0.0` and use `ZendeskHook` from `airflow.providers.zendesk.hooks.zendesk` instead.,AIR302_AIR302_zendesk.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.k8s_model.K8SModel,qualified_name,airflow.providers.cncf.kubernetes.k8s_model,K8SModel,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.k8s_model.K8SModel` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `K8SModel` from `airflow.providers.cncf.kubernetes.k8s_model` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.k8s_model.append_to_pod,qualified_name,airflow.providers.cncf.kubernetes.k8s_model,append_to_pod,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.k8s_model.append_to_pod` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `append_to_pod` from `airflow.providers.cncf.kubernetes.k8s_model` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.kube_client._disable_verify_ssl,qualified_name,airflow.providers.cncf.kubernetes.kube_client,_disable_verify_ssl,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.kube_client._disable_verify_ssl` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `_disable_verify_ssl` from `airflow.providers.cncf.kubernetes.kube_client` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.kube_client._enable_tcp_keepalive,qualified_name,airflow.providers.cncf.kubernetes.kube_client,_enable_tcp_keepalive,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.kube_client._enable_tcp_keepalive` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `_enable_tcp_keepalive` from `airflow.providers.cncf.kubernetes.kube_client` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.kube_client.get_kube_client,qualified_name,airflow.providers.cncf.kubernetes.kube_client,get_kube_client,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.kube_client.get_kube_client` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `get_kube_client` from `airflow.providers.cncf.kubernetes.kube_client` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.kubernetes_helper_functions.add_pod_suffix,qualified_name,airflow.providers.cncf.kubernetes.kubernetes_helper_functions,add_unique_suffix,apache-airflow-providers-cncf-kubernetes,10.0.0,`airflow.kubernetes.kubernetes_helper_functions.add_pod_suffix` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=10.0.0` and use `add_unique_suffix` from `airflow.providers.cncf.kubernetes.kubernetes_helper_functions` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.kubernetes_helper_functions.annotations_for_logging_task_metadata,qualified_name,airflow.providers.cncf.kubernetes.kubernetes_helper_functions,annotations_for_logging_task_metadata,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.kubernetes_helper_functions.annotations_for_logging_task_metadata` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `annotations_for_logging_task_metadata` from `airflow.providers.cncf.kubernetes.kubernetes_helper_functions` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.kubernetes_helper_functions.annotations_to_key,qualified_name,airflow.providers.cncf.kubernetes.kubernetes_helper_functions,annotations_to_key,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.kubernetes_helper_functions.annotations_to_key` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `annotations_to_key` from `airflow.providers.cncf.kubernetes.kubernetes_helper_functions` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.kubernetes_helper_functions.create_pod_id,qualified_name,airflow.providers.cncf.kubernetes.kubernetes_helper_functions,create_unique_id,apache-airflow-providers-cncf-kubernetes,10.0.0,`airflow.kubernetes.kubernetes_helper_functions.create_pod_id` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=10.0.0` and use `create_unique_id` from `airflow.providers.cncf.kubernetes.kubernetes_helper_functions` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.kubernetes_helper_functions.get_logs_task_metadata,qualified_name,airflow.providers.cncf.kubernetes.kubernetes_helper_functions,get_logs_task_metadata,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.kubernetes_helper_functions.get_logs_task_metadata` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `get_logs_task_metadata` from `airflow.providers.cncf.kubernetes.kubernetes_helper_functions` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.kubernetes_helper_functions.rand_str,qualified_name,airflow.providers.cncf.kubernetes.kubernetes_helper_functions,rand_str,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.kubernetes_helper_functions.rand_str` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `rand_str` from `airflow.providers.cncf.kubernetes.kubernetes_helper_functions` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.PodDefaults,qualified_name,airflow.providers.cncf.kubernetes.utils.xcom_sidecar,PodDefaults,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator.PodDefaults` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `PodDefaults` from `airflow.providers.cncf.kubernetes.utils.xcom_sidecar` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.PodGenerator,qualified_name,airflow.providers.cncf.kubernetes.pod_generator,PodGenerator,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator.PodGenerator` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `PodGenerator` from `airflow.providers.cncf.kubernetes.pod_generator` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.PodGeneratorDeprecated,qualified_name,airflow.providers.cncf.kubernetes.pod_generator,PodGenerator,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator.PodGeneratorDeprecated` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `PodGenerator` from `airflow.providers.cncf.kubernetes.pod_generator` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.add_pod_suffix,qualified_name,airflow.providers.cncf.kubernetes.kubernetes_helper_functions,add_unique_suffix,apache-airflow-providers-cncf-kubernetes,10.0.0,`airflow.kubernetes.pod_generator.add_pod_suffix` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=10.0.0` and use `add_unique_suffix` from `airflow.providers.cncf.kubernetes.kubernetes_helper_functions` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.datetime_to_label_safe_datestring,qualified_name,airflow.providers.cncf.kubernetes.pod_generator,datetime_to_label_safe_datestring,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator.datetime_to_label_safe_datestring` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `datetime_to_label_safe_datestring` from `airflow.providers.cncf.kubernetes.pod_generator` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.extend_object_field,qualified_name,airflow.providers.cncf.kubernetes.pod_generator,extend_object_field,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator.extend_object_field` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `extend_object_field` from `airflow.providers.cncf.kubernetes.pod_generator` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.label_safe_datestring_to_datetime,qualified_name,airflow.providers.cncf.kubernetes.pod_generator,label_safe_datestring_to_datetime,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator.label_safe_datestring_to_datetime` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `label_safe_datestring_to_datetime` from `airflow.providers.cncf.kubernetes.pod_generator` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.make_safe_label_value,qualified_name,airflow.providers.cncf.kubernetes.pod_generator,make_safe_label_value,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator.make_safe_label_value` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `make_safe_label_value` from `airflow.providers.cncf.kubernetes.pod_generator` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.merge_objects,qualified_name,airflow.providers.cncf.kubernetes.pod_generator,merge_objects,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator.merge_objects` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `merge_objects` from `airflow.providers.cncf.kubernetes.pod_generator` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator.rand_str,qualified_name,airflow.providers.cncf.kubernetes.kubernetes_helper_functions,rand_str,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator.rand_str` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `rand_str` from `airflow.providers.cncf.kubernetes.kubernetes_helper_functions` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator_deprecated.PodDefaults,qualified_name,airflow.providers.cncf.kubernetes.utils.xcom_sidecar,PodDefaults,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator_deprecated.PodDefaults` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `PodDefaults` from `airflow.providers.cncf.kubernetes.utils.xcom_sidecar` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator_deprecated.PodGenerator,qualified_name,airflow.providers.cncf.kubernetes.pod_generator,PodGenerator,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator_deprecated.PodGenerator` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `PodGenerator` from `airflow.providers.cncf.kubernetes.pod_generator` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_generator_deprecated.make_safe_label_value,qualified_name,airflow.providers.cncf.kubernetes.pod_generator,make_safe_label_value,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_generator_deprecated.make_safe_label_value` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `make_safe_label_value` from `airflow.providers.cncf.kubernetes.pod_generator` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_launcher.PodLauncher,qualified_name,airflow.providers.cncf.kubernetes.utils.pod_manager,PodManager,apache-airflow-providers-cncf-kubernetes,3.0.0,`airflow.kubernetes.pod_launcher.PodLauncher` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=3.0.0` and use `PodManager` from `airflow.providers.cncf.kubernetes.utils.pod_manager` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_launcher.PodStatus,qualified_name, airflow.providers.cncf.kubernetes.utils.pod_manager,PodPhase,apache-airflow-providers-cncf-kubernetes,3.0.0,`airflow.kubernetes.pod_launcher.PodStatus` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=3.0.0` and use `PodPhase` from ` airflow.providers.cncf.kubernetes.utils.pod_manager` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_launcher_deprecated.PodDefaults,qualified_name,airflow.providers.cncf.kubernetes.utils.xcom_sidecar,PodDefaults,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_launcher_deprecated.PodDefaults` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `PodDefaults` from `airflow.providers.cncf.kubernetes.utils.xcom_sidecar` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_launcher_deprecated.PodLauncher,qualified_name,airflow.providers.cncf.kubernetes.utils.pod_manager,PodManager,apache-airflow-providers-cncf-kubernetes,3.0.0,`airflow.kubernetes.pod_launcher_deprecated.PodLauncher` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=3.0.0` and use `PodManager` from `airflow.providers.cncf.kubernetes.utils.pod_manager` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_launcher_deprecated.PodStatus,qualified_name, airflow.providers.cncf.kubernetes.utils.pod_manager,PodPhase,apache-airflow-providers-cncf-kubernetes,3.0.0,`airflow.kubernetes.pod_launcher_deprecated.PodStatus` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=3.0.0` and use `PodPhase` from ` airflow.providers.cncf.kubernetes.utils.pod_manager` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_launcher_deprecated.get_kube_client,qualified_name,airflow.providers.cncf.kubernetes.kube_client,get_kube_client,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_launcher_deprecated.get_kube_client` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `get_kube_client` from `airflow.providers.cncf.kubernetes.kube_client` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.pod_runtime_info_env.PodRuntimeInfoEnv,qualified_name,kubernetes.client.models,V1EnvVar,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.pod_runtime_info_env.PodRuntimeInfoEnv` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `V1EnvVar` from `kubernetes.client.models` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.secret.K8SModel,qualified_name,airflow.providers.cncf.kubernetes.k8s_model,K8SModel,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.secret.K8SModel` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `K8SModel` from `airflow.providers.cncf.kubernetes.k8s_model` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.secret.Secret,qualified_name,airflow.providers.cncf.kubernetes.secret,Secret,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.secret.Secret` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `Secret` from `airflow.providers.cncf.kubernetes.secret` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.volume.Volume,qualified_name,kubernetes.client.models,V1Volume,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.volume.Volume` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `V1Volume` from `kubernetes.client.models` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.kubernetes.volume_mount.VolumeMount,qualified_name,kubernetes.client.models,V1VolumeMount,apache-airflow-providers-cncf-kubernetes,7.4.0,`airflow.kubernetes.volume_mount.VolumeMount` is moved into `cncf-kubernetes` provider in Airflow 3.0;,Install `apache-airflow-providers-cncf-kubernetes>=7.4.0` and use `V1VolumeMount` from `kubernetes.client.models` instead.,AIR302_AIR302_kubernetes.py.snap
+AIR302,moved_to_provider,3.0,airflow.macros.hive.closest_ds_partition,qualified_name,airflow.providers.apache.hive.macros.hive,closest_ds_partition,apache-airflow-providers-apache-hive,5.1.0,`airflow.macros.hive.closest_ds_partition` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=5.1.0` and use `closest_ds_partition` from `airflow.providers.apache.hive.macros.hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.macros.hive.max_partition,qualified_name,airflow.providers.apache.hive.macros.hive,max_partition,apache-airflow-providers-apache-hive,5.1.0,`airflow.macros.hive.max_partition` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=5.1.0` and use `max_partition` from `airflow.providers.apache.hive.macros.hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.bash_operator.BashOperator,qualified_name,airflow.providers.standard.operators.bash,BashOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.bash_operator.BashOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.1` and use `BashOperator` from `airflow.providers.standard.operators.bash` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.check_operator.CheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.check_operator.CheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.check_operator.IntervalCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLIntervalCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.check_operator.IntervalCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLIntervalCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.check_operator.SQLCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.check_operator.SQLCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.check_operator.SQLIntervalCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLIntervalCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.check_operator.SQLIntervalCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLIntervalCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.check_operator.SQLThresholdCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLThresholdCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.check_operator.SQLThresholdCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLThresholdCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.check_operator.SQLValueCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLValueCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.check_operator.SQLValueCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLValueCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.check_operator.ThresholdCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLThresholdCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.check_operator.ThresholdCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLThresholdCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.check_operator.ValueCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLValueCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.check_operator.ValueCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLValueCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.dagrun_operator.TriggerDagRunLink,qualified_name,airflow.providers.standard.operators.trigger_dagrun,TriggerDagRunLink,apache-airflow-providers-standard,0.0.2,`airflow.operators.dagrun_operator.TriggerDagRunLink` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.2` and use `TriggerDagRunLink` from `airflow.providers.standard.operators.trigger_dagrun` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.dagrun_operator.TriggerDagRunOperator,qualified_name,airflow.providers.standard.operators.trigger_dagrun,TriggerDagRunOperator,apache-airflow-providers-standard,0.0.2,`airflow.operators.dagrun_operator.TriggerDagRunOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.2` and use `TriggerDagRunOperator` from `airflow.providers.standard.operators.trigger_dagrun` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.datetime.target_times_as_dates,qualified_name,airflow.providers.standard.operators.datetime,target_times_as_dates,apache-airflow-providers-standard,0.0.1,`airflow.operators.datetime.target_times_as_dates` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.1` and use `target_times_as_dates` from `airflow.providers.standard.operators.datetime` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.druid_check_operator.CheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.druid_check_operator.CheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.druid_check_operator.DruidCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.druid_check_operator.DruidCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.dummy.DummyOperator,qualified_name,airflow.providers.standard.operators.empty,EmptyOperator,apache-airflow-providers-standard,0.0.2,`airflow.operators.dummy.DummyOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.2` and use `EmptyOperator` from `airflow.providers.standard.operators.empty` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.dummy.EmptyOperator,qualified_name,airflow.providers.standard.operators.empty,EmptyOperator,apache-airflow-providers-standard,0.0.2,`airflow.operators.dummy.EmptyOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.2` and use `EmptyOperator` from `airflow.providers.standard.operators.empty` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.dummy_operator.DummyOperator,qualified_name,airflow.providers.standard.operators.empty,EmptyOperator,apache-airflow-providers-standard,0.0.2,`airflow.operators.dummy_operator.DummyOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.2` and use `EmptyOperator` from `airflow.providers.standard.operators.empty` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.dummy_operator.EmptyOperator,qualified_name,airflow.providers.standard.operators.empty,EmptyOperator,apache-airflow-providers-standard,0.0.2,`airflow.operators.dummy_operator.EmptyOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.2` and use `EmptyOperator` from `airflow.providers.standard.operators.empty` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.email.EmailOperator,qualified_name,airflow.providers.smtp.operators.smtp,EmailOperator,apache-airflow-providers-smtp,1.0.0,`airflow.operators.email.EmailOperator` is moved into `smtp` provider in Airflow 3.0;,Install `apache-airflow-providers-smtp>=1.0.0` and use `EmailOperator` from `airflow.providers.smtp.operators.smtp` instead.,AIR302_AIR302_smtp.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.email_operator.EmailOperator,qualified_name,airflow.providers.smtp.operators.smtp,EmailOperator,apache-airflow-providers-smtp,1.0.0,`airflow.operators.email_operator.EmailOperator` is moved into `smtp` provider in Airflow 3.0;,Install `apache-airflow-providers-smtp>=1.0.0` and use `EmailOperator` from `airflow.providers.smtp.operators.smtp` instead.,AIR302_AIR302_smtp.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.gcs_to_s3.GCSToS3Operator,qualified_name,airflow.providers.amazon.aws.transfers.gcs_to_s3,GCSToS3Operator,apache-airflow-providers-amazon,1.0.0,`airflow.operators.gcs_to_s3.GCSToS3Operator` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `GCSToS3Operator` from `airflow.providers.amazon.aws.transfers.gcs_to_s3` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.google_api_to_s3_transfer.GoogleApiToS3Operator,qualified_name,airflow.providers.amazon.aws.transfers.google_api_to_s3,GoogleApiToS3Operator,apache-airflow-providers-amazon,1.0.0,`airflow.operators.google_api_to_s3_transfer.GoogleApiToS3Operator` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `GoogleApiToS3Operator` from `airflow.providers.amazon.aws.transfers.google_api_to_s3` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.google_api_to_s3_transfer.GoogleApiToS3Transfer,qualified_name,airflow.providers.amazon.aws.transfers.google_api_to_s3,GoogleApiToS3Operator,apache-airflow-providers-amazon,1.0.0,`airflow.operators.google_api_to_s3_transfer.GoogleApiToS3Transfer` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `GoogleApiToS3Operator` from `airflow.providers.amazon.aws.transfers.google_api_to_s3` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.hive_operator.HiveOperator,qualified_name,airflow.providers.apache.hive.operators.hive,HiveOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.hive_operator.HiveOperator` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HiveOperator` from `airflow.providers.apache.hive.operators.hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.hive_stats_operator.HiveStatsCollectionOperator,qualified_name,airflow.providers.apache.hive.operators.hive_stats,HiveStatsCollectionOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.hive_stats_operator.HiveStatsCollectionOperator` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HiveStatsCollectionOperator` from `airflow.providers.apache.hive.operators.hive_stats` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.hive_to_druid.HiveToDruidOperator,qualified_name,airflow.providers.apache.druid.transfers.hive_to_druid,HiveToDruidOperator,apache-airflow-providers-apache-druid,1.0.0,`airflow.operators.hive_to_druid.HiveToDruidOperator` is moved into `apache-druid` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-druid>=1.0.0` and use `HiveToDruidOperator` from `airflow.providers.apache.druid.transfers.hive_to_druid` instead.,AIR302_AIR302_druid.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.hive_to_druid.HiveToDruidTransfer,qualified_name,airflow.providers.apache.druid.transfers.hive_to_druid,HiveToDruidOperator,apache-airflow-providers-apache-druid,1.0.0,`airflow.operators.hive_to_druid.HiveToDruidTransfer` is moved into `apache-druid` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-druid>=1.0.0` and use `HiveToDruidOperator` from `airflow.providers.apache.druid.transfers.hive_to_druid` instead.,AIR302_AIR302_druid.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.hive_to_mysql.HiveToMySqlOperator,qualified_name,airflow.providers.apache.hive.transfers.hive_to_mysql,HiveToMySqlOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.hive_to_mysql.HiveToMySqlOperator` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HiveToMySqlOperator` from `airflow.providers.apache.hive.transfers.hive_to_mysql` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.hive_to_mysql.HiveToMySqlTransfer,qualified_name,airflow.providers.apache.hive.transfers.hive_to_mysql,HiveToMySqlOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.hive_to_mysql.HiveToMySqlTransfer` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HiveToMySqlOperator` from `airflow.providers.apache.hive.transfers.hive_to_mysql` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.hive_to_samba_operator.HiveToSambaOperator,qualified_name,airflow.providers.apache.hive.transfers.hive_to_samba,HiveToSambaOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.hive_to_samba_operator.HiveToSambaOperator` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HiveToSambaOperator` from `airflow.providers.apache.hive.transfers.hive_to_samba` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.http_operator.SimpleHttpOperator,qualified_name,airflow.providers.http.operators.http,HttpOperator,apache-airflow-providers-http,5.0.0,`airflow.operators.http_operator.SimpleHttpOperator` is moved into `http` provider in Airflow 3.0;,Install `apache-airflow-providers-http>=5.0.0` and use `HttpOperator` from `airflow.providers.http.operators.http` instead.,AIR302_AIR302_http.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.latest_only_operator.LatestOnlyOperator,qualified_name,airflow.providers.standard.operators.latest_only,LatestOnlyOperator,apache-airflow-providers-standard,0.0.3,`airflow.operators.latest_only_operator.LatestOnlyOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.3` and use `LatestOnlyOperator` from `airflow.providers.standard.operators.latest_only` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.mssql_to_hive.MsSqlToHiveOperator,qualified_name,airflow.providers.apache.hive.transfers.mssql_to_hive,MsSqlToHiveOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.mssql_to_hive.MsSqlToHiveOperator` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `MsSqlToHiveOperator` from `airflow.providers.apache.hive.transfers.mssql_to_hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.mssql_to_hive.MsSqlToHiveTransfer,qualified_name,airflow.providers.apache.hive.transfers.mssql_to_hive,MsSqlToHiveOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.mssql_to_hive.MsSqlToHiveTransfer` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `MsSqlToHiveOperator` from `airflow.providers.apache.hive.transfers.mssql_to_hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.mysql_to_hive.MySqlToHiveOperator,qualified_name,airflow.providers.apache.hive.transfers.mysql_to_hive,MySqlToHiveOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.mysql_to_hive.MySqlToHiveOperator` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `MySqlToHiveOperator` from `airflow.providers.apache.hive.transfers.mysql_to_hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.mysql_to_hive.MySqlToHiveTransfer,qualified_name,airflow.providers.apache.hive.transfers.mysql_to_hive,MySqlToHiveOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.mysql_to_hive.MySqlToHiveTransfer` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `MySqlToHiveOperator` from `airflow.providers.apache.hive.transfers.mysql_to_hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.papermill_operator.PapermillOperator,qualified_name,airflow.providers.papermill.operators.papermill,PapermillOperator,apache-airflow-providers-papermill,1.0.0,`airflow.operators.papermill_operator.PapermillOperator` is moved into `papermill` provider in Airflow 3.0;,Install `apache-airflow-providers-papermill>=1.0.0` and use `PapermillOperator` from `airflow.providers.papermill.operators.papermill` instead.,AIR302_AIR302_papermill.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.pig_operator.PigOperator,qualified_name,airflow.providers.apache.pig.operators.pig,PigOperator,apache-airflow-providers-apache-pig,1.0.0,`airflow.operators.pig_operator.PigOperator` is moved into `apache-pig` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-pig>=1.0.0` and use `PigOperator` from `airflow.providers.apache.pig.operators.pig` instead.,AIR302_AIR302_pig.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.presto_check_operator.CheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.presto_check_operator.CheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.presto_check_operator.IntervalCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLIntervalCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.presto_check_operator.IntervalCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLIntervalCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.presto_check_operator.PrestoCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.presto_check_operator.PrestoCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.presto_check_operator.PrestoIntervalCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLIntervalCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.presto_check_operator.PrestoIntervalCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLIntervalCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.presto_check_operator.PrestoValueCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLValueCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.presto_check_operator.PrestoValueCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLValueCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.presto_check_operator.ValueCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLValueCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.presto_check_operator.ValueCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLValueCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.presto_to_mysql.PrestoToMySqlOperator,qualified_name,airflow.providers.mysql.transfers.presto_to_mysql,PrestoToMySqlOperator,apache-airflow-providers-mysql,1.0.0,`airflow.operators.presto_to_mysql.PrestoToMySqlOperator` is moved into `mysql` provider in Airflow 3.0;,Install `apache-airflow-providers-mysql>=1.0.0` and use `PrestoToMySqlOperator` from `airflow.providers.mysql.transfers.presto_to_mysql` instead.,AIR302_AIR302_mysql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.presto_to_mysql.PrestoToMySqlTransfer,qualified_name,airflow.providers.mysql.transfers.presto_to_mysql,PrestoToMySqlOperator,apache-airflow-providers-mysql,1.0.0,`airflow.operators.presto_to_mysql.PrestoToMySqlTransfer` is moved into `mysql` provider in Airflow 3.0;,Install `apache-airflow-providers-mysql>=1.0.0` and use `PrestoToMySqlOperator` from `airflow.providers.mysql.transfers.presto_to_mysql` instead.,AIR302_AIR302_mysql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.python_operator.BranchPythonOperator,qualified_name,airflow.providers.standard.operators.python,BranchPythonOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.python_operator.BranchPythonOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.1` and use `BranchPythonOperator` from `airflow.providers.standard.operators.python` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.python_operator.PythonOperator,qualified_name,airflow.providers.standard.operators.python,PythonOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.python_operator.PythonOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.1` and use `PythonOperator` from `airflow.providers.standard.operators.python` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.python_operator.PythonVirtualenvOperator,qualified_name,airflow.providers.standard.operators.python,PythonVirtualenvOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.python_operator.PythonVirtualenvOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.1` and use `PythonVirtualenvOperator` from `airflow.providers.standard.operators.python` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.python_operator.ShortCircuitOperator,qualified_name,airflow.providers.standard.operators.python,ShortCircuitOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.python_operator.ShortCircuitOperator` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.1` and use `ShortCircuitOperator` from `airflow.providers.standard.operators.python` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.redshift_to_s3_operator.RedshiftToS3Operator,qualified_name,airflow.providers.amazon.aws.transfers.redshift_to_s3,RedshiftToS3Operator,apache-airflow-providers-amazon,1.0.0,`airflow.operators.redshift_to_s3_operator.RedshiftToS3Operator` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `RedshiftToS3Operator` from `airflow.providers.amazon.aws.transfers.redshift_to_s3` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.redshift_to_s3_operator.RedshiftToS3Transfer,qualified_name,airflow.providers.amazon.aws.transfers.redshift_to_s3,RedshiftToS3Operator,apache-airflow-providers-amazon,1.0.0,`airflow.operators.redshift_to_s3_operator.RedshiftToS3Transfer` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `RedshiftToS3Operator` from `airflow.providers.amazon.aws.transfers.redshift_to_s3` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.s3_file_transform_operator.S3FileTransformOperator,qualified_name,airflow.providers.amazon.aws.operators.s3,S3FileTransformOperator,apache-airflow-providers-amazon,3.0.0,`airflow.operators.s3_file_transform_operator.S3FileTransformOperator` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=3.0.0` and use `S3FileTransformOperator` from `airflow.providers.amazon.aws.operators.s3` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.s3_to_hive_operator.S3ToHiveOperator,qualified_name,airflow.providers.apache.hive.transfers.s3_to_hive,S3ToHiveOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.s3_to_hive_operator.S3ToHiveOperator` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `S3ToHiveOperator` from `airflow.providers.apache.hive.transfers.s3_to_hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.s3_to_hive_operator.S3ToHiveTransfer,qualified_name,airflow.providers.apache.hive.transfers.s3_to_hive,S3ToHiveOperator,apache-airflow-providers-apache-hive,1.0.0,`airflow.operators.s3_to_hive_operator.S3ToHiveTransfer` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `S3ToHiveOperator` from `airflow.providers.apache.hive.transfers.s3_to_hive` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.s3_to_redshift_operator.S3ToRedshiftOperator,qualified_name,airflow.providers.amazon.aws.transfers.s3_to_redshift,S3ToRedshiftOperator,apache-airflow-providers-amazon,1.0.0,`airflow.operators.s3_to_redshift_operator.S3ToRedshiftOperator` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `S3ToRedshiftOperator` from `airflow.providers.amazon.aws.transfers.s3_to_redshift` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.s3_to_redshift_operator.S3ToRedshiftTransfer,qualified_name,airflow.providers.amazon.aws.transfers.s3_to_redshift,S3ToRedshiftOperator,apache-airflow-providers-amazon,1.0.0,`airflow.operators.s3_to_redshift_operator.S3ToRedshiftTransfer` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `S3ToRedshiftOperator` from `airflow.providers.amazon.aws.transfers.s3_to_redshift` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.slack_operator.SlackAPIOperator,qualified_name,airflow.providers.slack.operators.slack,SlackAPIOperator,apache-airflow-providers-slack,1.0.0,`airflow.operators.slack_operator.SlackAPIOperator` is moved into `slack` provider in Airflow 3.0;,Install `apache-airflow-providers-slack>=1.0.0` and use `SlackAPIOperator` from `airflow.providers.slack.operators.slack` instead.,AIR302_AIR302_slack.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.slack_operator.SlackAPIPostOperator,qualified_name,airflow.providers.slack.operators.slack,SlackAPIPostOperator,apache-airflow-providers-slack,1.0.0,`airflow.operators.slack_operator.SlackAPIPostOperator` is moved into `slack` provider in Airflow 3.0;,Install `apache-airflow-providers-slack>=1.0.0` and use `SlackAPIPostOperator` from `airflow.providers.slack.operators.slack` instead.,AIR302_AIR302_slack.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql.BaseSQLOperator,qualified_name,airflow.providers.common.sql.operators.sql,BaseSQLOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.sql.BaseSQLOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `BaseSQLOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql.BranchSQLOperator,qualified_name,airflow.providers.common.sql.operators.sql,BranchSQLOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.sql.BranchSQLOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `BranchSQLOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql.SQLCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.sql.SQLCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql.SQLColumnCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLColumnCheckOperator,apache-airflow-providers-common-sql,1.0.0,`airflow.operators.sql.SQLColumnCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.0.0` and use `SQLColumnCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql.SQLIntervalCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLIntervalCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.sql.SQLIntervalCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLIntervalCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql.SQLTableCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLTableCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.sql.SQLTableCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLTableCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql.SQLThresholdCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLThresholdCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.sql.SQLThresholdCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLThresholdCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql.SQLValueCheckOperator,qualified_name,airflow.providers.common.sql.operators.sql,SQLValueCheckOperator,apache-airflow-providers-common-sql,1.1.0,`airflow.operators.sql.SQLValueCheckOperator` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.1.0` and use `SQLValueCheckOperator` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql._convert_to_float_if_possible,qualified_name,airflow.providers.common.sql.operators.sql,_convert_to_float_if_possible,apache-airflow-providers-common-sql,1.0.0,`airflow.operators.sql._convert_to_float_if_possible` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.0.0` and use `_convert_to_float_if_possible` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.sql.parse_boolean,qualified_name,airflow.providers.common.sql.operators.sql,parse_boolean,apache-airflow-providers-common-sql,1.0.0,`airflow.operators.sql.parse_boolean` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.0.0` and use `parse_boolean` from `airflow.providers.common.sql.operators.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.operators.trigger_dagrun.TriggerDagRunLink,qualified_name,airflow.providers.standard.operators.trigger_dagrun,TriggerDagRunLink,apache-airflow-providers-standard,0.0.2,`airflow.operators.trigger_dagrun.TriggerDagRunLink` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.2` and use `TriggerDagRunLink` from `airflow.providers.standard.operators.trigger_dagrun` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.external_task.ExternalTaskSensorLink,qualified_name,airflow.providers.standard.sensors.external_task,ExternalDagLink,apache-airflow-providers-standard,0.0.3,`airflow.sensors.external_task.ExternalTaskSensorLink` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.3` and use `ExternalDagLink` from `airflow.providers.standard.sensors.external_task` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.external_task_sensor.ExternalTaskMarker,qualified_name,airflow.providers.standard.sensors.external_task,ExternalTaskMarker,apache-airflow-providers-standard,0.0.3,`airflow.sensors.external_task_sensor.ExternalTaskMarker` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.3` and use `ExternalTaskMarker` from `airflow.providers.standard.sensors.external_task` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.external_task_sensor.ExternalTaskSensor,qualified_name,airflow.providers.standard.sensors.external_task,ExternalTaskSensor,apache-airflow-providers-standard,0.0.3,`airflow.sensors.external_task_sensor.ExternalTaskSensor` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.3` and use `ExternalTaskSensor` from `airflow.providers.standard.sensors.external_task` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.external_task_sensor.ExternalTaskSensorLink,qualified_name,airflow.providers.standard.sensors.external_task,ExternalDagLink,apache-airflow-providers-standard,0.0.3,`airflow.sensors.external_task_sensor.ExternalTaskSensorLink` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.3` and use `ExternalDagLink` from `airflow.providers.standard.sensors.external_task` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.hive_partition_sensor.HivePartitionSensor,qualified_name,airflow.providers.apache.hive.sensors.hive_partition,HivePartitionSensor,apache-airflow-providers-apache-hive,1.0.0,`airflow.sensors.hive_partition_sensor.HivePartitionSensor` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `HivePartitionSensor` from `airflow.providers.apache.hive.sensors.hive_partition` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.http_sensor.HttpSensor,qualified_name,airflow.providers.http.sensors.http,HttpSensor,apache-airflow-providers-http,1.0.0,`airflow.sensors.http_sensor.HttpSensor` is moved into `http` provider in Airflow 3.0;,Install `apache-airflow-providers-http>=1.0.0` and use `HttpSensor` from `airflow.providers.http.sensors.http` instead.,AIR302_AIR302_http.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.metastore_partition_sensor.MetastorePartitionSensor,qualified_name,airflow.providers.apache.hive.sensors.metastore_partition,MetastorePartitionSensor,apache-airflow-providers-apache-hive,1.0.0,`airflow.sensors.metastore_partition_sensor.MetastorePartitionSensor` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `MetastorePartitionSensor` from `airflow.providers.apache.hive.sensors.metastore_partition` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.named_hive_partition_sensor.NamedHivePartitionSensor,qualified_name,airflow.providers.apache.hive.sensors.named_hive_partition,NamedHivePartitionSensor,apache-airflow-providers-apache-hive,1.0.0,`airflow.sensors.named_hive_partition_sensor.NamedHivePartitionSensor` is moved into `apache-hive` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hive>=1.0.0` and use `NamedHivePartitionSensor` from `airflow.providers.apache.hive.sensors.named_hive_partition` instead.,AIR302_AIR302_hive.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.s3_key_sensor.S3KeySensor,qualified_name,airflow.providers.amazon.aws.sensors.s3,S3KeySensor,apache-airflow-providers-amazon,1.0.0,`airflow.sensors.s3_key_sensor.S3KeySensor` is moved into `amazon` provider in Airflow 3.0;,Install `apache-airflow-providers-amazon>=1.0.0` and use `S3KeySensor` from `airflow.providers.amazon.aws.sensors.s3` instead.,AIR302_AIR302_amazon.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.sql.SqlSensor,qualified_name,airflow.providers.common.sql.sensors.sql,SqlSensor,apache-airflow-providers-common-sql,1.0.0,`airflow.sensors.sql.SqlSensor` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.0.0` and use `SqlSensor` from `airflow.providers.common.sql.sensors.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.sql_sensor.SqlSensor,qualified_name,airflow.providers.common.sql.sensors.sql,SqlSensor,apache-airflow-providers-common-sql,1.0.0,`airflow.sensors.sql_sensor.SqlSensor` is moved into `common-sql` provider in Airflow 3.0;,Install `apache-airflow-providers-common-sql>=1.0.0` and use `SqlSensor` from `airflow.providers.common.sql.sensors.sql` instead.,AIR302_AIR302_common_sql.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.time_delta.WaitSensor,qualified_name,airflow.providers.standard.sensors.time_delta,WaitSensor,apache-airflow-providers-standard,0.0.1,`airflow.sensors.time_delta.WaitSensor` is moved into `standard` provider in Airflow 3.0;,Install `apache-airflow-providers-standard>=0.0.1` and use `WaitSensor` from `airflow.providers.standard.sensors.time_delta` instead.,AIR302_AIR302_standard.py.snap
+AIR302,moved_to_provider,3.0,airflow.sensors.web_hdfs_sensor.WebHdfsSensor,qualified_name,airflow.providers.apache.hdfs.sensors.web_hdfs,WebHdfsSensor,apache-airflow-providers-apache-hdfs,1.0.0,`airflow.sensors.web_hdfs_sensor.WebHdfsSensor` is moved into `apache-hdfs` provider in Airflow 3.0;,Install `apache-airflow-providers-apache-hdfs>=1.0.0` and use `WebHdfsSensor` from `airflow.providers.apache.hdfs.sensors.web_hdfs` instead.,AIR302_AIR302_hdfs.py.snap
+AIR302,moved_to_provider,3.0,airflow.www.security.FabAirflowSecurityManagerOverride,qualified_name,airflow.providers.fab.auth_manager.security_manager.override,FabAirflowSecurityManagerOverride,apache-airflow-providers-fab,1.0.0,`airflow.www.security.FabAirflowSecurityManagerOverride` is moved into `fab` provider in Airflow 3.0;,Install `apache-airflow-providers-fab>=1.0.0` and use `FabAirflowSecurityManagerOverride` from `airflow.providers.fab.auth_manager.security_manager.override` instead.,AIR302_AIR302_fab.py.snap
+AIR303,signature_changed,3.0,Asset,call/argument/context_key,,,,,`Asset` signature is changed in Airflow 3.0,"Use keyword argument `extra` instead of passing a dict as the second positional argument (e.g., `Asset(name=..., uri=..., extra=...)`)",AIR303_AIR303.py.snap
+AIR303,signature_changed,3.0,Dataset,call/argument/context_key,,,,,`Dataset` signature is changed in Airflow 3.0,"Use keyword argument `extra` instead of passing a dict as the second positional argument (e.g., `Asset(name=..., uri=..., extra=...)`)",AIR303_AIR303.py.snap
+AIR303,signature_changed,3.0,create_asset,call/argument/context_key,,,,,`create_asset` signature is changed in Airflow 3.0,"Pass positional arguments as keyword arguments (e.g., `create_asset(uri=...)`)",AIR303_AIR303.py.snap
+AIR303,signature_changed,3.0,get_link,call/argument/context_key,,,,,`get_link` signature is changed in Airflow 3.0,"Use `def get_link(self, operator, *, ti_key)` or `def get_link(self, operator, ti_key)` as the method signature.",AIR303_AIR303.py.snap
+AIR304,dynamic_value,,date.today(),call/argument/context_key,,,,,`date.today()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,datetime.now(),call/argument/context_key,,,,,`datetime.now()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,datetime.today(),call/argument/context_key,,,,,`datetime.today()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,datetime.utcnow(),call/argument/context_key,,,,,`datetime.utcnow()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,pendulum.now(),call/argument/context_key,,,,,`pendulum.now()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,pendulum.today(),call/argument/context_key,,,,,`pendulum.today()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,pendulum.tomorrow(),call/argument/context_key,,,,,`pendulum.tomorrow()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,pendulum.yesterday(),call/argument/context_key,,,,,`pendulum.yesterday()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,random.randint(),call/argument/context_key,,,,,`random.randint()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,time.time(),call/argument/context_key,,,,,`time.time()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR304,dynamic_value,,uuid.uuid4(),call/argument/context_key,,,,,`uuid.uuid4()` produces a value that changes at runtime; using it in a Dag or task argument causes infinite Dag version creation,,AIR304_AIR304.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.DAG,qualified_name,airflow.sdk,DAG,apache-airflow-task-sdk,1.0.0,`airflow.DAG` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`DAG` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_args.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.Dataset,qualified_name,airflow.sdk,Asset,apache-airflow-task-sdk,1.0.0,`airflow.Dataset` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`Asset` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.datasets.Dataset,qualified_name,airflow.sdk,Asset,apache-airflow-task-sdk,1.0.0,`airflow.datasets.Dataset` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`Asset` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.datasets.DatasetAlias,qualified_name,airflow.sdk,AssetAlias,apache-airflow-task-sdk,1.0.0,`airflow.datasets.DatasetAlias` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`AssetAlias` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.datasets.DatasetAll,qualified_name,airflow.sdk,AssetAll,apache-airflow-task-sdk,1.0.0,`airflow.datasets.DatasetAll` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`AssetAll` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.datasets.DatasetAny,qualified_name,airflow.sdk,AssetAny,apache-airflow-task-sdk,1.0.0,`airflow.datasets.DatasetAny` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`AssetAny` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.datasets.expand_alias_to_datasets,qualified_name,airflow.models.asset,expand_alias_to_assets,,,`airflow.datasets.expand_alias_to_datasets` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Use `expand_alias_to_assets` from `airflow.models.asset` instead.,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.datasets.metadata.Metadata,qualified_name,airflow.sdk,Metadata,apache-airflow-task-sdk,1.0.0,`airflow.datasets.metadata.Metadata` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`Metadata` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.base.DecoratedMappedOperator,qualified_name,airflow.sdk.bases.decorator,DecoratedMappedOperator,apache-airflow-task-sdk,1.0.0,`airflow.decorators.base.DecoratedMappedOperator` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`DecoratedMappedOperator` has been moved to `airflow.sdk.bases.decorator` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.base.DecoratedOperator,qualified_name,airflow.sdk.bases.decorator,DecoratedOperator,apache-airflow-task-sdk,1.0.0,`airflow.decorators.base.DecoratedOperator` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`DecoratedOperator` has been moved to `airflow.sdk.bases.decorator` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.base.TaskDecorator,qualified_name,airflow.sdk.bases.decorator,TaskDecorator,apache-airflow-task-sdk,1.0.0,`airflow.decorators.base.TaskDecorator` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`TaskDecorator` has been moved to `airflow.sdk.bases.decorator` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.base.get_unique_task_id,qualified_name,airflow.sdk.bases.decorator,get_unique_task_id,apache-airflow-task-sdk,1.0.0,`airflow.decorators.base.get_unique_task_id` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`get_unique_task_id` has been moved to `airflow.sdk.bases.decorator` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.base.task_decorator_factory,qualified_name,airflow.sdk.bases.decorator,task_decorator_factory,apache-airflow-task-sdk,1.0.0,`airflow.decorators.base.task_decorator_factory` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`task_decorator_factory` has been moved to `airflow.sdk.bases.decorator` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.dag,qualified_name,airflow.sdk,dag,apache-airflow-task-sdk,1.0.0,`airflow.decorators.dag` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`dag` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.setup,qualified_name,airflow.sdk,setup,apache-airflow-task-sdk,1.0.0,`airflow.decorators.setup` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`setup` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.task,qualified_name,airflow.sdk,task,apache-airflow-task-sdk,1.0.0,`airflow.decorators.task` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`task` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.task_group,qualified_name,airflow.sdk,task_group,apache-airflow-task-sdk,1.0.0,`airflow.decorators.task_group` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`task_group` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.decorators.teardown,qualified_name,airflow.sdk,teardown,apache-airflow-task-sdk,1.0.0,`airflow.decorators.teardown` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`teardown` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.io.path.ObjectStoragePath,qualified_name,airflow.sdk,ObjectStoragePath,apache-airflow-task-sdk,1.0.0,`airflow.io.path.ObjectStoragePath` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`ObjectStoragePath` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.io.store.attach,qualified_name,airflow.sdk.io,attach,apache-airflow-task-sdk,1.0.0,`airflow.io.store.attach` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`attach` has been moved to `airflow.sdk.io` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.Connection,qualified_name,airflow.sdk,Connection,apache-airflow-task-sdk,1.0.0,`airflow.models.Connection` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`Connection` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.DAG,qualified_name,airflow.sdk,DAG,apache-airflow-task-sdk,1.0.0,`airflow.models.DAG` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`DAG` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.DagParam,qualified_name,airflow.sdk.definitions.param,DagParam,apache-airflow-task-sdk,1.0.0,`airflow.models.DagParam` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`DagParam` has been moved to `airflow.sdk.definitions.param` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.Param,qualified_name,airflow.sdk.definitions.param,Param,apache-airflow-task-sdk,1.0.0,`airflow.models.Param` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`Param` has been moved to `airflow.sdk.definitions.param` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.ParamsDict,qualified_name,airflow.sdk.definitions.param,ParamsDict,apache-airflow-task-sdk,1.0.0,`airflow.models.ParamsDict` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`ParamsDict` has been moved to `airflow.sdk.definitions.param` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.Variable,qualified_name,airflow.sdk,Variable,apache-airflow-task-sdk,1.0.0,`airflow.models.Variable` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`Variable` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.baseoperator.chain,qualified_name,airflow.sdk,chain,apache-airflow-task-sdk,1.0.0,`airflow.models.baseoperator.chain` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`chain` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.baseoperator.chain_linear,qualified_name,airflow.sdk,chain_linear,apache-airflow-task-sdk,1.0.0,`airflow.models.baseoperator.chain_linear` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`chain_linear` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.baseoperator.cross_downstream,qualified_name,airflow.sdk,cross_downstream,apache-airflow-task-sdk,1.0.0,`airflow.models.baseoperator.cross_downstream` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`cross_downstream` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.baseoperatorlink.BaseOperatorLink,qualified_name,airflow.sdk,BaseOperatorLink,apache-airflow-task-sdk,1.0.0,`airflow.models.baseoperatorlink.BaseOperatorLink` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`BaseOperatorLink` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.dag.DAG,qualified_name,airflow.sdk,DAG,apache-airflow-task-sdk,1.0.0,`airflow.models.dag.DAG` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`DAG` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.param.DagParam,qualified_name,airflow.sdk.definitions.param,DagParam,apache-airflow-task-sdk,1.0.0,`airflow.models.param.DagParam` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`DagParam` has been moved to `airflow.sdk.definitions.param` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.param.Param,qualified_name,airflow.sdk.definitions.param,Param,apache-airflow-task-sdk,1.0.0,`airflow.models.param.Param` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`Param` has been moved to `airflow.sdk.definitions.param` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.models.param.ParamsDict,qualified_name,airflow.sdk.definitions.param,ParamsDict,apache-airflow-task-sdk,1.0.0,`airflow.models.param.ParamsDict` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`ParamsDict` has been moved to `airflow.sdk.definitions.param` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.sensors.base.BaseSensorOperator,qualified_name,airflow.sdk,BaseSensorOperator,apache-airflow-task-sdk,1.0.0,`airflow.sensors.base.BaseSensorOperator` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`BaseSensorOperator` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.sensors.base.PokeReturnValue,qualified_name,airflow.sdk,PokeReturnValue,apache-airflow-task-sdk,1.0.0,`airflow.sensors.base.PokeReturnValue` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`PokeReturnValue` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.sensors.base.poke_mode_only,qualified_name,airflow.sdk.bases.sensor,poke_mode_only,apache-airflow-task-sdk,1.0.0,`airflow.sensors.base.poke_mode_only` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`poke_mode_only` has been moved to `airflow.sdk.bases.sensor` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.timetables.datasets.DatasetOrTimeSchedule,qualified_name,airflow.timetables.assets,AssetOrTimeSchedule,,,`airflow.timetables.datasets.DatasetOrTimeSchedule` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Use `AssetOrTimeSchedule` from `airflow.timetables.assets` instead.,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,airflow.utils.dag_parsing_context.get_parsing_context,qualified_name,airflow.sdk,get_parsing_context,apache-airflow-task-sdk,1.0.0,`airflow.utils.dag_parsing_context.get_parsing_context` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,`get_parsing_context` has been moved to `airflow.sdk` since Airflow 3.0 (with apache-airflow-task-sdk>=1.0.0).,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,datasets,call/argument/context_key,,assets,,,`datasets` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Use `assets` instead,AIR311_AIR311_names.py.snap
+AIR311,deprecated_moved_still_works,3.0,sla,call/argument/context_key,,,,,`sla` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,,AIR311_AIR311_args.py.snap
+AIR311,deprecated_moved_still_works,3.0,sla_miss_callback,call/argument/context_key,,,,,`sla_miss_callback` is removed in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,,AIR311_AIR311_args.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.hooks.filesystem.FSHook,qualified_name,airflow.providers.standard.hooks.filesystem,FSHook,apache-airflow-providers-standard,0.0.1,`airflow.hooks.filesystem.FSHook` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `FSHook` from `airflow.providers.standard.hooks.filesystem` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.hooks.package_index.PackageIndexHook,qualified_name,airflow.providers.standard.hooks.package_index,PackageIndexHook,apache-airflow-providers-standard,0.0.1,`airflow.hooks.package_index.PackageIndexHook` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `PackageIndexHook` from `airflow.providers.standard.hooks.package_index` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.hooks.subprocess.SubprocessHook,qualified_name,airflow.providers.standard.hooks.subprocess,SubprocessHook,apache-airflow-providers-standard,0.0.3,`airflow.hooks.subprocess.SubprocessHook` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.3` and use `SubprocessHook` from `airflow.providers.standard.hooks.subprocess` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.bash.BashOperator,qualified_name,airflow.providers.standard.operators.bash,BashOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.bash.BashOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `BashOperator` from `airflow.providers.standard.operators.bash` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.datetime.BranchDateTimeOperator,qualified_name,airflow.providers.standard.operators.datetime,BranchDateTimeOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.datetime.BranchDateTimeOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `BranchDateTimeOperator` from `airflow.providers.standard.operators.datetime` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.empty.EmptyOperator,qualified_name,airflow.providers.standard.operators.empty,EmptyOperator,apache-airflow-providers-standard,0.0.2,`airflow.operators.empty.EmptyOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.2` and use `EmptyOperator` from `airflow.providers.standard.operators.empty` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.latest_only.LatestOnlyOperator,qualified_name,airflow.providers.standard.operators.latest_only,LatestOnlyOperator,apache-airflow-providers-standard,0.0.3,`airflow.operators.latest_only.LatestOnlyOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.3` and use `LatestOnlyOperator` from `airflow.providers.standard.operators.latest_only` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.python.BranchPythonOperator,qualified_name,airflow.providers.standard.operators.python,BranchPythonOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.python.BranchPythonOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `BranchPythonOperator` from `airflow.providers.standard.operators.python` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.python.PythonOperator,qualified_name,airflow.providers.standard.operators.python,PythonOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.python.PythonOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `PythonOperator` from `airflow.providers.standard.operators.python` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.python.PythonVirtualenvOperator,qualified_name,airflow.providers.standard.operators.python,PythonVirtualenvOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.python.PythonVirtualenvOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `PythonVirtualenvOperator` from `airflow.providers.standard.operators.python` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.python.ShortCircuitOperator,qualified_name,airflow.providers.standard.operators.python,ShortCircuitOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.python.ShortCircuitOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `ShortCircuitOperator` from `airflow.providers.standard.operators.python` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.trigger_dagrun.TriggerDagRunOperator,qualified_name,airflow.providers.standard.operators.trigger_dagrun,TriggerDagRunOperator,apache-airflow-providers-standard,0.0.2,`airflow.operators.trigger_dagrun.TriggerDagRunOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.2` and use `TriggerDagRunOperator` from `airflow.providers.standard.operators.trigger_dagrun` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.operators.weekday.BranchDayOfWeekOperator,qualified_name,airflow.providers.standard.operators.weekday,BranchDayOfWeekOperator,apache-airflow-providers-standard,0.0.1,`airflow.operators.weekday.BranchDayOfWeekOperator` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `BranchDayOfWeekOperator` from `airflow.providers.standard.operators.weekday` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.bash.BashSensor,qualified_name,airflow.providers.standard.sensor.bash,BashSensor,apache-airflow-providers-standard,0.0.1,`airflow.sensors.bash.BashSensor` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `BashSensor` from `airflow.providers.standard.sensor.bash` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.date_time.DateTimeSensor,qualified_name,airflow.providers.standard.sensors.date_time,DateTimeSensor,apache-airflow-providers-standard,0.0.1,`airflow.sensors.date_time.DateTimeSensor` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `DateTimeSensor` from `airflow.providers.standard.sensors.date_time` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.date_time.DateTimeSensorAsync,qualified_name,airflow.providers.standard.sensors.date_time,DateTimeSensorAsync,apache-airflow-providers-standard,0.0.1,`airflow.sensors.date_time.DateTimeSensorAsync` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `DateTimeSensorAsync` from `airflow.providers.standard.sensors.date_time` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.external_task.ExternalTaskMarker,qualified_name,airflow.providers.standard.sensors.external_task,ExternalTaskMarker,apache-airflow-providers-standard,0.0.3,`airflow.sensors.external_task.ExternalTaskMarker` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.3` and use `ExternalTaskMarker` from `airflow.providers.standard.sensors.external_task` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.external_task.ExternalTaskSensor,qualified_name,airflow.providers.standard.sensors.external_task,ExternalTaskSensor,apache-airflow-providers-standard,0.0.3,`airflow.sensors.external_task.ExternalTaskSensor` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.3` and use `ExternalTaskSensor` from `airflow.providers.standard.sensors.external_task` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.filesystem.FileSensor,qualified_name,airflow.providers.standard.sensors.filesystem,FileSensor,apache-airflow-providers-standard,0.0.2,`airflow.sensors.filesystem.FileSensor` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.2` and use `FileSensor` from `airflow.providers.standard.sensors.filesystem` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.python.PythonSensor,qualified_name,airflow.providers.standard.sensors.python,PythonSensor,apache-airflow-providers-standard,0.0.1,`airflow.sensors.python.PythonSensor` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `PythonSensor` from `airflow.providers.standard.sensors.python` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.time_delta.TimeDeltaSensor,qualified_name,airflow.providers.standard.sensors.time_delta,TimeDeltaSensor,apache-airflow-providers-standard,0.0.1,`airflow.sensors.time_delta.TimeDeltaSensor` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `TimeDeltaSensor` from `airflow.providers.standard.sensors.time_delta` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.time_delta.TimeDeltaSensorAsync,qualified_name,airflow.providers.standard.sensors.time_delta,TimeDeltaSensorAsync,apache-airflow-providers-standard,0.0.1,`airflow.sensors.time_delta.TimeDeltaSensorAsync` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `TimeDeltaSensorAsync` from `airflow.providers.standard.sensors.time_delta` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.time_sensor.TimeSensor,qualified_name,airflow.providers.standard.sensors.time,TimeSensor,apache-airflow-providers-standard,0.0.1,`airflow.sensors.time_sensor.TimeSensor` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `TimeSensor` from `airflow.providers.standard.sensors.time` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.time_sensor.TimeSensorAsync,qualified_name,airflow.providers.standard.sensors.time,TimeSensorAsync,apache-airflow-providers-standard,0.0.1,`airflow.sensors.time_sensor.TimeSensorAsync` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `TimeSensorAsync` from `airflow.providers.standard.sensors.time` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.sensors.weekday.DayOfWeekSensor,qualified_name,airflow.providers.standard.sensors.weekday,DayOfWeekSensor,apache-airflow-providers-standard,0.0.1,`airflow.sensors.weekday.DayOfWeekSensor` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.1` and use `DayOfWeekSensor` from `airflow.providers.standard.sensors.weekday` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.triggers.external_task.DagStateTrigger,qualified_name,airflow.providers.standard.triggers.external_task,DagStateTrigger,apache-airflow-providers-standard,0.0.3,`airflow.triggers.external_task.DagStateTrigger` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.3` and use `DagStateTrigger` from `airflow.providers.standard.triggers.external_task` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.triggers.external_task.WorkflowTrigger,qualified_name,airflow.providers.standard.triggers.external_task,WorkflowTrigger,apache-airflow-providers-standard,0.0.3,`airflow.triggers.external_task.WorkflowTrigger` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.3` and use `WorkflowTrigger` from `airflow.providers.standard.triggers.external_task` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.triggers.file.FileTrigger,qualified_name,airflow.providers.standard.triggers.file,FileTrigger,apache-airflow-providers-standard,0.0.3,`airflow.triggers.file.FileTrigger` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.3` and use `FileTrigger` from `airflow.providers.standard.triggers.file` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.triggers.temporal.DateTimeTrigger,qualified_name,airflow.providers.standard.triggers.temporal,DateTimeTrigger,apache-airflow-providers-standard,0.0.3,`airflow.triggers.temporal.DateTimeTrigger` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.3` and use `DateTimeTrigger` from `airflow.providers.standard.triggers.temporal` instead.,AIR312_AIR312.py.snap
+AIR312,deprecated_moved_to_provider_still_works,3.0,airflow.triggers.temporal.TimeDeltaTrigger,qualified_name,airflow.providers.standard.triggers.temporal,TimeDeltaTrigger,apache-airflow-providers-standard,0.0.3,`airflow.triggers.temporal.TimeDeltaTrigger` is deprecated and moved into `standard` provider in Airflow 3.0; It still works in Airflow 3.0 but is expected to be removed in a future version.,Install `apache-airflow-providers-standard>=0.0.3` and use `TimeDeltaTrigger` from `airflow.providers.standard.triggers.temporal` instead.,AIR312_AIR312.py.snap
+AIR321,moved_in_3_1,3.1,airflow.hooks.base.BaseHook,qualified_name,airflow.sdk,BaseHook,apache-airflow-task-sdk,1.1.0,`airflow.hooks.base.BaseHook` is moved in Airflow 3.1,`BaseHook` has been moved to `airflow.sdk` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.io.Properties,qualified_name,airflow.sdk.io,Properties,apache-airflow-task-sdk,1.1.0,`airflow.io.Properties` is moved in Airflow 3.1,`Properties` has been moved to `airflow.sdk.io` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.io.get_fs,qualified_name,airflow.sdk.io,get_fs,apache-airflow-task-sdk,1.1.0,`airflow.io.get_fs` is moved in Airflow 3.1,`get_fs` has been moved to `airflow.sdk.io` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.io.has_fs,qualified_name,airflow.sdk.io,has_fs,apache-airflow-task-sdk,1.1.0,`airflow.io.has_fs` is moved in Airflow 3.1,`has_fs` has been moved to `airflow.sdk.io` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.macros.datetime_diff_for_humans,qualified_name,airflow.sdk.execution_time.macros,datetime_diff_for_humans,,,`airflow.macros.datetime_diff_for_humans` is moved in Airflow 3.1,"`datetime_diff_for_humans` has been moved to `airflow.sdk.execution_time.macros` since Airflow 3.1. Requires `apache-airflow-task-sdk>=1.1.0,<=1.1.6`. For `apache-airflow-task-sdk>=1.1.7`, import from `airflow.sdk` instead.",AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.macros.ds_add,qualified_name,airflow.sdk.execution_time.macros,ds_add,,,`airflow.macros.ds_add` is moved in Airflow 3.1,"`ds_add` has been moved to `airflow.sdk.execution_time.macros` since Airflow 3.1. Requires `apache-airflow-task-sdk>=1.1.0,<=1.1.6`. For `apache-airflow-task-sdk>=1.1.7`, import from `airflow.sdk` instead.",AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.macros.ds_format,qualified_name,airflow.sdk.execution_time.macros,ds_format,,,`airflow.macros.ds_format` is moved in Airflow 3.1,"`ds_format` has been moved to `airflow.sdk.execution_time.macros` since Airflow 3.1. Requires `apache-airflow-task-sdk>=1.1.0,<=1.1.6`. For `apache-airflow-task-sdk>=1.1.7`, import from `airflow.sdk` instead.",AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.macros.ds_format_locale,qualified_name,airflow.sdk.execution_time.macros,ds_format_locale,,,`airflow.macros.ds_format_locale` is moved in Airflow 3.1,"`ds_format_locale` has been moved to `airflow.sdk.execution_time.macros` since Airflow 3.1. Requires `apache-airflow-task-sdk>=1.1.0,<=1.1.6`. For `apache-airflow-task-sdk>=1.1.7`, import from `airflow.sdk` instead.",AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.models.abstractoperator.AbstractOperator,qualified_name,airflow.sdk.definitions._internal.abstractoperator,AbstractOperator,,,`airflow.models.abstractoperator.AbstractOperator` is moved in Airflow 3.1,`AbstractOperator` has been moved to `airflow.sdk.definitions._internal.abstractoperator` since Airflow 3.1. This is an internal module which is not suggested to be used and is subject to change without notice.,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.models.abstractoperator.NotMapped,qualified_name,airflow.sdk.definitions._internal.abstractoperator,NotMapped,,,`airflow.models.abstractoperator.NotMapped` is moved in Airflow 3.1,`NotMapped` has been moved to `airflow.sdk.definitions._internal.abstractoperator` since Airflow 3.1. This is an internal module which is not suggested to be used and is subject to change without notice.,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.models.abstractoperator.TaskStateChangeCallback,qualified_name,airflow.sdk.definitions._internal.abstractoperator,TaskStateChangeCallback,,,`airflow.models.abstractoperator.TaskStateChangeCallback` is moved in Airflow 3.1,`TaskStateChangeCallback` has been moved to `airflow.sdk.definitions._internal.abstractoperator` since Airflow 3.1. This is an internal module which is not suggested to be used and is subject to change without notice.,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.models.baseoperator.BaseOperator,qualified_name,airflow.sdk,BaseOperator,apache-airflow-task-sdk,1.1.0,`airflow.models.baseoperator.BaseOperator` is moved in Airflow 3.1,`BaseOperator` has been moved to `airflow.sdk` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.secrets.cache.SecretCache,qualified_name,airflow.sdk,SecretCache,apache-airflow-task-sdk,1.1.0,`airflow.secrets.cache.SecretCache` is moved in Airflow 3.1,`SecretCache` has been moved to `airflow.sdk` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.decorators.fixup_decorator_warning_stack,qualified_name,airflow.sdk.definitions._internal.decorators,fixup_decorator_warning_stack,,,`airflow.utils.decorators.fixup_decorator_warning_stack` is moved in Airflow 3.1,`fixup_decorator_warning_stack` has been moved to `airflow.sdk.definitions._internal.decorators` since Airflow 3.1. This is an internal module which is not suggested to be used and is subject to change without notice.,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.decorators.remove_task_decorator,qualified_name,airflow.sdk.definitions._internal.decorators,remove_task_decorator,,,`airflow.utils.decorators.remove_task_decorator` is moved in Airflow 3.1,`remove_task_decorator` has been moved to `airflow.sdk.definitions._internal.decorators` since Airflow 3.1. This is an internal module which is not suggested to be used and is subject to change without notice.,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.setup_teardown.BaseSetupTeardownContext,qualified_name,airflow.sdk.definitions._internal.setup_teardown,BaseSetupTeardownContext,,,`airflow.utils.setup_teardown.BaseSetupTeardownContext` is moved in Airflow 3.1,`BaseSetupTeardownContext` has been moved to `airflow.sdk.definitions._internal.setup_teardown` since Airflow 3.1. This is an internal module which is not suggested to be used and is subject to change without notice.,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.setup_teardown.SetupTeardownContext,qualified_name,airflow.sdk.definitions._internal.setup_teardown,SetupTeardownContext,,,`airflow.utils.setup_teardown.SetupTeardownContext` is moved in Airflow 3.1,`SetupTeardownContext` has been moved to `airflow.sdk.definitions._internal.setup_teardown` since Airflow 3.1. This is an internal module which is not suggested to be used and is subject to change without notice.,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.task_group.TaskGroup,qualified_name,airflow.sdk,TaskGroup,apache-airflow-task-sdk,1.1.0,`airflow.utils.task_group.TaskGroup` is moved in Airflow 3.1,`TaskGroup` has been moved to `airflow.sdk` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.timezone.coerce_datetime,qualified_name,airflow.sdk.timezone,coerce_datetime,apache-airflow-task-sdk,1.1.0,`airflow.utils.timezone.coerce_datetime` is moved in Airflow 3.1,`coerce_datetime` has been moved to `airflow.sdk.timezone` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.timezone.convert_to_utc,qualified_name,airflow.sdk.timezone,convert_to_utc,apache-airflow-task-sdk,1.1.0,`airflow.utils.timezone.convert_to_utc` is moved in Airflow 3.1,`convert_to_utc` has been moved to `airflow.sdk.timezone` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.timezone.datetime,qualified_name,airflow.sdk.timezone,datetime,apache-airflow-task-sdk,1.1.0,`airflow.utils.timezone.datetime` is moved in Airflow 3.1,`datetime` has been moved to `airflow.sdk.timezone` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.timezone.make_naive,qualified_name,airflow.sdk.timezone,make_naive,apache-airflow-task-sdk,1.1.0,`airflow.utils.timezone.make_naive` is moved in Airflow 3.1,`make_naive` has been moved to `airflow.sdk.timezone` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.timezone.parse,qualified_name,airflow.sdk.timezone,parse,apache-airflow-task-sdk,1.1.0,`airflow.utils.timezone.parse` is moved in Airflow 3.1,`parse` has been moved to `airflow.sdk.timezone` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.timezone.utc,qualified_name,airflow.sdk.timezone,utc,apache-airflow-task-sdk,1.1.0,`airflow.utils.timezone.utc` is moved in Airflow 3.1,`utc` has been moved to `airflow.sdk.timezone` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.timezone.utcnow,qualified_name,airflow.sdk.timezone,utcnow,apache-airflow-task-sdk,1.1.0,`airflow.utils.timezone.utcnow` is moved in Airflow 3.1,`utcnow` has been moved to `airflow.sdk.timezone` since Airflow 3.1 (with apache-airflow-task-sdk>=1.1.0).,AIR321_AIR321_names.py.snap
+AIR321,moved_in_3_1,3.1,airflow.utils.xcom.XCOM_RETURN_KEY,qualified_name,airflow.models.xcom,XCOM_RETURN_KEY,,,`airflow.utils.xcom.XCOM_RETURN_KEY` is moved in Airflow 3.1,`XCOM_RETURN_KEY` has been moved to `airflow.models.xcom` since Airflow 3.1. This is an internal module which is not suggested to be used and is subject to change without notice.,AIR321_AIR321_names.py.snap
+"""#
+
+    /// Airflow 2.10.5's own deprecated-import table (`data/airflow_shims_2.10.5.csv`).
+    public static let airflowShims2105 = #"""
+airflow_version,old_module,old_name,new_qualified_name
+2.10.5,airflow.operators.bash_operator,BashOperator,airflow.operators.bash.BashOperator
+2.10.5,airflow.operators.branch_operator,BaseBranchOperator,airflow.operators.branch.BaseBranchOperator
+2.10.5,airflow.operators.check_operator,SQLCheckOperator,airflow.providers.common.sql.operators.sql.SQLCheckOperator
+2.10.5,airflow.operators.check_operator,SQLIntervalCheckOperator,airflow.providers.common.sql.operators.sql.SQLIntervalCheckOperator
+2.10.5,airflow.operators.check_operator,SQLThresholdCheckOperator,airflow.providers.common.sql.operators.sql.SQLThresholdCheckOperator
+2.10.5,airflow.operators.check_operator,SQLValueCheckOperator,airflow.providers.common.sql.operators.sql.SQLValueCheckOperator
+2.10.5,airflow.operators.check_operator,CheckOperator,airflow.providers.common.sql.operators.sql.SQLCheckOperator
+2.10.5,airflow.operators.check_operator,IntervalCheckOperator,airflow.providers.common.sql.operators.sql.SQLIntervalCheckOperator
+2.10.5,airflow.operators.check_operator,ThresholdCheckOperator,airflow.providers.common.sql.operators.sql.SQLThresholdCheckOperator
+2.10.5,airflow.operators.check_operator,ValueCheckOperator,airflow.providers.common.sql.operators.sql.SQLValueCheckOperator
+2.10.5,airflow.operators.dagrun_operator,TriggerDagRunLink,airflow.operators.trigger_dagrun.TriggerDagRunLink
+2.10.5,airflow.operators.dagrun_operator,TriggerDagRunOperator,airflow.operators.trigger_dagrun.TriggerDagRunOperator
+2.10.5,airflow.operators.docker_operator,DockerOperator,airflow.providers.docker.operators.docker.DockerOperator
+2.10.5,airflow.operators.druid_check_operator,DruidCheckOperator,airflow.providers.apache.druid.operators.druid_check.DruidCheckOperator
+2.10.5,airflow.operators.dummy,EmptyOperator,airflow.operators.empty.EmptyOperator
+2.10.5,airflow.operators.dummy,DummyOperator,airflow.operators.empty.EmptyOperator
+2.10.5,airflow.operators.dummy_operator,EmptyOperator,airflow.operators.empty.EmptyOperator
+2.10.5,airflow.operators.dummy_operator,DummyOperator,airflow.operators.empty.EmptyOperator
+2.10.5,airflow.operators.email_operator,EmailOperator,airflow.operators.email.EmailOperator
+2.10.5,airflow.operators.gcs_to_s3,GCSToS3Operator,airflow.providers.amazon.aws.transfers.gcs_to_s3.GCSToS3Operator
+2.10.5,airflow.operators.google_api_to_s3_transfer,GoogleApiToS3Operator,airflow.providers.amazon.aws.transfers.google_api_to_s3.GoogleApiToS3Operator
+2.10.5,airflow.operators.google_api_to_s3_transfer,GoogleApiToS3Transfer,airflow.providers.amazon.aws.transfers.google_api_to_s3.GoogleApiToS3Operator
+2.10.5,airflow.operators.hive_operator,HiveOperator,airflow.providers.apache.hive.operators.hive.HiveOperator
+2.10.5,airflow.operators.hive_stats_operator,HiveStatsCollectionOperator,airflow.providers.apache.hive.operators.hive_stats.HiveStatsCollectionOperator
+2.10.5,airflow.operators.hive_to_druid,HiveToDruidOperator,airflow.providers.apache.druid.transfers.hive_to_druid.HiveToDruidOperator
+2.10.5,airflow.operators.hive_to_druid,HiveToDruidTransfer,airflow.providers.apache.druid.transfers.hive_to_druid.HiveToDruidOperator
+2.10.5,airflow.operators.hive_to_mysql,HiveToMySqlOperator,airflow.providers.apache.hive.transfers.hive_to_mysql.HiveToMySqlOperator
+2.10.5,airflow.operators.hive_to_mysql,HiveToMySqlTransfer,airflow.providers.apache.hive.transfers.hive_to_mysql.HiveToMySqlOperator
+2.10.5,airflow.operators.hive_to_samba_operator,HiveToSambaOperator,airflow.providers.apache.hive.transfers.hive_to_samba.HiveToSambaOperator
+2.10.5,airflow.operators.http_operator,SimpleHttpOperator,airflow.providers.http.operators.http.SimpleHttpOperator
+2.10.5,airflow.operators.jdbc_operator,JdbcOperator,airflow.providers.jdbc.operators.jdbc.JdbcOperator
+2.10.5,airflow.operators.latest_only_operator,LatestOnlyOperator,airflow.operators.latest_only.LatestOnlyOperator
+2.10.5,airflow.operators.mssql_operator,MsSqlOperator,airflow.providers.microsoft.mssql.operators.mssql.MsSqlOperator
+2.10.5,airflow.operators.mssql_to_hive,MsSqlToHiveOperator,airflow.providers.apache.hive.transfers.mssql_to_hive.MsSqlToHiveOperator
+2.10.5,airflow.operators.mssql_to_hive,MsSqlToHiveTransfer,airflow.providers.apache.hive.transfers.mssql_to_hive.MsSqlToHiveOperator
+2.10.5,airflow.operators.mysql_operator,MySqlOperator,airflow.providers.mysql.operators.mysql.MySqlOperator
+2.10.5,airflow.operators.mysql_to_hive,MySqlToHiveOperator,airflow.providers.apache.hive.transfers.mysql_to_hive.MySqlToHiveOperator
+2.10.5,airflow.operators.mysql_to_hive,MySqlToHiveTransfer,airflow.providers.apache.hive.transfers.mysql_to_hive.MySqlToHiveOperator
+2.10.5,airflow.operators.oracle_operator,OracleOperator,airflow.providers.oracle.operators.oracle.OracleOperator
+2.10.5,airflow.operators.papermill_operator,PapermillOperator,airflow.providers.papermill.operators.papermill.PapermillOperator
+2.10.5,airflow.operators.pig_operator,PigOperator,airflow.providers.apache.pig.operators.pig.PigOperator
+2.10.5,airflow.operators.postgres_operator,Mapping,airflow.providers.postgres.operators.postgres.Mapping
+2.10.5,airflow.operators.postgres_operator,PostgresOperator,airflow.providers.postgres.operators.postgres.PostgresOperator
+2.10.5,airflow.operators.presto_check_operator,SQLCheckOperator,airflow.providers.common.sql.operators.sql.SQLCheckOperator
+2.10.5,airflow.operators.presto_check_operator,SQLIntervalCheckOperator,airflow.providers.common.sql.operators.sql.SQLIntervalCheckOperator
+2.10.5,airflow.operators.presto_check_operator,SQLValueCheckOperator,airflow.providers.common.sql.operators.sql.SQLValueCheckOperator
+2.10.5,airflow.operators.presto_check_operator,PrestoCheckOperator,airflow.providers.common.sql.operators.sql.SQLCheckOperator
+2.10.5,airflow.operators.presto_check_operator,PrestoIntervalCheckOperator,airflow.providers.common.sql.operators.sql.SQLIntervalCheckOperator
+2.10.5,airflow.operators.presto_check_operator,PrestoValueCheckOperator,airflow.providers.common.sql.operators.sql.SQLValueCheckOperator
+2.10.5,airflow.operators.presto_to_mysql,PrestoToMySqlOperator,airflow.providers.mysql.transfers.presto_to_mysql.PrestoToMySqlOperator
+2.10.5,airflow.operators.presto_to_mysql,PrestoToMySqlTransfer,airflow.providers.mysql.transfers.presto_to_mysql.PrestoToMySqlOperator
+2.10.5,airflow.operators.python_operator,BranchPythonOperator,airflow.operators.python.BranchPythonOperator
+2.10.5,airflow.operators.python_operator,PythonOperator,airflow.operators.python.PythonOperator
+2.10.5,airflow.operators.python_operator,PythonVirtualenvOperator,airflow.operators.python.PythonVirtualenvOperator
+2.10.5,airflow.operators.python_operator,ShortCircuitOperator,airflow.operators.python.ShortCircuitOperator
+2.10.5,airflow.operators.redshift_to_s3_operator,RedshiftToS3Operator,airflow.providers.amazon.aws.transfers.redshift_to_s3.RedshiftToS3Operator
+2.10.5,airflow.operators.redshift_to_s3_operator,RedshiftToS3Transfer,airflow.providers.amazon.aws.transfers.redshift_to_s3.RedshiftToS3Operator
+2.10.5,airflow.operators.s3_file_transform_operator,S3FileTransformOperator,airflow.providers.amazon.aws.operators.s3_file_transform.S3FileTransformOperator
+2.10.5,airflow.operators.s3_to_hive_operator,S3ToHiveOperator,airflow.providers.apache.hive.transfers.s3_to_hive.S3ToHiveOperator
+2.10.5,airflow.operators.s3_to_hive_operator,S3ToHiveTransfer,airflow.providers.apache.hive.transfers.s3_to_hive.S3ToHiveOperator
+2.10.5,airflow.operators.s3_to_redshift_operator,S3ToRedshiftOperator,airflow.providers.amazon.aws.transfers.s3_to_redshift.S3ToRedshiftOperator
+2.10.5,airflow.operators.s3_to_redshift_operator,S3ToRedshiftTransfer,airflow.providers.amazon.aws.transfers.s3_to_redshift.S3ToRedshiftOperator
+2.10.5,airflow.operators.slack_operator,SlackAPIOperator,airflow.providers.slack.operators.slack.SlackAPIOperator
+2.10.5,airflow.operators.slack_operator,SlackAPIPostOperator,airflow.providers.slack.operators.slack.SlackAPIPostOperator
+2.10.5,airflow.operators.sql,BaseSQLOperator,airflow.providers.common.sql.operators.sql.BaseSQLOperator
+2.10.5,airflow.operators.sql,BranchSQLOperator,airflow.providers.common.sql.operators.sql.BranchSQLOperator
+2.10.5,airflow.operators.sql,SQLCheckOperator,airflow.providers.common.sql.operators.sql.SQLCheckOperator
+2.10.5,airflow.operators.sql,SQLColumnCheckOperator,airflow.providers.common.sql.operators.sql.SQLColumnCheckOperator
+2.10.5,airflow.operators.sql,SQLIntervalCheckOperator,airflow.providers.common.sql.operators.sql.SQLIntervalCheckOperator
+2.10.5,airflow.operators.sql,SQLTableCheckOperator,airflow.providers.common.sql.operators.sql.SQLTableCheckOperator
+2.10.5,airflow.operators.sql,SQLThresholdCheckOperator,airflow.providers.common.sql.operators.sql.SQLThresholdCheckOperator
+2.10.5,airflow.operators.sql,SQLValueCheckOperator,airflow.providers.common.sql.operators.sql.SQLValueCheckOperator
+2.10.5,airflow.operators.sql,_convert_to_float_if_possible,airflow.providers.common.sql.operators.sql._convert_to_float_if_possible
+2.10.5,airflow.operators.sql,parse_boolean,airflow.providers.common.sql.operators.sql.parse_boolean
+2.10.5,airflow.operators.sql_branch_operator,BranchSQLOperator,airflow.providers.common.sql.operators.sql.BranchSQLOperator
+2.10.5,airflow.operators.sql_branch_operator,BranchSqlOperator,airflow.providers.common.sql.operators.sql.BranchSQLOperator
+2.10.5,airflow.operators.sqlite_operator,SqliteOperator,airflow.providers.sqlite.operators.sqlite.SqliteOperator
+2.10.5,airflow.operators.subdag_operator,SkippedStatePropagationOptions,airflow.operators.subdag.SkippedStatePropagationOptions
+2.10.5,airflow.operators.subdag_operator,SubDagOperator,airflow.operators.subdag.SubDagOperator
+2.10.5,airflow.sensors.base_sensor_operator,BaseSensorOperator,airflow.sensors.base.BaseSensorOperator
+2.10.5,airflow.sensors.date_time_sensor,DateTimeSensor,airflow.sensors.date_time.DateTimeSensor
+2.10.5,airflow.sensors.external_task_sensor,ExternalTaskMarker,airflow.sensors.external_task.ExternalTaskMarker
+2.10.5,airflow.sensors.external_task_sensor,ExternalTaskSensor,airflow.sensors.external_task.ExternalTaskSensor
+2.10.5,airflow.sensors.external_task_sensor,ExternalTaskSensorLink,airflow.sensors.external_task.ExternalTaskSensorLink
+2.10.5,airflow.sensors.hive_partition_sensor,HivePartitionSensor,airflow.providers.apache.hive.sensors.hive_partition.HivePartitionSensor
+2.10.5,airflow.sensors.http_sensor,HttpSensor,airflow.providers.http.sensors.http.HttpSensor
+2.10.5,airflow.sensors.metastore_partition_sensor,MetastorePartitionSensor,airflow.providers.apache.hive.sensors.metastore_partition.MetastorePartitionSensor
+2.10.5,airflow.sensors.named_hive_partition_sensor,NamedHivePartitionSensor,airflow.providers.apache.hive.sensors.named_hive_partition.NamedHivePartitionSensor
+2.10.5,airflow.sensors.s3_key_sensor,S3KeySensor,airflow.providers.amazon.aws.sensors.s3.S3KeySensor
+2.10.5,airflow.sensors.sql,SqlSensor,airflow.providers.common.sql.sensors.sql.SqlSensor
+2.10.5,airflow.sensors.sql_sensor,SqlSensor,airflow.providers.common.sql.sensors.sql.SqlSensor
+2.10.5,airflow.sensors.time_delta_sensor,TimeDeltaSensor,airflow.sensors.time_delta.TimeDeltaSensor
+2.10.5,airflow.sensors.web_hdfs_sensor,WebHdfsSensor,airflow.providers.apache.hdfs.sensors.web_hdfs.WebHdfsSensor
+2.10.5,airflow.hooks.S3_hook,S3Hook,airflow.providers.amazon.aws.hooks.s3.S3Hook
+2.10.5,airflow.hooks.S3_hook,provide_bucket_name,airflow.providers.amazon.aws.hooks.s3.provide_bucket_name
+2.10.5,airflow.hooks.base_hook,BaseHook,airflow.hooks.base.BaseHook
+2.10.5,airflow.hooks.dbapi_hook,DbApiHook,airflow.providers.common.sql.hooks.sql.DbApiHook
+2.10.5,airflow.hooks.docker_hook,DockerHook,airflow.providers.docker.hooks.docker.DockerHook
+2.10.5,airflow.hooks.druid_hook,DruidDbApiHook,airflow.providers.apache.druid.hooks.druid.DruidDbApiHook
+2.10.5,airflow.hooks.druid_hook,DruidHook,airflow.providers.apache.druid.hooks.druid.DruidHook
+2.10.5,airflow.hooks.hive_hooks,HIVE_QUEUE_PRIORITIES,airflow.providers.apache.hive.hooks.hive.HIVE_QUEUE_PRIORITIES
+2.10.5,airflow.hooks.hive_hooks,HiveCliHook,airflow.providers.apache.hive.hooks.hive.HiveCliHook
+2.10.5,airflow.hooks.hive_hooks,HiveMetastoreHook,airflow.providers.apache.hive.hooks.hive.HiveMetastoreHook
+2.10.5,airflow.hooks.hive_hooks,HiveServer2Hook,airflow.providers.apache.hive.hooks.hive.HiveServer2Hook
+2.10.5,airflow.hooks.http_hook,HttpHook,airflow.providers.http.hooks.http.HttpHook
+2.10.5,airflow.hooks.jdbc_hook,JdbcHook,airflow.providers.jdbc.hooks.jdbc.JdbcHook
+2.10.5,airflow.hooks.jdbc_hook,jaydebeapi,airflow.providers.jdbc.hooks.jdbc.jaydebeapi
+2.10.5,airflow.hooks.mssql_hook,MsSqlHook,airflow.providers.microsoft.mssql.hooks.mssql.MsSqlHook
+2.10.5,airflow.hooks.mysql_hook,MySqlHook,airflow.providers.mysql.hooks.mysql.MySqlHook
+2.10.5,airflow.hooks.oracle_hook,OracleHook,airflow.providers.oracle.hooks.oracle.OracleHook
+2.10.5,airflow.hooks.pig_hook,PigCliHook,airflow.providers.apache.pig.hooks.pig.PigCliHook
+2.10.5,airflow.hooks.postgres_hook,PostgresHook,airflow.providers.postgres.hooks.postgres.PostgresHook
+2.10.5,airflow.hooks.presto_hook,PrestoHook,airflow.providers.presto.hooks.presto.PrestoHook
+2.10.5,airflow.hooks.samba_hook,SambaHook,airflow.providers.samba.hooks.samba.SambaHook
+2.10.5,airflow.hooks.slack_hook,SlackHook,airflow.providers.slack.hooks.slack.SlackHook
+2.10.5,airflow.hooks.sqlite_hook,SqliteHook,airflow.providers.sqlite.hooks.sqlite.SqliteHook
+2.10.5,airflow.hooks.webhdfs_hook,WebHDFSHook,airflow.providers.apache.hdfs.hooks.webhdfs.WebHDFSHook
+2.10.5,airflow.hooks.zendesk_hook,ZendeskHook,airflow.providers.zendesk.hooks.zendesk.ZendeskHook
+2.10.5,airflow.executors.celery_executor,app,airflow.providers.celery.executors.celery_executor_utils.app
+2.10.5,airflow.executors.celery_executor,CeleryExecutor,airflow.providers.celery.executors.celery_executor.CeleryExecutor
+2.10.5,airflow.executors.celery_kubernetes_executor,CeleryKubernetesExecutor,airflow.providers.celery.executors.celery_kubernetes_executor.CeleryKubernetesExecutor
+2.10.5,airflow.executors.dask_executor,DaskExecutor,airflow.providers.daskexecutor.executors.dask_executor.DaskExecutor
+2.10.5,airflow.executors.kubernetes_executor,KubernetesExecutor,airflow.providers.cncf.kubernetes.executors.kubernetes_executor.KubernetesExecutor
+2.10.5,airflow.executors.kubernetes_executor_types,ALL_NAMESPACES,airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types.ALL_NAMESPACES
+2.10.5,airflow.executors.kubernetes_executor_types,POD_EXECUTOR_DONE_KEY,airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types.POD_EXECUTOR_DONE_KEY
+2.10.5,airflow.executors.kubernetes_executor_utils,AirflowKubernetesScheduler,airflow.providers.cncf.kubernetes.executors.kubernetes_executor_utils.AirflowKubernetesScheduler
+2.10.5,airflow.executors.kubernetes_executor_utils,KubernetesJobWatcher,airflow.providers.cncf.kubernetes.executors.kubernetes_executor_utils.KubernetesJobWatcher
+2.10.5,airflow.executors.kubernetes_executor_utils,ResourceVersion,airflow.providers.cncf.kubernetes.executors.kubernetes_executor_utils.ResourceVersion
+2.10.5,airflow.executors.local_kubernetes_executor,LocalKubernetesExecutor,airflow.providers.cncf.kubernetes.executors.LocalKubernetesExecutor
+2.10.5,airflow.kubernetes.kubernetes_helper_functions,add_pod_suffix,airflow.providers.cncf.kubernetes.kubernetes_helper_functions.add_pod_suffix.
+2.10.5,airflow.kubernetes.kubernetes_helper_functions,annotations_for_logging_task_metadata,airflow.providers.cncf.kubernetes.kubernetes_helper_functions.annotations_for_logging_task_metadata.
+2.10.5,airflow.kubernetes.kubernetes_helper_functions,annotations_to_key,airflow.providers.cncf.kubernetes.kubernetes_helper_functions.annotations_to_key
+2.10.5,airflow.kubernetes.kubernetes_helper_functions,create_pod_id,airflow.providers.cncf.kubernetes.kubernetes_helper_functions.create_pod_id
+2.10.5,airflow.kubernetes.kubernetes_helper_functions,get_logs_task_metadata,airflow.providers.cncf.kubernetes.kubernetes_helper_functions.get_logs_task_metadata
+2.10.5,airflow.kubernetes.kubernetes_helper_functions,rand_str,airflow.providers.cncf.kubernetes.kubernetes_helper_functions.rand_str
+2.10.5,airflow.kubernetes.pod,Port,airflow.providers.cncf.kubernetes.backcompat.pod.Port
+2.10.5,airflow.kubernetes.pod,Resources,airflow.providers.cncf.kubernetes.backcompat.pod.Resources
+2.10.5,airflow.kubernetes.pod_launcher,PodLauncher,airflow.providers.cncf.kubernetes.pod_launcher.PodLauncher
+2.10.5,airflow.kubernetes.pod_launcher,PodStatus,airflow.providers.cncf.kubernetes.pod_launcher.PodStatus
+2.10.5,airflow.kubernetes.pod_launcher_deprecated,PodLauncher,airflow.providers.cncf.kubernetes.pod_launcher_deprecated.PodLauncher
+2.10.5,airflow.kubernetes.pod_launcher_deprecated,PodStatus,airflow.providers.cncf.kubernetes.pod_launcher_deprecated.PodStatus
+2.10.5,airflow.kubernetes.pod_launcher_deprecated,get_kube_client,airflow.providers.cncf.kubernetes.kube_client.get_kube_client
+2.10.5,airflow.kubernetes.pod_launcher_deprecated,PodDefaults,airflow.providers.cncf.kubernetes.pod_generator_deprecated.PodDefaults
+2.10.5,airflow.kubernetes.pod_runtime_info_env,PodRuntimeInfoEnv,airflow.providers.cncf.kubernetes.backcompat.pod_runtime_info_env.PodRuntimeInfoEnv
+2.10.5,airflow.kubernetes.volume,Volume,airflow.providers.cncf.kubernetes.backcompat.volume.Volume
+2.10.5,airflow.kubernetes.volume_mount,VolumeMount,airflow.providers.cncf.kubernetes.backcompat.volume_mount.VolumeMount
+2.10.5,airflow.kubernetes.k8s_model,K8SModel,airflow.kubernetes.pre_7_4_0_compatibility.k8s_model.K8SModel
+2.10.5,airflow.kubernetes.k8s_model,append_to_pod,airflow.kubernetes.pre_7_4_0_compatibility.k8s_model.append_to_pod
+2.10.5,airflow.kubernetes.kube_client,_disable_verify_ssl,airflow.kubernetes.pre_7_4_0_compatibility.kube_client._disable_verify_ssl
+2.10.5,airflow.kubernetes.kube_client,_enable_tcp_keepalive,airflow.kubernetes.pre_7_4_0_compatibility.kube_client._enable_tcp_keepalive
+2.10.5,airflow.kubernetes.kube_client,get_kube_client,airflow.kubernetes.pre_7_4_0_compatibility.kube_client.get_kube_client
+2.10.5,airflow.kubernetes.pod_generator,datetime_to_label_safe_datestring,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator.datetime_to_label_safe_datestring
+2.10.5,airflow.kubernetes.pod_generator,extend_object_field,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator.extend_object_field
+2.10.5,airflow.kubernetes.pod_generator,label_safe_datestring_to_datetime,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator.label_safe_datestring_to_datetime
+2.10.5,airflow.kubernetes.pod_generator,make_safe_label_value,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator.make_safe_label_value
+2.10.5,airflow.kubernetes.pod_generator,merge_objects,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator.merge_objects
+2.10.5,airflow.kubernetes.pod_generator,PodGenerator,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator.PodGenerator
+2.10.5,airflow.kubernetes.pod_generator,PodGeneratorDeprecated,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated.PodGenerator
+2.10.5,airflow.kubernetes.pod_generator,PodDefaults,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated.PodDefaults
+2.10.5,airflow.kubernetes.pod_generator,add_pod_suffix,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator.add_pod_suffix
+2.10.5,airflow.kubernetes.pod_generator,rand_str,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator.rand_str
+2.10.5,airflow.kubernetes.pod_generator_deprecated,make_safe_label_value,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated.make_safe_label_value
+2.10.5,airflow.kubernetes.pod_generator_deprecated,PodDefaults,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated.PodDefaults
+2.10.5,airflow.kubernetes.pod_generator_deprecated,PodGenerator,airflow.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated.PodGenerator
+2.10.5,airflow.kubernetes.secret,Secret,airflow.kubernetes.pre_7_4_0_compatibility.secret.Secret
+2.10.5,airflow.kubernetes.secret,K8SModel,airflow.kubernetes.pre_7_4_0_compatibility.k8s_model.K8SModel
+2.10.5,airflow.macros.hive,closest_ds_partition,airflow.providers.apache.hive.macros.hive.closest_ds_partition
+2.10.5,airflow.macros.hive,max_partition,airflow.providers.apache.hive.macros.hive.max_partition
+2.10.5,airflow.contrib.operators.adls_list_operator,ADLSListOperator,airflow.providers.microsoft.azure.operators.adls.ADLSListOperator
+2.10.5,airflow.contrib.operators.adls_list_operator,AzureDataLakeStorageListOperator,airflow.providers.microsoft.azure.operators.adls.ADLSListOperator
+2.10.5,airflow.contrib.operators.adls_to_gcs,ADLSToGCSOperator,airflow.providers.google.cloud.transfers.adls_to_gcs.ADLSToGCSOperator
+2.10.5,airflow.contrib.operators.adls_to_gcs,AdlsToGoogleCloudStorageOperator,airflow.providers.google.cloud.transfers.adls_to_gcs.ADLSToGCSOperator
+2.10.5,airflow.contrib.operators.aws_athena_operator,AWSAthenaOperator,airflow.providers.amazon.aws.operators.athena.AthenaOperator
+2.10.5,airflow.contrib.operators.aws_sqs_publish_operator,SqsPublishOperator,airflow.providers.amazon.aws.operators.sqs.SqsPublishOperator
+2.10.5,airflow.contrib.operators.aws_sqs_publish_operator,SQSPublishOperator,airflow.providers.amazon.aws.operators.sqs.SqsPublishOperator
+2.10.5,airflow.contrib.operators.awsbatch_operator,BatchProtocol,airflow.providers.amazon.aws.hooks.batch_client.BatchProtocol
+2.10.5,airflow.contrib.operators.awsbatch_operator,BatchOperator,airflow.providers.amazon.aws.operators.batch.BatchOperator
+2.10.5,airflow.contrib.operators.awsbatch_operator,AWSBatchOperator,airflow.providers.amazon.aws.operators.batch.BatchOperator
+2.10.5,airflow.contrib.operators.azure_container_instances_operator,AzureContainerInstancesOperator,airflow.providers.microsoft.azure.operators.container_instances.AzureContainerInstancesOperator
+2.10.5,airflow.contrib.operators.azure_cosmos_operator,AzureCosmosInsertDocumentOperator,airflow.providers.microsoft.azure.operators.cosmos.AzureCosmosInsertDocumentOperator
+2.10.5,airflow.contrib.operators.bigquery_check_operator,BigQueryCheckOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryCheckOperator
+2.10.5,airflow.contrib.operators.bigquery_check_operator,BigQueryIntervalCheckOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryIntervalCheckOperator
+2.10.5,airflow.contrib.operators.bigquery_check_operator,BigQueryValueCheckOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryValueCheckOperator
+2.10.5,airflow.contrib.operators.bigquery_get_data,BigQueryGetDataOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryGetDataOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryCreateEmptyDatasetOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryCreateEmptyDatasetOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryCreateEmptyTableOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryCreateEmptyTableOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryCreateExternalTableOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryCreateExternalTableOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryDeleteDatasetOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryDeleteDatasetOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryExecuteQueryOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryExecuteQueryOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryGetDatasetOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryGetDatasetOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryGetDatasetTablesOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryGetDatasetTablesOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryPatchDatasetOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryPatchDatasetOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryUpdateDatasetOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryUpdateDatasetOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryUpsertTableOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryUpsertTableOperator
+2.10.5,airflow.contrib.operators.bigquery_operator,BigQueryOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryExecuteQueryOperator
+2.10.5,airflow.contrib.operators.bigquery_table_delete_operator,BigQueryDeleteTableOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryDeleteTableOperator
+2.10.5,airflow.contrib.operators.bigquery_table_delete_operator,BigQueryTableDeleteOperator,airflow.providers.google.cloud.operators.bigquery.BigQueryDeleteTableOperator
+2.10.5,airflow.contrib.operators.bigquery_to_bigquery,BigQueryToBigQueryOperator,airflow.providers.google.cloud.transfers.bigquery_to_bigquery.BigQueryToBigQueryOperator
+2.10.5,airflow.contrib.operators.bigquery_to_gcs,BigQueryToGCSOperator,airflow.providers.google.cloud.transfers.bigquery_to_gcs.BigQueryToGCSOperator
+2.10.5,airflow.contrib.operators.bigquery_to_gcs,BigQueryToCloudStorageOperator,airflow.providers.google.cloud.transfers.bigquery_to_gcs.BigQueryToGCSOperator
+2.10.5,airflow.contrib.operators.bigquery_to_mysql_operator,BigQueryToMySqlOperator,airflow.providers.google.cloud.transfers.bigquery_to_mysql.BigQueryToMySqlOperator
+2.10.5,airflow.contrib.operators.cassandra_to_gcs,CassandraToGCSOperator,airflow.providers.google.cloud.transfers.cassandra_to_gcs.CassandraToGCSOperator
+2.10.5,airflow.contrib.operators.cassandra_to_gcs,CassandraToGoogleCloudStorageOperator,airflow.providers.google.cloud.transfers.cassandra_to_gcs.CassandraToGCSOperator
+2.10.5,airflow.contrib.operators.databricks_operator,DatabricksRunNowOperator,airflow.providers.databricks.operators.databricks.DatabricksRunNowOperator
+2.10.5,airflow.contrib.operators.databricks_operator,DatabricksSubmitRunOperator,airflow.providers.databricks.operators.databricks.DatabricksSubmitRunOperator
+2.10.5,airflow.contrib.operators.dataflow_operator,DataflowCreateJavaJobOperator,airflow.providers.google.cloud.operators.dataflow.DataflowCreateJavaJobOperator
+2.10.5,airflow.contrib.operators.dataflow_operator,DataflowCreatePythonJobOperator,airflow.providers.google.cloud.operators.dataflow.DataflowCreatePythonJobOperator
+2.10.5,airflow.contrib.operators.dataflow_operator,DataflowTemplatedJobStartOperator,airflow.providers.google.cloud.operators.dataflow.DataflowTemplatedJobStartOperator
+2.10.5,airflow.contrib.operators.dataflow_operator,DataFlowJavaOperator,airflow.providers.google.cloud.operators.dataflow.DataflowCreateJavaJobOperator
+2.10.5,airflow.contrib.operators.dataflow_operator,DataFlowPythonOperator,airflow.providers.google.cloud.operators.dataflow.DataflowCreatePythonJobOperator
+2.10.5,airflow.contrib.operators.dataflow_operator,DataflowTemplateOperator,airflow.providers.google.cloud.operators.dataflow.DataflowTemplatedJobStartOperator
+2.10.5,airflow.contrib.operators.datapipeline_operator,CreateDataPipelineOperator,airflow.providers.google.cloud.operators.datapipeline.CreateDataPipelineOperator
+2.10.5,airflow.contrib.operators.datapipeline_operator,RunDataPipelineOperator,airflow.providers.google.cloud.operators.datapipeline.RunDataPipelineOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocCreateClusterOperator,airflow.providers.google.cloud.operators.dataproc.DataprocCreateClusterOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocDeleteClusterOperator,airflow.providers.google.cloud.operators.dataproc.DataprocDeleteClusterOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocInstantiateInlineWorkflowTemplateOperator,airflow.providers.google.cloud.operators.dataproc.DataprocInstantiateInlineWorkflowTemplateOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocInstantiateWorkflowTemplateOperator,airflow.providers.google.cloud.operators.dataproc.DataprocInstantiateWorkflowTemplateOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocJobBaseOperator,airflow.providers.google.cloud.operators.dataproc.DataprocJobBaseOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocScaleClusterOperator,airflow.providers.google.cloud.operators.dataproc.DataprocScaleClusterOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocSubmitHadoopJobOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitHadoopJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocSubmitHiveJobOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitHiveJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocSubmitPigJobOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitPigJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocSubmitPySparkJobOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitPySparkJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocSubmitSparkJobOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitSparkJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocSubmitSparkSqlJobOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitSparkSqlJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocClusterCreateOperator,airflow.providers.google.cloud.operators.dataproc.DataprocCreateClusterOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocClusterDeleteOperator,airflow.providers.google.cloud.operators.dataproc.DataprocDeleteClusterOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocClusterScaleOperator,airflow.providers.google.cloud.operators.dataproc.DataprocScaleClusterOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataProcHadoopOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitHadoopJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataProcHiveOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitHiveJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataProcJobBaseOperator,airflow.providers.google.cloud.operators.dataproc.DataprocJobBaseOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataProcPigOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitPigJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataProcPySparkOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitPySparkJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataProcSparkOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitSparkJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataProcSparkSqlOperator,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitSparkSqlJobOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocWorkflowTemplateInstantiateInlineOperator,airflow.providers.google.cloud.operators.dataproc.DataprocInstantiateInlineWorkflowTemplateOperator
+2.10.5,airflow.contrib.operators.dataproc_operator,DataprocWorkflowTemplateInstantiateOperator,airflow.providers.google.cloud.operators.dataproc.DataprocInstantiateWorkflowTemplateOperator
+2.10.5,airflow.contrib.operators.datastore_export_operator,CloudDatastoreExportEntitiesOperator,airflow.providers.google.cloud.operators.datastore.CloudDatastoreExportEntitiesOperator
+2.10.5,airflow.contrib.operators.datastore_export_operator,DatastoreExportOperator,airflow.providers.google.cloud.operators.datastore.CloudDatastoreExportEntitiesOperator
+2.10.5,airflow.contrib.operators.datastore_import_operator,CloudDatastoreImportEntitiesOperator,airflow.providers.google.cloud.operators.datastore.CloudDatastoreImportEntitiesOperator
+2.10.5,airflow.contrib.operators.datastore_import_operator,DatastoreImportOperator,airflow.providers.google.cloud.operators.datastore.CloudDatastoreImportEntitiesOperator
+2.10.5,airflow.contrib.operators.dingding_operator,DingdingOperator,airflow.providers.dingding.operators.dingding.DingdingOperator
+2.10.5,airflow.contrib.operators.discord_webhook_operator,DiscordWebhookOperator,airflow.providers.discord.operators.discord_webhook.DiscordWebhookOperator
+2.10.5,airflow.contrib.operators.docker_swarm_operator,DockerSwarmOperator,airflow.providers.docker.operators.docker_swarm.DockerSwarmOperator
+2.10.5,airflow.contrib.operators.druid_operator,DruidOperator,airflow.providers.apache.druid.operators.druid.DruidOperator
+2.10.5,airflow.contrib.operators.dynamodb_to_s3,DynamoDBToS3Operator,airflow.providers.amazon.aws.transfers.dynamodb_to_s3.DynamoDBToS3Operator
+2.10.5,airflow.contrib.operators.ecs_operator,EcsProtocol,airflow.providers.amazon.aws.hooks.ecs.EcsProtocol
+2.10.5,airflow.contrib.operators.ecs_operator,EcsRunTaskOperator,airflow.providers.amazon.aws.operators.ecs.EcsRunTaskOperator
+2.10.5,airflow.contrib.operators.ecs_operator,EcsOperator,airflow.providers.amazon.aws.operators.ecs.EcsRunTaskOperator
+2.10.5,airflow.contrib.operators.file_to_gcs,LocalFilesystemToGCSOperator,airflow.providers.google.cloud.transfers.local_to_gcs.LocalFilesystemToGCSOperator
+2.10.5,airflow.contrib.operators.file_to_gcs,FileToGoogleCloudStorageOperator,airflow.providers.google.cloud.transfers.local_to_gcs.LocalFilesystemToGCSOperator
+2.10.5,airflow.contrib.operators.file_to_wasb,LocalFilesystemToWasbOperator,airflow.providers.microsoft.azure.transfers.local_to_wasb.LocalFilesystemToWasbOperator
+2.10.5,airflow.contrib.operators.file_to_wasb,FileToWasbOperator,airflow.providers.microsoft.azure.transfers.local_to_wasb.LocalFilesystemToWasbOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableCreateInstanceOperator,airflow.providers.google.cloud.operators.bigtable.BigtableCreateInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableCreateTableOperator,airflow.providers.google.cloud.operators.bigtable.BigtableCreateTableOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableDeleteInstanceOperator,airflow.providers.google.cloud.operators.bigtable.BigtableDeleteInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableDeleteTableOperator,airflow.providers.google.cloud.operators.bigtable.BigtableDeleteTableOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableUpdateClusterOperator,airflow.providers.google.cloud.operators.bigtable.BigtableUpdateClusterOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableTableReplicationCompletedSensor,airflow.providers.google.cloud.sensors.bigtable.BigtableTableReplicationCompletedSensor
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableClusterUpdateOperator,airflow.providers.google.cloud.operators.bigtable.BigtableUpdateClusterOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableInstanceCreateOperator,airflow.providers.google.cloud.operators.bigtable.BigtableCreateInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableInstanceDeleteOperator,airflow.providers.google.cloud.operators.bigtable.BigtableDeleteInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableTableCreateOperator,airflow.providers.google.cloud.operators.bigtable.BigtableCreateTableOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableTableDeleteOperator,airflow.providers.google.cloud.operators.bigtable.BigtableDeleteTableOperator
+2.10.5,airflow.contrib.operators.gcp_bigtable_operator,BigtableTableWaitForReplicationSensor,airflow.providers.google.cloud.sensors.bigtable.BigtableTableReplicationCompletedSensor
+2.10.5,airflow.contrib.operators.gcp_cloud_build_operator,CloudBuildCreateBuildOperator,airflow.providers.google.cloud.operators.cloud_build.CloudBuildCreateBuildOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,ComputeEngineBaseOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineBaseOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,ComputeEngineCopyInstanceTemplateOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineCopyInstanceTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,ComputeEngineInstanceGroupUpdateManagerTemplateOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineInstanceGroupUpdateManagerTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,ComputeEngineSetMachineTypeOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineSetMachineTypeOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,ComputeEngineStartInstanceOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineStartInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,ComputeEngineStopInstanceOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineStopInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,GceBaseOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineBaseOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,GceInstanceGroupManagerUpdateTemplateOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineInstanceGroupUpdateManagerTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,GceInstanceStartOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineStartInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,GceInstanceStopOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineStopInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,GceInstanceTemplateCopyOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineCopyInstanceTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_compute_operator,GceSetMachineTypeOperator,airflow.providers.google.cloud.operators.compute.ComputeEngineSetMachineTypeOperator
+2.10.5,airflow.contrib.operators.gcp_container_operator,GKECreateClusterOperator,airflow.providers.google.cloud.operators.kubernetes_engine.GKECreateClusterOperator
+2.10.5,airflow.contrib.operators.gcp_container_operator,GKEDeleteClusterOperator,airflow.providers.google.cloud.operators.kubernetes_engine.GKEDeleteClusterOperator
+2.10.5,airflow.contrib.operators.gcp_container_operator,GKEStartPodOperator,airflow.providers.google.cloud.operators.kubernetes_engine.GKEStartPodOperator
+2.10.5,airflow.contrib.operators.gcp_container_operator,GKEClusterCreateOperator,airflow.providers.google.cloud.operators.kubernetes_engine.GKECreateClusterOperator
+2.10.5,airflow.contrib.operators.gcp_container_operator,GKEClusterDeleteOperator,airflow.providers.google.cloud.operators.kubernetes_engine.GKEDeleteClusterOperator
+2.10.5,airflow.contrib.operators.gcp_container_operator,GKEPodOperator,airflow.providers.google.cloud.operators.kubernetes_engine.GKEStartPodOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPCancelDLPJobOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPCancelDLPJobOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPCreateDeidentifyTemplateOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateDeidentifyTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPCreateDLPJobOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateDLPJobOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPCreateInspectTemplateOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateInspectTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPCreateJobTriggerOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateJobTriggerOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPCreateStoredInfoTypeOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateStoredInfoTypeOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPDeidentifyContentOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPDeidentifyContentOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPDeleteDeidentifyTemplateOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteDeidentifyTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPDeleteDLPJobOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteDLPJobOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPDeleteInspectTemplateOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteInspectTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPDeleteJobTriggerOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteJobTriggerOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPDeleteStoredInfoTypeOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteStoredInfoTypeOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPGetDeidentifyTemplateOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPGetDeidentifyTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPGetDLPJobOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPGetDLPJobOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPGetDLPJobTriggerOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPGetDLPJobTriggerOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPGetInspectTemplateOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPGetInspectTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPGetStoredInfoTypeOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPGetStoredInfoTypeOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPInspectContentOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPInspectContentOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPListDeidentifyTemplatesOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPListDeidentifyTemplatesOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPListDLPJobsOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPListDLPJobsOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPListInfoTypesOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPListInfoTypesOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPListInspectTemplatesOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPListInspectTemplatesOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPListJobTriggersOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPListJobTriggersOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPListStoredInfoTypesOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPListStoredInfoTypesOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPRedactImageOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPRedactImageOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPReidentifyContentOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPReidentifyContentOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPUpdateDeidentifyTemplateOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPUpdateDeidentifyTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPUpdateInspectTemplateOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPUpdateInspectTemplateOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPUpdateJobTriggerOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPUpdateJobTriggerOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPUpdateStoredInfoTypeOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPUpdateStoredInfoTypeOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPDeleteDlpJobOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteDLPJobOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPGetDlpJobOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPGetDLPJobOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPGetJobTripperOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPGetDLPJobTriggerOperator
+2.10.5,airflow.contrib.operators.gcp_dlp_operator,CloudDLPListDlpJobsOperator,airflow.providers.google.cloud.operators.dlp.CloudDLPListDLPJobsOperator
+2.10.5,airflow.contrib.operators.gcp_function_operator,CloudFunctionDeleteFunctionOperator,airflow.providers.google.cloud.operators.functions.CloudFunctionDeleteFunctionOperator
+2.10.5,airflow.contrib.operators.gcp_function_operator,CloudFunctionDeployFunctionOperator,airflow.providers.google.cloud.operators.functions.CloudFunctionDeployFunctionOperator
+2.10.5,airflow.contrib.operators.gcp_function_operator,GcfFunctionDeleteOperator,airflow.providers.google.cloud.operators.functions.CloudFunctionDeleteFunctionOperator
+2.10.5,airflow.contrib.operators.gcp_function_operator,GcfFunctionDeployOperator,airflow.providers.google.cloud.operators.functions.CloudFunctionDeployFunctionOperator
+2.10.5,airflow.contrib.operators.gcp_natural_language_operator,CloudNaturalLanguageAnalyzeEntitiesOperator,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageAnalyzeEntitiesOperator
+2.10.5,airflow.contrib.operators.gcp_natural_language_operator,CloudNaturalLanguageAnalyzeEntitySentimentOperator,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageAnalyzeEntitySentimentOperator
+2.10.5,airflow.contrib.operators.gcp_natural_language_operator,CloudNaturalLanguageAnalyzeSentimentOperator,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageAnalyzeSentimentOperator
+2.10.5,airflow.contrib.operators.gcp_natural_language_operator,CloudNaturalLanguageClassifyTextOperator,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageClassifyTextOperator
+2.10.5,airflow.contrib.operators.gcp_natural_language_operator,CloudLanguageAnalyzeEntitiesOperator,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageAnalyzeEntitiesOperator
+2.10.5,airflow.contrib.operators.gcp_natural_language_operator,CloudLanguageAnalyzeEntitySentimentOperator,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageAnalyzeEntitySentimentOperator
+2.10.5,airflow.contrib.operators.gcp_natural_language_operator,CloudLanguageAnalyzeSentimentOperator,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageAnalyzeSentimentOperator
+2.10.5,airflow.contrib.operators.gcp_natural_language_operator,CloudLanguageClassifyTextOperator,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageClassifyTextOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,SpannerDeleteDatabaseInstanceOperator,airflow.providers.google.cloud.operators.spanner.SpannerDeleteDatabaseInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,SpannerDeleteInstanceOperator,airflow.providers.google.cloud.operators.spanner.SpannerDeleteInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,SpannerDeployDatabaseInstanceOperator,airflow.providers.google.cloud.operators.spanner.SpannerDeployDatabaseInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,SpannerDeployInstanceOperator,airflow.providers.google.cloud.operators.spanner.SpannerDeployInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,SpannerQueryDatabaseInstanceOperator,airflow.providers.google.cloud.operators.spanner.SpannerQueryDatabaseInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,SpannerUpdateDatabaseInstanceOperator,airflow.providers.google.cloud.operators.spanner.SpannerUpdateDatabaseInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,CloudSpannerInstanceDatabaseDeleteOperator,airflow.providers.google.cloud.operators.spanner.SpannerDeleteDatabaseInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,CloudSpannerInstanceDatabaseDeployOperator,airflow.providers.google.cloud.operators.spanner.SpannerDeployDatabaseInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,CloudSpannerInstanceDatabaseQueryOperator,airflow.providers.google.cloud.operators.spanner.SpannerQueryDatabaseInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,CloudSpannerInstanceDatabaseUpdateOperator,airflow.providers.google.cloud.operators.spanner.SpannerUpdateDatabaseInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,CloudSpannerInstanceDeleteOperator,airflow.providers.google.cloud.operators.spanner.SpannerDeleteInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_spanner_operator,CloudSpannerInstanceDeployOperator,airflow.providers.google.cloud.operators.spanner.SpannerDeployInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_speech_to_text_operator,CloudSpeechToTextRecognizeSpeechOperator,airflow.providers.google.cloud.operators.speech_to_text.CloudSpeechToTextRecognizeSpeechOperator
+2.10.5,airflow.contrib.operators.gcp_speech_to_text_operator,GcpSpeechToTextRecognizeSpeechOperator,airflow.providers.google.cloud.operators.speech_to_text.CloudSpeechToTextRecognizeSpeechOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLBaseOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLBaseOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLCreateInstanceDatabaseOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLCreateInstanceDatabaseOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLCreateInstanceOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLCreateInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLDeleteInstanceDatabaseOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLDeleteInstanceDatabaseOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLDeleteInstanceOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLDeleteInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLExecuteQueryOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLExecuteQueryOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLExportInstanceOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLExportInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLImportInstanceOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLImportInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLInstancePatchOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLInstancePatchOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSQLPatchInstanceDatabaseOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLPatchInstanceDatabaseOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlBaseOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLBaseOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlInstanceCreateOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLCreateInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlInstanceDatabaseCreateOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLCreateInstanceDatabaseOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlInstanceDatabaseDeleteOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLDeleteInstanceDatabaseOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlInstanceDatabasePatchOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLPatchInstanceDatabaseOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlInstanceDeleteOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLDeleteInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlInstanceExportOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLExportInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlInstanceImportOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLImportInstanceOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlInstancePatchOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLInstancePatchOperator
+2.10.5,airflow.contrib.operators.gcp_sql_operator,CloudSqlQueryOperator,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLExecuteQueryOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksQueueCreateOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksQueueCreateOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksQueueDeleteOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksQueueDeleteOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksQueueGetOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksQueueGetOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksQueuePauseOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksQueuePauseOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksQueuePurgeOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksQueuePurgeOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksQueueResumeOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksQueueResumeOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksQueuesListOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksQueuesListOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksQueueUpdateOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksQueueUpdateOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksTaskCreateOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksTaskCreateOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksTaskDeleteOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksTaskDeleteOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksTaskGetOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksTaskGetOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksTaskRunOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksTaskRunOperator
+2.10.5,airflow.contrib.operators.gcp_tasks_operator,CloudTasksTasksListOperator,airflow.providers.google.cloud.operators.tasks.CloudTasksTasksListOperator
+2.10.5,airflow.contrib.operators.gcp_text_to_speech_operator,CloudTextToSpeechSynthesizeOperator,airflow.providers.google.cloud.operators.text_to_speech.CloudTextToSpeechSynthesizeOperator
+2.10.5,airflow.contrib.operators.gcp_text_to_speech_operator,GcpTextToSpeechSynthesizeOperator,airflow.providers.google.cloud.operators.text_to_speech.CloudTextToSpeechSynthesizeOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServiceCancelOperationOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceCancelOperationOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServiceCreateJobOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceCreateJobOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServiceDeleteJobOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceDeleteJobOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServiceGCSToGCSOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceGCSToGCSOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServiceGetOperationOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceGetOperationOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServiceListOperationsOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceListOperationsOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServicePauseOperationOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServicePauseOperationOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServiceResumeOperationOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceResumeOperationOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServiceS3ToGCSOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceS3ToGCSOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,CloudDataTransferServiceUpdateJobOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceUpdateJobOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,GcpTransferServiceJobCreateOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceCreateJobOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,GcpTransferServiceJobDeleteOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceDeleteJobOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,GcpTransferServiceJobUpdateOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceUpdateJobOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,GcpTransferServiceOperationCancelOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceCancelOperationOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,GcpTransferServiceOperationGetOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceGetOperationOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,GcpTransferServiceOperationPauseOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServicePauseOperationOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,GcpTransferServiceOperationResumeOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceResumeOperationOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,GcpTransferServiceOperationsListOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceListOperationsOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,GoogleCloudStorageToGoogleCloudStorageTransferOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceGCSToGCSOperator
+2.10.5,airflow.contrib.operators.gcp_transfer_operator,S3ToGoogleCloudStorageTransferOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceS3ToGCSOperator
+2.10.5,airflow.contrib.operators.gcp_translate_operator,CloudTranslateTextOperator,airflow.providers.google.cloud.operators.translate.CloudTranslateTextOperator
+2.10.5,airflow.contrib.operators.gcp_translate_speech_operator,CloudTranslateSpeechOperator,airflow.providers.google.cloud.operators.translate_speech.CloudTranslateSpeechOperator
+2.10.5,airflow.contrib.operators.gcp_translate_speech_operator,GcpTranslateSpeechOperator,airflow.providers.google.cloud.operators.translate_speech.CloudTranslateSpeechOperator
+2.10.5,airflow.contrib.operators.gcp_video_intelligence_operator,CloudVideoIntelligenceDetectVideoExplicitContentOperator,airflow.providers.google.cloud.operators.video_intelligence.CloudVideoIntelligenceDetectVideoExplicitContentOperator
+2.10.5,airflow.contrib.operators.gcp_video_intelligence_operator,CloudVideoIntelligenceDetectVideoLabelsOperator,airflow.providers.google.cloud.operators.video_intelligence.CloudVideoIntelligenceDetectVideoLabelsOperator
+2.10.5,airflow.contrib.operators.gcp_video_intelligence_operator,CloudVideoIntelligenceDetectVideoShotsOperator,airflow.providers.google.cloud.operators.video_intelligence.CloudVideoIntelligenceDetectVideoShotsOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionAddProductToProductSetOperator,airflow.providers.google.cloud.operators.vision.CloudVisionAddProductToProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionCreateProductOperator,airflow.providers.google.cloud.operators.vision.CloudVisionCreateProductOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionCreateProductSetOperator,airflow.providers.google.cloud.operators.vision.CloudVisionCreateProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionCreateReferenceImageOperator,airflow.providers.google.cloud.operators.vision.CloudVisionCreateReferenceImageOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionDeleteProductOperator,airflow.providers.google.cloud.operators.vision.CloudVisionDeleteProductOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionDeleteProductSetOperator,airflow.providers.google.cloud.operators.vision.CloudVisionDeleteProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionDetectImageLabelsOperator,airflow.providers.google.cloud.operators.vision.CloudVisionDetectImageLabelsOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionDetectImageSafeSearchOperator,airflow.providers.google.cloud.operators.vision.CloudVisionDetectImageSafeSearchOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionDetectTextOperator,airflow.providers.google.cloud.operators.vision.CloudVisionDetectTextOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionGetProductOperator,airflow.providers.google.cloud.operators.vision.CloudVisionGetProductOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionGetProductSetOperator,airflow.providers.google.cloud.operators.vision.CloudVisionGetProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionImageAnnotateOperator,airflow.providers.google.cloud.operators.vision.CloudVisionImageAnnotateOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionRemoveProductFromProductSetOperator,airflow.providers.google.cloud.operators.vision.CloudVisionRemoveProductFromProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionTextDetectOperator,airflow.providers.google.cloud.operators.vision.CloudVisionTextDetectOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionUpdateProductOperator,airflow.providers.google.cloud.operators.vision.CloudVisionUpdateProductOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionUpdateProductSetOperator,airflow.providers.google.cloud.operators.vision.CloudVisionUpdateProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionAnnotateImageOperator,airflow.providers.google.cloud.operators.vision.CloudVisionImageAnnotateOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionDetectDocumentTextOperator,airflow.providers.google.cloud.operators.vision.CloudVisionTextDetectOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionProductCreateOperator,airflow.providers.google.cloud.operators.vision.CloudVisionCreateProductOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionProductDeleteOperator,airflow.providers.google.cloud.operators.vision.CloudVisionDeleteProductOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionProductGetOperator,airflow.providers.google.cloud.operators.vision.CloudVisionGetProductOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionProductSetCreateOperator,airflow.providers.google.cloud.operators.vision.CloudVisionCreateProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionProductSetDeleteOperator,airflow.providers.google.cloud.operators.vision.CloudVisionDeleteProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionProductSetGetOperator,airflow.providers.google.cloud.operators.vision.CloudVisionGetProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionProductSetUpdateOperator,airflow.providers.google.cloud.operators.vision.CloudVisionUpdateProductSetOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionProductUpdateOperator,airflow.providers.google.cloud.operators.vision.CloudVisionUpdateProductOperator
+2.10.5,airflow.contrib.operators.gcp_vision_operator,CloudVisionReferenceImageCreateOperator,airflow.providers.google.cloud.operators.vision.CloudVisionCreateReferenceImageOperator
+2.10.5,airflow.contrib.operators.gcs_acl_operator,GCSBucketCreateAclEntryOperator,airflow.providers.google.cloud.operators.gcs.GCSBucketCreateAclEntryOperator
+2.10.5,airflow.contrib.operators.gcs_acl_operator,GCSObjectCreateAclEntryOperator,airflow.providers.google.cloud.operators.gcs.GCSObjectCreateAclEntryOperator
+2.10.5,airflow.contrib.operators.gcs_acl_operator,GoogleCloudStorageBucketCreateAclEntryOperator,airflow.providers.google.cloud.operators.gcs.GCSBucketCreateAclEntryOperator
+2.10.5,airflow.contrib.operators.gcs_acl_operator,GoogleCloudStorageObjectCreateAclEntryOperator,airflow.providers.google.cloud.operators.gcs.GCSObjectCreateAclEntryOperator
+2.10.5,airflow.contrib.operators.gcs_delete_operator,GCSDeleteObjectsOperator,airflow.providers.google.cloud.operators.gcs.GCSDeleteObjectsOperator
+2.10.5,airflow.contrib.operators.gcs_delete_operator,GoogleCloudStorageDeleteOperator,airflow.providers.google.cloud.operators.gcs.GCSDeleteObjectsOperator
+2.10.5,airflow.contrib.operators.gcs_download_operator,GCSToLocalFilesystemOperator,airflow.providers.google.cloud.transfers.gcs_to_local.GCSToLocalFilesystemOperator
+2.10.5,airflow.contrib.operators.gcs_download_operator,GoogleCloudStorageDownloadOperator,airflow.providers.google.cloud.transfers.gcs_to_local.GCSToLocalFilesystemOperator
+2.10.5,airflow.contrib.operators.gcs_list_operator,GCSListObjectsOperator,airflow.providers.google.cloud.operators.gcs.GCSListObjectsOperator
+2.10.5,airflow.contrib.operators.gcs_list_operator,GoogleCloudStorageListOperator,airflow.providers.google.cloud.operators.gcs.GCSListObjectsOperator
+2.10.5,airflow.contrib.operators.gcs_operator,GCSCreateBucketOperator,airflow.providers.google.cloud.operators.gcs.GCSCreateBucketOperator
+2.10.5,airflow.contrib.operators.gcs_operator,GoogleCloudStorageCreateBucketOperator,airflow.providers.google.cloud.operators.gcs.GCSCreateBucketOperator
+2.10.5,airflow.contrib.operators.gcs_to_bq,GCSToBigQueryOperator,airflow.providers.google.cloud.transfers.gcs_to_bigquery.GCSToBigQueryOperator
+2.10.5,airflow.contrib.operators.gcs_to_bq,GoogleCloudStorageToBigQueryOperator,airflow.providers.google.cloud.transfers.gcs_to_bigquery.GCSToBigQueryOperator
+2.10.5,airflow.contrib.operators.gcs_to_gcs,GCSToGCSOperator,airflow.providers.google.cloud.transfers.gcs_to_gcs.GCSToGCSOperator
+2.10.5,airflow.contrib.operators.gcs_to_gcs,GoogleCloudStorageToGoogleCloudStorageOperator,airflow.providers.google.cloud.transfers.gcs_to_gcs.GCSToGCSOperator
+2.10.5,airflow.contrib.operators.gcs_to_gdrive_operator,GCSToGoogleDriveOperator,airflow.providers.google.suite.transfers.gcs_to_gdrive.GCSToGoogleDriveOperator
+2.10.5,airflow.contrib.operators.gcs_to_s3,GCSToS3Operator,airflow.providers.amazon.aws.transfers.gcs_to_s3.GCSToS3Operator
+2.10.5,airflow.contrib.operators.gcs_to_s3,GoogleCloudStorageToS3Operator,airflow.providers.amazon.aws.transfers.gcs_to_s3.GCSToS3Operator
+2.10.5,airflow.contrib.operators.grpc_operator,GrpcOperator,airflow.providers.grpc.operators.grpc.GrpcOperator
+2.10.5,airflow.contrib.operators.hive_to_dynamodb,HiveToDynamoDBOperator,airflow.providers.amazon.aws.transfers.hive_to_dynamodb.HiveToDynamoDBOperator
+2.10.5,airflow.contrib.operators.imap_attachment_to_s3_operator,ImapAttachmentToS3Operator,airflow.providers.amazon.aws.transfers.imap_attachment_to_s3.ImapAttachmentToS3Operator
+2.10.5,airflow.contrib.operators.jenkins_job_trigger_operator,JenkinsJobTriggerOperator,airflow.providers.jenkins.operators.jenkins_job_trigger.JenkinsJobTriggerOperator
+2.10.5,airflow.contrib.operators.jira_operator,JiraOperator,airflow.providers.atlassian.jira.operators.jira.JiraOperator
+2.10.5,airflow.contrib.operators.kubernetes_pod_operator,KubernetesPodOperator,airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator
+2.10.5,airflow.contrib.operators.mlengine_operator,MLEngineManageModelOperator,airflow.providers.google.cloud.operators.mlengine.MLEngineManageModelOperator
+2.10.5,airflow.contrib.operators.mlengine_operator,MLEngineManageVersionOperator,airflow.providers.google.cloud.operators.mlengine.MLEngineManageVersionOperator
+2.10.5,airflow.contrib.operators.mlengine_operator,MLEngineStartBatchPredictionJobOperator,airflow.providers.google.cloud.operators.mlengine.MLEngineStartBatchPredictionJobOperator
+2.10.5,airflow.contrib.operators.mlengine_operator,MLEngineStartTrainingJobOperator,airflow.providers.google.cloud.operators.mlengine.MLEngineStartTrainingJobOperator
+2.10.5,airflow.contrib.operators.mlengine_operator,MLEngineBatchPredictionOperator,airflow.providers.google.cloud.operators.mlengine.MLEngineStartBatchPredictionJobOperator
+2.10.5,airflow.contrib.operators.mlengine_operator,MLEngineModelOperator,airflow.providers.google.cloud.operators.mlengine.MLEngineManageModelOperator
+2.10.5,airflow.contrib.operators.mlengine_operator,MLEngineTrainingOperator,airflow.providers.google.cloud.operators.mlengine.MLEngineStartTrainingJobOperator
+2.10.5,airflow.contrib.operators.mlengine_operator,MLEngineVersionOperator,airflow.providers.google.cloud.operators.mlengine.MLEngineManageVersionOperator
+2.10.5,airflow.contrib.operators.mongo_to_s3,MongoToS3Operator,airflow.providers.amazon.aws.transfers.mongo_to_s3.MongoToS3Operator
+2.10.5,airflow.contrib.operators.mssql_to_gcs,MSSQLToGCSOperator,airflow.providers.google.cloud.transfers.mssql_to_gcs.MSSQLToGCSOperator
+2.10.5,airflow.contrib.operators.mssql_to_gcs,MsSqlToGoogleCloudStorageOperator,airflow.providers.google.cloud.transfers.mssql_to_gcs.MSSQLToGCSOperator
+2.10.5,airflow.contrib.operators.mysql_to_gcs,MySQLToGCSOperator,airflow.providers.google.cloud.transfers.mysql_to_gcs.MySQLToGCSOperator
+2.10.5,airflow.contrib.operators.mysql_to_gcs,MySqlToGoogleCloudStorageOperator,airflow.providers.google.cloud.transfers.mysql_to_gcs.MySQLToGCSOperator
+2.10.5,airflow.contrib.operators.opsgenie_alert_operator,OpsgenieCreateAlertOperator,airflow.providers.opsgenie.operators.opsgenie.OpsgenieCreateAlertOperator
+2.10.5,airflow.contrib.operators.opsgenie_alert_operator,OpsgenieAlertOperator,airflow.providers.opsgenie.operators.opsgenie.OpsgenieCreateAlertOperator
+2.10.5,airflow.contrib.operators.oracle_to_azure_data_lake_transfer,OracleToAzureDataLakeOperator,airflow.providers.microsoft.azure.transfers.oracle_to_azure_data_lake.OracleToAzureDataLakeOperator
+2.10.5,airflow.contrib.operators.oracle_to_oracle_transfer,OracleToOracleOperator,airflow.providers.oracle.transfers.oracle_to_oracle.OracleToOracleOperator
+2.10.5,airflow.contrib.operators.oracle_to_oracle_transfer,OracleToOracleTransfer,airflow.providers.oracle.transfers.oracle_to_oracle.OracleToOracleOperator
+2.10.5,airflow.contrib.operators.postgres_to_gcs_operator,PostgresToGCSOperator,airflow.providers.google.cloud.transfers.postgres_to_gcs.PostgresToGCSOperator
+2.10.5,airflow.contrib.operators.postgres_to_gcs_operator,PostgresToGoogleCloudStorageOperator,airflow.providers.google.cloud.transfers.postgres_to_gcs.PostgresToGCSOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubCreateSubscriptionOperator,airflow.providers.google.cloud.operators.pubsub.PubSubCreateSubscriptionOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubCreateTopicOperator,airflow.providers.google.cloud.operators.pubsub.PubSubCreateTopicOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubDeleteSubscriptionOperator,airflow.providers.google.cloud.operators.pubsub.PubSubDeleteSubscriptionOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubDeleteTopicOperator,airflow.providers.google.cloud.operators.pubsub.PubSubDeleteTopicOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubPublishMessageOperator,airflow.providers.google.cloud.operators.pubsub.PubSubPublishMessageOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubPublishOperator,airflow.providers.google.cloud.operators.pubsub.PubSubPublishMessageOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubSubscriptionCreateOperator,airflow.providers.google.cloud.operators.pubsub.PubSubCreateSubscriptionOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubSubscriptionDeleteOperator,airflow.providers.google.cloud.operators.pubsub.PubSubDeleteSubscriptionOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubTopicCreateOperator,airflow.providers.google.cloud.operators.pubsub.PubSubCreateTopicOperator
+2.10.5,airflow.contrib.operators.pubsub_operator,PubSubTopicDeleteOperator,airflow.providers.google.cloud.operators.pubsub.PubSubDeleteTopicOperator
+2.10.5,airflow.contrib.operators.redis_publish_operator,RedisPublishOperator,airflow.providers.redis.operators.redis_publish.RedisPublishOperator
+2.10.5,airflow.contrib.operators.s3_to_gcs_operator,S3ToGCSOperator,airflow.providers.google.cloud.transfers.s3_to_gcs.S3ToGCSOperator
+2.10.5,airflow.contrib.operators.s3_to_gcs_transfer_operator,CloudDataTransferServiceS3ToGCSOperator,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceS3ToGCSOperator
+2.10.5,airflow.contrib.operators.s3_to_sftp_operator,S3ToSFTPOperator,airflow.providers.amazon.aws.transfers.s3_to_sftp.S3ToSFTPOperator
+2.10.5,airflow.contrib.operators.segment_track_event_operator,SegmentTrackEventOperator,airflow.providers.segment.operators.segment_track_event.SegmentTrackEventOperator
+2.10.5,airflow.contrib.operators.sftp_operator,SFTPOperator,airflow.providers.sftp.operators.sftp.SFTPOperator
+2.10.5,airflow.contrib.operators.sftp_to_s3_operator,SFTPToS3Operator,airflow.providers.amazon.aws.transfers.sftp_to_s3.SFTPToS3Operator
+2.10.5,airflow.contrib.operators.slack_webhook_operator,SlackWebhookOperator,airflow.providers.slack.operators.slack_webhook.SlackWebhookOperator
+2.10.5,airflow.contrib.operators.snowflake_operator,SnowflakeOperator,airflow.providers.snowflake.operators.snowflake.SnowflakeOperator
+2.10.5,airflow.contrib.operators.sns_publish_operator,SnsPublishOperator,airflow.providers.amazon.aws.operators.sns.SnsPublishOperator
+2.10.5,airflow.contrib.operators.spark_jdbc_operator,SparkJDBCOperator,airflow.providers.apache.spark.operators.spark_jdbc.SparkJDBCOperator
+2.10.5,airflow.contrib.operators.spark_jdbc_operator,SparkSubmitOperator,airflow.providers.apache.spark.operators.spark_jdbc.SparkSubmitOperator
+2.10.5,airflow.contrib.operators.spark_sql_operator,SparkSqlOperator,airflow.providers.apache.spark.operators.spark_sql.SparkSqlOperator
+2.10.5,airflow.contrib.operators.spark_submit_operator,SparkSubmitOperator,airflow.providers.apache.spark.operators.spark_submit.SparkSubmitOperator
+2.10.5,airflow.contrib.operators.sql_to_gcs,BaseSQLToGCSOperator,airflow.providers.google.cloud.transfers.sql_to_gcs.BaseSQLToGCSOperator
+2.10.5,airflow.contrib.operators.sql_to_gcs,BaseSQLToGoogleCloudStorageOperator,airflow.providers.google.cloud.transfers.sql_to_gcs.BaseSQLToGCSOperator
+2.10.5,airflow.contrib.operators.ssh_operator,SSHOperator,airflow.providers.ssh.operators.ssh.SSHOperator
+2.10.5,airflow.contrib.operators.vertica_operator,VerticaOperator,airflow.providers.vertica.operators.vertica.VerticaOperator
+2.10.5,airflow.contrib.operators.vertica_to_hive,VerticaToHiveOperator,airflow.providers.apache.hive.transfers.vertica_to_hive.VerticaToHiveOperator
+2.10.5,airflow.contrib.operators.vertica_to_hive,VerticaToHiveTransfer,airflow.providers.apache.hive.transfers.vertica_to_hive.VerticaToHiveOperator
+2.10.5,airflow.contrib.operators.vertica_to_mysql,VerticaToMySqlOperator,airflow.providers.mysql.transfers.vertica_to_mysql.VerticaToMySqlOperator
+2.10.5,airflow.contrib.operators.vertica_to_mysql,VerticaToMySqlTransfer,airflow.providers.mysql.transfers.vertica_to_mysql.VerticaToMySqlOperator
+2.10.5,airflow.contrib.operators.wasb_delete_blob_operator,WasbDeleteBlobOperator,airflow.providers.microsoft.azure.operators.wasb_delete_blob.WasbDeleteBlobOperator
+2.10.5,airflow.contrib.operators.winrm_operator,WinRMOperator,airflow.providers.microsoft.winrm.operators.winrm.WinRMOperator
+2.10.5,airflow.contrib.hooks.aws_athena_hook,AWSAthenaHook,airflow.providers.amazon.aws.hooks.athena.AthenaHook
+2.10.5,airflow.contrib.hooks.aws_datasync_hook,AWSDataSyncHook,airflow.providers.amazon.aws.hooks.datasync.DataSyncHook
+2.10.5,airflow.contrib.hooks.aws_dynamodb_hook,AwsDynamoDBHook,airflow.providers.amazon.aws.hooks.dynamodb.DynamoDBHook
+2.10.5,airflow.contrib.hooks.aws_firehose_hook,FirehoseHook,airflow.providers.amazon.aws.hooks.kinesis.FirehoseHook
+2.10.5,airflow.contrib.hooks.aws_glue_catalog_hook,AwsGlueCatalogHook,airflow.providers.amazon.aws.hooks.glue_catalog.GlueCatalogHook
+2.10.5,airflow.contrib.hooks.aws_hook,AwsBaseHook,airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook
+2.10.5,airflow.contrib.hooks.aws_hook,_parse_s3_config,airflow.providers.amazon.aws.hooks.base_aws._parse_s3_config
+2.10.5,airflow.contrib.hooks.aws_hook,boto3,airflow.providers.amazon.aws.hooks.base_aws.boto3
+2.10.5,airflow.contrib.hooks.aws_hook,AwsHook,airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook
+2.10.5,airflow.contrib.hooks.aws_lambda_hook,AwsLambdaHook,airflow.providers.amazon.aws.hooks.lambda_function.LambdaHook
+2.10.5,airflow.contrib.hooks.aws_logs_hook,AwsLogsHook,airflow.providers.amazon.aws.hooks.logs.AwsLogsHook
+2.10.5,airflow.contrib.hooks.aws_sns_hook,AwsSnsHook,airflow.providers.amazon.aws.hooks.sns.SnsHook
+2.10.5,airflow.contrib.hooks.aws_sqs_hook,SqsHook,airflow.providers.amazon.aws.hooks.sqs.SqsHook
+2.10.5,airflow.contrib.hooks.aws_sqs_hook,SQSHook,airflow.providers.amazon.aws.hooks.sqs.SqsHook
+2.10.5,airflow.contrib.hooks.azure_container_instance_hook,AzureContainerInstanceHook,airflow.providers.microsoft.azure.hooks.container_instance.AzureContainerInstanceHook
+2.10.5,airflow.contrib.hooks.azure_container_registry_hook,AzureContainerRegistryHook,airflow.providers.microsoft.azure.hooks.container_registry.AzureContainerRegistryHook
+2.10.5,airflow.contrib.hooks.azure_container_volume_hook,AzureContainerVolumeHook,airflow.providers.microsoft.azure.hooks.container_volume.AzureContainerVolumeHook
+2.10.5,airflow.contrib.hooks.azure_cosmos_hook,AzureCosmosDBHook,airflow.providers.microsoft.azure.hooks.cosmos.AzureCosmosDBHook
+2.10.5,airflow.contrib.hooks.azure_data_lake_hook,AzureDataLakeHook,airflow.providers.microsoft.azure.hooks.data_lake.AzureDataLakeHook
+2.10.5,airflow.contrib.hooks.azure_fileshare_hook,AzureFileShareHook,airflow.providers.microsoft.azure.hooks.fileshare.AzureFileShareHook
+2.10.5,airflow.contrib.hooks.bigquery_hook,BigQueryBaseCursor,airflow.providers.google.cloud.hooks.bigquery.BigQueryBaseCursor
+2.10.5,airflow.contrib.hooks.bigquery_hook,BigQueryConnection,airflow.providers.google.cloud.hooks.bigquery.BigQueryConnection
+2.10.5,airflow.contrib.hooks.bigquery_hook,BigQueryCursor,airflow.providers.google.cloud.hooks.bigquery.BigQueryCursor
+2.10.5,airflow.contrib.hooks.bigquery_hook,BigQueryHook,airflow.providers.google.cloud.hooks.bigquery.BigQueryHook
+2.10.5,airflow.contrib.hooks.bigquery_hook,GbqConnector,airflow.providers.google.cloud.hooks.bigquery.GbqConnector
+2.10.5,airflow.contrib.hooks.cassandra_hook,CassandraHook,airflow.providers.apache.cassandra.hooks.cassandra.CassandraHook
+2.10.5,airflow.contrib.hooks.cloudant_hook,CloudantHook,airflow.providers.cloudant.hooks.cloudant.CloudantHook
+2.10.5,airflow.contrib.hooks.databricks_hook,CANCEL_RUN_ENDPOINT,airflow.providers.databricks.hooks.databricks.CANCEL_RUN_ENDPOINT
+2.10.5,airflow.contrib.hooks.databricks_hook,GET_RUN_ENDPOINT,airflow.providers.databricks.hooks.databricks.GET_RUN_ENDPOINT
+2.10.5,airflow.contrib.hooks.databricks_hook,RESTART_CLUSTER_ENDPOINT,airflow.providers.databricks.hooks.databricks.RESTART_CLUSTER_ENDPOINT
+2.10.5,airflow.contrib.hooks.databricks_hook,RUN_LIFE_CYCLE_STATES,airflow.providers.databricks.hooks.databricks.RUN_LIFE_CYCLE_STATES
+2.10.5,airflow.contrib.hooks.databricks_hook,RUN_NOW_ENDPOINT,airflow.providers.databricks.hooks.databricks.RUN_NOW_ENDPOINT
+2.10.5,airflow.contrib.hooks.databricks_hook,START_CLUSTER_ENDPOINT,airflow.providers.databricks.hooks.databricks.START_CLUSTER_ENDPOINT
+2.10.5,airflow.contrib.hooks.databricks_hook,SUBMIT_RUN_ENDPOINT,airflow.providers.databricks.hooks.databricks.SUBMIT_RUN_ENDPOINT
+2.10.5,airflow.contrib.hooks.databricks_hook,TERMINATE_CLUSTER_ENDPOINT,airflow.providers.databricks.hooks.databricks.TERMINATE_CLUSTER_ENDPOINT
+2.10.5,airflow.contrib.hooks.databricks_hook,DatabricksHook,airflow.providers.databricks.hooks.databricks.DatabricksHook
+2.10.5,airflow.contrib.hooks.databricks_hook,RunState,airflow.providers.databricks.hooks.databricks.RunState
+2.10.5,airflow.contrib.hooks.datadog_hook,DatadogHook,airflow.providers.datadog.hooks.datadog.DatadogHook
+2.10.5,airflow.contrib.hooks.datastore_hook,DatastoreHook,airflow.providers.google.cloud.hooks.datastore.DatastoreHook
+2.10.5,airflow.contrib.hooks.dingding_hook,DingdingHook,airflow.providers.dingding.hooks.dingding.DingdingHook
+2.10.5,airflow.contrib.hooks.dingding_hook,requests,airflow.providers.dingding.hooks.dingding.requests
+2.10.5,airflow.contrib.hooks.discord_webhook_hook,DiscordWebhookHook,airflow.providers.discord.hooks.discord_webhook.DiscordWebhookHook
+2.10.5,airflow.contrib.hooks.emr_hook,EmrHook,airflow.providers.amazon.aws.hooks.emr.EmrHook
+2.10.5,airflow.contrib.hooks.fs_hook,FSHook,airflow.hooks.filesystem.FSHook
+2.10.5,airflow.contrib.hooks.ftp_hook,FTPHook,airflow.providers.ftp.hooks.ftp.FTPHook
+2.10.5,airflow.contrib.hooks.ftp_hook,FTPSHook,airflow.providers.ftp.hooks.ftp.FTPSHook
+2.10.5,airflow.contrib.hooks.gcp_api_base_hook,GoogleBaseHook,airflow.providers.google.common.hooks.base_google.GoogleBaseHook
+2.10.5,airflow.contrib.hooks.gcp_api_base_hook,GoogleCloudBaseHook,airflow.providers.google.common.hooks.base_google.GoogleBaseHook
+2.10.5,airflow.contrib.hooks.gcp_bigtable_hook,BigtableHook,airflow.providers.google.cloud.hooks.bigtable.BigtableHook
+2.10.5,airflow.contrib.hooks.gcp_cloud_build_hook,CloudBuildHook,airflow.providers.google.cloud.hooks.cloud_build.CloudBuildHook
+2.10.5,airflow.contrib.hooks.gcp_compute_hook,ComputeEngineHook,airflow.providers.google.cloud.hooks.compute.ComputeEngineHook
+2.10.5,airflow.contrib.hooks.gcp_compute_hook,GceHook,airflow.providers.google.cloud.hooks.compute.ComputeEngineHook
+2.10.5,airflow.contrib.hooks.gcp_container_hook,GKEHook,airflow.providers.google.cloud.hooks.kubernetes_engine.GKEHook
+2.10.5,airflow.contrib.hooks.gcp_container_hook,GKEClusterHook,airflow.providers.google.cloud.hooks.kubernetes_engine.GKEHook
+2.10.5,airflow.contrib.hooks.gcp_dataflow_hook,DataflowHook,airflow.providers.google.cloud.hooks.dataflow.DataflowHook
+2.10.5,airflow.contrib.hooks.gcp_dataflow_hook,DataFlowHook,airflow.providers.google.cloud.hooks.dataflow.DataflowHook
+2.10.5,airflow.contrib.hooks.gcp_dataproc_hook,DataprocHook,airflow.providers.google.cloud.hooks.dataproc.DataprocHook
+2.10.5,airflow.contrib.hooks.gcp_dataproc_hook,DataProcHook,airflow.providers.google.cloud.hooks.dataproc.DataprocHook
+2.10.5,airflow.contrib.hooks.gcp_dlp_hook,CloudDLPHook,airflow.providers.google.cloud.hooks.dlp.CloudDLPHook
+2.10.5,airflow.contrib.hooks.gcp_dlp_hook,DlpJob,airflow.providers.google.cloud.hooks.dlp.DlpJob
+2.10.5,airflow.contrib.hooks.gcp_function_hook,CloudFunctionsHook,airflow.providers.google.cloud.hooks.functions.CloudFunctionsHook
+2.10.5,airflow.contrib.hooks.gcp_function_hook,GcfHook,airflow.providers.google.cloud.hooks.functions.CloudFunctionsHook
+2.10.5,airflow.contrib.hooks.gcp_kms_hook,CloudKMSHook,airflow.providers.google.cloud.hooks.kms.CloudKMSHook
+2.10.5,airflow.contrib.hooks.gcp_kms_hook,GoogleCloudKMSHook,airflow.providers.google.cloud.hooks.kms.CloudKMSHook
+2.10.5,airflow.contrib.hooks.gcp_mlengine_hook,MLEngineHook,airflow.providers.google.cloud.hooks.mlengine.MLEngineHook
+2.10.5,airflow.contrib.hooks.gcp_natural_language_hook,CloudNaturalLanguageHook,airflow.providers.google.cloud.hooks.natural_language.CloudNaturalLanguageHook
+2.10.5,airflow.contrib.hooks.gcp_pubsub_hook,PubSubException,airflow.providers.google.cloud.hooks.pubsub.PubSubException
+2.10.5,airflow.contrib.hooks.gcp_pubsub_hook,PubSubHook,airflow.providers.google.cloud.hooks.pubsub.PubSubHook
+2.10.5,airflow.contrib.hooks.gcp_spanner_hook,SpannerHook,airflow.providers.google.cloud.hooks.spanner.SpannerHook
+2.10.5,airflow.contrib.hooks.gcp_spanner_hook,CloudSpannerHook,airflow.providers.google.cloud.hooks.spanner.SpannerHook
+2.10.5,airflow.contrib.hooks.gcp_speech_to_text_hook,CloudSpeechToTextHook,airflow.providers.google.cloud.hooks.speech_to_text.CloudSpeechToTextHook
+2.10.5,airflow.contrib.hooks.gcp_speech_to_text_hook,GCPSpeechToTextHook,airflow.providers.google.cloud.hooks.speech_to_text.CloudSpeechToTextHook
+2.10.5,airflow.contrib.hooks.gcp_sql_hook,CloudSQLDatabaseHook,airflow.providers.google.cloud.hooks.cloud_sql.CloudSQLDatabaseHook
+2.10.5,airflow.contrib.hooks.gcp_sql_hook,CloudSQLHook,airflow.providers.google.cloud.hooks.cloud_sql.CloudSQLHook
+2.10.5,airflow.contrib.hooks.gcp_sql_hook,CloudSqlDatabaseHook,airflow.providers.google.cloud.hooks.cloud_sql.CloudSQLDatabaseHook
+2.10.5,airflow.contrib.hooks.gcp_sql_hook,CloudSqlHook,airflow.providers.google.cloud.hooks.cloud_sql.CloudSQLHook
+2.10.5,airflow.contrib.hooks.gcp_tasks_hook,CloudTasksHook,airflow.providers.google.cloud.hooks.tasks.CloudTasksHook
+2.10.5,airflow.contrib.hooks.gcp_text_to_speech_hook,CloudTextToSpeechHook,airflow.providers.google.cloud.hooks.text_to_speech.CloudTextToSpeechHook
+2.10.5,airflow.contrib.hooks.gcp_text_to_speech_hook,GCPTextToSpeechHook,airflow.providers.google.cloud.hooks.text_to_speech.CloudTextToSpeechHook
+2.10.5,airflow.contrib.hooks.gcp_transfer_hook,CloudDataTransferServiceHook,airflow.providers.google.cloud.hooks.cloud_storage_transfer_service.CloudDataTransferServiceHook
+2.10.5,airflow.contrib.hooks.gcp_transfer_hook,GCPTransferServiceHook,airflow.providers.google.cloud.hooks.cloud_storage_transfer_service.CloudDataTransferServiceHook
+2.10.5,airflow.contrib.hooks.gcp_translate_hook,CloudTranslateHook,airflow.providers.google.cloud.hooks.translate.CloudTranslateHook
+2.10.5,airflow.contrib.hooks.gcp_video_intelligence_hook,CloudVideoIntelligenceHook,airflow.providers.google.cloud.hooks.video_intelligence.CloudVideoIntelligenceHook
+2.10.5,airflow.contrib.hooks.gcp_vision_hook,CloudVisionHook,airflow.providers.google.cloud.hooks.vision.CloudVisionHook
+2.10.5,airflow.contrib.hooks.gcs_hook,GCSHook,airflow.providers.google.cloud.hooks.gcs.GCSHook
+2.10.5,airflow.contrib.hooks.gcs_hook,GoogleCloudStorageHook,airflow.providers.google.cloud.hooks.gcs.GCSHook
+2.10.5,airflow.contrib.hooks.gdrive_hook,GoogleDriveHook,airflow.providers.google.suite.hooks.drive.GoogleDriveHook
+2.10.5,airflow.contrib.hooks.grpc_hook,GrpcHook,airflow.providers.grpc.hooks.grpc.GrpcHook
+2.10.5,airflow.contrib.hooks.imap_hook,ImapHook,airflow.providers.imap.hooks.imap.ImapHook
+2.10.5,airflow.contrib.hooks.imap_hook,Mail,airflow.providers.imap.hooks.imap.Mail
+2.10.5,airflow.contrib.hooks.imap_hook,MailPart,airflow.providers.imap.hooks.imap.MailPart
+2.10.5,airflow.contrib.hooks.jenkins_hook,JenkinsHook,airflow.providers.jenkins.hooks.jenkins.JenkinsHook
+2.10.5,airflow.contrib.hooks.jira_hook,JiraHook,airflow.providers.atlassian.jira.hooks.jira.JiraHook
+2.10.5,airflow.contrib.hooks.mongo_hook,MongoHook,airflow.providers.mongo.hooks.mongo.MongoHook
+2.10.5,airflow.contrib.hooks.openfaas_hook,OK_STATUS_CODE,airflow.providers.openfaas.hooks.openfaas.OK_STATUS_CODE
+2.10.5,airflow.contrib.hooks.openfaas_hook,OpenFaasHook,airflow.providers.openfaas.hooks.openfaas.OpenFaasHook
+2.10.5,airflow.contrib.hooks.openfaas_hook,requests,airflow.providers.openfaas.hooks.openfaas.requests
+2.10.5,airflow.contrib.hooks.opsgenie_alert_hook,OpsgenieAlertHook,airflow.providers.opsgenie.hooks.opsgenie.OpsgenieAlertHook
+2.10.5,airflow.contrib.hooks.pagerduty_hook,PagerdutyHook,airflow.providers.pagerduty.hooks.pagerduty.PagerdutyHook
+2.10.5,airflow.contrib.hooks.pinot_hook,PinotAdminHook,airflow.providers.apache.pinot.hooks.pinot.PinotAdminHook
+2.10.5,airflow.contrib.hooks.pinot_hook,PinotDbApiHook,airflow.providers.apache.pinot.hooks.pinot.PinotDbApiHook
+2.10.5,airflow.contrib.hooks.redis_hook,RedisHook,airflow.providers.redis.hooks.redis.RedisHook
+2.10.5,airflow.contrib.hooks.redshift_hook,RedshiftHook,airflow.providers.amazon.aws.hooks.redshift_cluster.RedshiftHook
+2.10.5,airflow.contrib.hooks.sagemaker_hook,LogState,airflow.providers.amazon.aws.hooks.sagemaker.LogState
+2.10.5,airflow.contrib.hooks.sagemaker_hook,Position,airflow.providers.amazon.aws.hooks.sagemaker.Position
+2.10.5,airflow.contrib.hooks.sagemaker_hook,SageMakerHook,airflow.providers.amazon.aws.hooks.sagemaker.SageMakerHook
+2.10.5,airflow.contrib.hooks.sagemaker_hook,argmin,airflow.providers.amazon.aws.hooks.sagemaker.argmin
+2.10.5,airflow.contrib.hooks.sagemaker_hook,secondary_training_status_changed,airflow.providers.amazon.aws.hooks.sagemaker.secondary_training_status_changed
+2.10.5,airflow.contrib.hooks.sagemaker_hook,secondary_training_status_message,airflow.providers.amazon.aws.hooks.sagemaker.secondary_training_status_message
+2.10.5,airflow.contrib.hooks.salesforce_hook,SalesforceHook,airflow.providers.salesforce.hooks.salesforce.SalesforceHook
+2.10.5,airflow.contrib.hooks.salesforce_hook,pd,airflow.providers.salesforce.hooks.salesforce.pd
+2.10.5,airflow.contrib.hooks.segment_hook,SegmentHook,airflow.providers.segment.hooks.segment.SegmentHook
+2.10.5,airflow.contrib.hooks.segment_hook,analytics,airflow.providers.segment.hooks.segment.analytics
+2.10.5,airflow.contrib.hooks.sftp_hook,SFTPHook,airflow.providers.sftp.hooks.sftp.SFTPHook
+2.10.5,airflow.contrib.hooks.slack_webhook_hook,SlackWebhookHook,airflow.providers.slack.hooks.slack_webhook.SlackWebhookHook
+2.10.5,airflow.contrib.hooks.snowflake_hook,SnowflakeHook,airflow.providers.snowflake.hooks.snowflake.SnowflakeHook
+2.10.5,airflow.contrib.hooks.spark_jdbc_hook,SparkJDBCHook,airflow.providers.apache.spark.hooks.spark_jdbc.SparkJDBCHook
+2.10.5,airflow.contrib.hooks.spark_sql_hook,SparkSqlHook,airflow.providers.apache.spark.hooks.spark_sql.SparkSqlHook
+2.10.5,airflow.contrib.hooks.spark_submit_hook,SparkSubmitHook,airflow.providers.apache.spark.hooks.spark_submit.SparkSubmitHook
+2.10.5,airflow.contrib.hooks.ssh_hook,SSHHook,airflow.providers.ssh.hooks.ssh.SSHHook
+2.10.5,airflow.contrib.hooks.vertica_hook,VerticaHook,airflow.providers.vertica.hooks.vertica.VerticaHook
+2.10.5,airflow.contrib.hooks.wasb_hook,WasbHook,airflow.providers.microsoft.azure.hooks.wasb.WasbHook
+2.10.5,airflow.contrib.hooks.winrm_hook,WinRMHook,airflow.providers.microsoft.winrm.hooks.winrm.WinRMHook
+2.10.5,airflow.contrib.sensors.aws_athena_sensor,AthenaSensor,airflow.providers.amazon.aws.sensors.athena.AthenaSensor
+2.10.5,airflow.contrib.sensors.aws_glue_catalog_partition_sensor,AwsGlueCatalogPartitionSensor,airflow.providers.amazon.aws.sensors.glue_catalog_partition.GlueCatalogPartitionSensor
+2.10.5,airflow.contrib.sensors.aws_redshift_cluster_sensor,AwsRedshiftClusterSensor,airflow.providers.amazon.aws.sensors.redshift_cluster.RedshiftClusterSensor
+2.10.5,airflow.contrib.sensors.aws_sqs_sensor,SqsSensor,airflow.providers.amazon.aws.sensors.sqs.SqsSensor
+2.10.5,airflow.contrib.sensors.aws_sqs_sensor,SQSSensor,airflow.providers.amazon.aws.sensors.sqs.SqsSensor
+2.10.5,airflow.contrib.sensors.azure_cosmos_sensor,AzureCosmosDocumentSensor,airflow.providers.microsoft.azure.sensors.cosmos.AzureCosmosDocumentSensor
+2.10.5,airflow.contrib.sensors.bash_sensor,STDOUT,airflow.sensors.bash.STDOUT
+2.10.5,airflow.contrib.sensors.bash_sensor,BashSensor,airflow.sensors.bash.BashSensor
+2.10.5,airflow.contrib.sensors.bash_sensor,Popen,airflow.sensors.bash.Popen
+2.10.5,airflow.contrib.sensors.bash_sensor,TemporaryDirectory,airflow.sensors.bash.TemporaryDirectory
+2.10.5,airflow.contrib.sensors.bash_sensor,gettempdir,airflow.sensors.bash.gettempdir
+2.10.5,airflow.contrib.sensors.bigquery_sensor,BigQueryTableExistenceSensor,airflow.providers.google.cloud.sensors.bigquery.BigQueryTableExistenceSensor
+2.10.5,airflow.contrib.sensors.bigquery_sensor,BigQueryTableSensor,airflow.providers.google.cloud.sensors.bigquery.BigQueryTableExistenceSensor
+2.10.5,airflow.contrib.sensors.cassandra_record_sensor,CassandraRecordSensor,airflow.providers.apache.cassandra.sensors.record.CassandraRecordSensor
+2.10.5,airflow.contrib.sensors.cassandra_table_sensor,CassandraTableSensor,airflow.providers.apache.cassandra.sensors.table.CassandraTableSensor
+2.10.5,airflow.contrib.sensors.celery_queue_sensor,CeleryQueueSensor,airflow.providers.celery.sensors.celery_queue.CeleryQueueSensor
+2.10.5,airflow.contrib.sensors.datadog_sensor,DatadogSensor,airflow.providers.datadog.sensors.datadog.DatadogSensor
+2.10.5,airflow.contrib.sensors.file_sensor,FileSensor,airflow.sensors.filesystem.FileSensor
+2.10.5,airflow.contrib.sensors.ftp_sensor,FTPSensor,airflow.providers.ftp.sensors.ftp.FTPSensor
+2.10.5,airflow.contrib.sensors.ftp_sensor,FTPSSensor,airflow.providers.ftp.sensors.ftp.FTPSSensor
+2.10.5,airflow.contrib.sensors.gcp_transfer_sensor,CloudDataTransferServiceJobStatusSensor,airflow.providers.google.cloud.sensors.cloud_storage_transfer_service.CloudDataTransferServiceJobStatusSensor
+2.10.5,airflow.contrib.sensors.gcp_transfer_sensor,GCPTransferServiceWaitForJobStatusSensor,airflow.providers.google.cloud.sensors.cloud_storage_transfer_service.CloudDataTransferServiceJobStatusSensor
+2.10.5,airflow.contrib.sensors.gcs_sensor,GCSObjectExistenceSensor,airflow.providers.google.cloud.sensors.gcs.GCSObjectExistenceSensor
+2.10.5,airflow.contrib.sensors.gcs_sensor,GCSObjectsWithPrefixExistenceSensor,airflow.providers.google.cloud.sensors.gcs.GCSObjectsWithPrefixExistenceSensor
+2.10.5,airflow.contrib.sensors.gcs_sensor,GCSObjectUpdateSensor,airflow.providers.google.cloud.sensors.gcs.GCSObjectUpdateSensor
+2.10.5,airflow.contrib.sensors.gcs_sensor,GCSUploadSessionCompleteSensor,airflow.providers.google.cloud.sensors.gcs.GCSUploadSessionCompleteSensor
+2.10.5,airflow.contrib.sensors.gcs_sensor,GoogleCloudStorageObjectSensor,airflow.providers.google.cloud.sensors.gcs.GCSObjectExistenceSensor
+2.10.5,airflow.contrib.sensors.gcs_sensor,GoogleCloudStorageObjectUpdatedSensor,airflow.providers.google.cloud.sensors.gcs.GCSObjectUpdateSensor
+2.10.5,airflow.contrib.sensors.gcs_sensor,GoogleCloudStoragePrefixSensor,airflow.providers.google.cloud.sensors.gcs.GCSObjectsWithPrefixExistenceSensor
+2.10.5,airflow.contrib.sensors.gcs_sensor,GoogleCloudStorageUploadSessionCompleteSensor,airflow.providers.google.cloud.sensors.gcs.GCSUploadSessionCompleteSensor
+2.10.5,airflow.contrib.sensors.imap_attachment_sensor,ImapAttachmentSensor,airflow.providers.imap.sensors.imap_attachment.ImapAttachmentSensor
+2.10.5,airflow.contrib.sensors.jira_sensor,JiraSensor,airflow.providers.atlassian.jira.sensors.jira.JiraSensor
+2.10.5,airflow.contrib.sensors.jira_sensor,JiraTicketSensor,airflow.providers.atlassian.jira.sensors.jira.JiraTicketSensor
+2.10.5,airflow.contrib.sensors.mongo_sensor,MongoSensor,airflow.providers.mongo.sensors.mongo.MongoSensor
+2.10.5,airflow.contrib.sensors.pubsub_sensor,PubSubPullSensor,airflow.providers.google.cloud.sensors.pubsub.PubSubPullSensor
+2.10.5,airflow.contrib.sensors.python_sensor,PythonSensor,airflow.sensors.python.PythonSensor
+2.10.5,airflow.contrib.sensors.redis_key_sensor,RedisKeySensor,airflow.providers.redis.sensors.redis_key.RedisKeySensor
+2.10.5,airflow.contrib.sensors.redis_pub_sub_sensor,RedisPubSubSensor,airflow.providers.redis.sensors.redis_pub_sub.RedisPubSubSensor
+2.10.5,airflow.contrib.sensors.sagemaker_training_sensor,SageMakerHook,airflow.providers.amazon.aws.sensors.sagemaker.SageMakerHook
+2.10.5,airflow.contrib.sensors.sagemaker_training_sensor,SageMakerTrainingSensor,airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor
+2.10.5,airflow.contrib.sensors.sftp_sensor,SFTPSensor,airflow.providers.sftp.sensors.sftp.SFTPSensor
+2.10.5,airflow.contrib.sensors.wasb_sensor,WasbBlobSensor,airflow.providers.microsoft.azure.sensors.wasb.WasbBlobSensor
+2.10.5,airflow.contrib.sensors.wasb_sensor,WasbPrefixSensor,airflow.providers.microsoft.azure.sensors.wasb.WasbPrefixSensor
+2.10.5,airflow.contrib.sensors.weekday_sensor,DayOfWeekSensor,airflow.sensors.weekday.DayOfWeekSensor
+2.10.5,airflow.contrib.secrets.aws_secrets_manager,SecretsManagerBackend,airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend
+2.10.5,airflow.contrib.secrets.aws_systems_manager,SystemsManagerParameterStoreBackend,airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend
+2.10.5,airflow.contrib.secrets.azure_key_vault,AzureKeyVaultBackend,airflow.providers.microsoft.azure.secrets.key_vault.AzureKeyVaultBackend
+2.10.5,airflow.contrib.secrets.gcp_secrets_manager,CloudSecretManagerBackend,airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend
+2.10.5,airflow.contrib.secrets.gcp_secrets_manager,CloudSecretsManagerBackend,airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend
+2.10.5,airflow.contrib.secrets.hashicorp_vault,VaultBackend,airflow.providers.hashicorp.secrets.vault.VaultBackend
+2.10.5,airflow.contrib.task_runner.cgroup_task_runner,CgroupTaskRunner,airflow.task.task_runner.cgroup_task_runner.CgroupTaskRunner
+2.10.5,airflow.contrib.utils.gcp_field_sanitizer,GcpBodyFieldSanitizer,airflow.providers.google.cloud.utils.field_sanitizer.GcpBodyFieldSanitizer
+2.10.5,airflow.contrib.utils.gcp_field_sanitizer,GcpFieldSanitizerException,airflow.providers.google.cloud.utils.field_sanitizer.GcpFieldSanitizerException
+2.10.5,airflow.contrib.utils.gcp_field_validator,GcpBodyFieldValidator,airflow.providers.google.cloud.utils.field_validator.GcpBodyFieldValidator
+2.10.5,airflow.contrib.utils.gcp_field_validator,GcpFieldValidationException,airflow.providers.google.cloud.utils.field_validator.GcpFieldValidationException
+2.10.5,airflow.contrib.utils.gcp_field_validator,GcpValidationSpecificationException,airflow.providers.google.cloud.utils.field_validator.GcpValidationSpecificationException
+2.10.5,airflow.contrib.utils.mlengine_operator_utils,create_evaluate_ops,airflow.providers.google.cloud.utils.mlengine_operator_utils.create_evaluate_ops
+2.10.5,airflow.contrib.utils.mlengine_prediction_summary,JsonCoder,airflow.providers.google.cloud.utils.mlengine_prediction_summary.JsonCoder
+2.10.5,airflow.contrib.utils.mlengine_prediction_summary,MakeSummary,airflow.providers.google.cloud.utils.mlengine_prediction_summary.MakeSummary
+2.10.5,airflow.contrib.utils.sendgrid,import_string,airflow.utils.module_loading.import_string
+2.10.5,airflow.contrib.utils.weekday,WeekDay,airflow.utils.weekday.WeekDay
+2.10.5,airflow.contrib.utils.log.task_handler_with_custom_formatter,TaskHandlerWithCustomFormatter,airflow.utils.log.task_handler_with_custom_formatter.TaskHandlerWithCustomFormatter
+"""#
+
+    /// Airflow 3.0.6's own deprecated-import table (`data/airflow_shims_3.0.6.csv`).
+    public static let airflowShims306 = #"""
+airflow_version,old_module,old_name,new_qualified_name
+3.0.6,airflow.operators.python,PythonOperator,airflow.providers.standard.operators.python.PythonOperator
+3.0.6,airflow.operators.python,BranchPythonOperator,airflow.providers.standard.operators.python.BranchPythonOperator
+3.0.6,airflow.operators.python,ShortCircuitOperator,airflow.providers.standard.operators.python.ShortCircuitOperator
+3.0.6,airflow.operators.python,PythonVirtualenvOperator,airflow.providers.standard.operators.python.PythonVirtualenvOperator
+3.0.6,airflow.operators.python,ExternalPythonOperator,airflow.providers.standard.operators.python.ExternalPythonOperator
+3.0.6,airflow.operators.python,BranchExternalPythonOperator,airflow.providers.standard.operators.python.BranchExternalPythonOperator
+3.0.6,airflow.operators.python,BranchPythonVirtualenvOperator,airflow.providers.standard.operators.python.BranchPythonVirtualenvOperator
+3.0.6,airflow.operators.python,get_current_context,airflow.sdk.get_current_context
+3.0.6,airflow.operators.bash,BashOperator,airflow.providers.standard.operators.bash.BashOperator
+3.0.6,airflow.operators.datetime,BranchDateTimeOperator,airflow.providers.standard.operators.datetime.BranchDateTimeOperator
+3.0.6,airflow.operators.generic_transfer,GenericTransfer,airflow.providers.common.sql.operators.generic_transfer.GenericTransfer
+3.0.6,airflow.operators.weekday,BranchDayOfWeekOperator,airflow.providers.standard.operators.weekday.BranchDayOfWeekOperator
+3.0.6,airflow.operators.trigger_dagrun,TriggerDagRunOperator,airflow.providers.standard.operators.trigger_dagrun.TriggerDagRunOperator
+3.0.6,airflow.operators.latest_only,LatestOnlyOperator,airflow.providers.standard.operators.latest_only.LatestOnlyOperator
+3.0.6,airflow.operators.empty,EmptyOperator,airflow.providers.standard.operators.empty.EmptyOperator
+3.0.6,airflow.operators.email,EmailOperator,airflow.providers.smtp.operators.smtp.EmailOperator
+3.0.6,airflow.operators.smooth,SmoothOperator,airflow.providers.standard.operators.smooth.SmoothOperator
+3.0.6,airflow.operators.branch,BranchMixIn,airflow.providers.standard.operators.branch.BranchMixIn
+3.0.6,airflow.operators.branch,BaseBranchOperator,airflow.providers.standard.operators.branch.BaseBranchOperator
+3.0.6,airflow.sensors.python,PythonSensor,airflow.providers.standard.sensors.python.PythonSensor
+3.0.6,airflow.sensors.bash,BashSensor,airflow.providers.standard.sensors.bash.BashSensor
+3.0.6,airflow.sensors.date_time,DateTimeSensor,airflow.providers.standard.sensors.date_time.DateTimeSensor
+3.0.6,airflow.sensors.date_time,DateTimeSensorAsync,airflow.providers.standard.sensors.date_time.DateTimeSensorAsync
+3.0.6,airflow.sensors.time_sensor,TimeSensor,airflow.providers.standard.sensors.time.TimeSensor
+3.0.6,airflow.sensors.time_sensor,TimeSensorAsync,airflow.providers.standard.sensors.time.TimeSensorAsync
+3.0.6,airflow.sensors.weekday,DayOfWeekSensor,airflow.providers.standard.sensors.weekday.DayOfWeekSensor
+3.0.6,airflow.sensors.time_delta,TimeDeltaSensor,airflow.providers.standard.sensors.time_delta.TimeDeltaSensor
+3.0.6,airflow.sensors.time_delta,TimeDeltaSensorAsync,airflow.providers.standard.sensors.time_delta.TimeDeltaSensorAsync
+3.0.6,airflow.sensors.filesystem,FileSensor,airflow.providers.standard.sensors.filesystem.FileSensor
+3.0.6,airflow.sensors.external_task,ExternalTaskSensor,airflow.providers.standard.sensors.external_task.ExternalTaskSensor
+3.0.6,airflow.sensors.external_task,ExternalTaskMarker,airflow.providers.standard.sensors.external_task.ExternalTaskMarker
+3.0.6,airflow.sensors.external_task,ExternalDagLink,airflow.providers.standard.sensors.external_task.ExternalDagLink
+3.0.6,airflow.hooks.filesystem,FSHook,airflow.providers.standard.hooks.filesystem.FSHook
+3.0.6,airflow.hooks.package_index,PackageIndexHook,airflow.providers.standard.hooks.package_index.PackageIndexHook
+3.0.6,airflow.hooks.subprocess,SubprocessHook,airflow.providers.standard.hooks.subprocess.SubprocessHook
+3.0.6,airflow.triggers.external_task,WorkflowTrigger,airflow.providers.standard.triggers.external_task.WorkflowTrigger
+3.0.6,airflow.triggers.external_task,DagStateTrigger,airflow.providers.standard.triggers.external_task.DagStateTrigger
+3.0.6,airflow.triggers.file,FileTrigger,airflow.providers.standard.triggers.file.FileTrigger
+3.0.6,airflow.triggers.temporal,DateTimeTrigger,airflow.providers.standard.triggers.temporal.DateTimeTrigger
+3.0.6,airflow.triggers.temporal,TimeDeltaTrigger,airflow.providers.standard.triggers.temporal.TimeDeltaTrigger
+3.0.6,airflow.notifications.basenotifier,BaseNotifier,airflow.sdk.bases.notifier.BaseNotifier
+3.0.6,airflow.models.abstractoperator,AbstractOperator,airflow.sdk.definitions._internal.abstractoperator.AbstractOperator
+3.0.6,airflow.models.abstractoperator,NotMapped,airflow.sdk.definitions._internal.abstractoperator.NotMapped
+3.0.6,airflow.models.abstractoperator,TaskStateChangeCallback,airflow.sdk.definitions._internal.abstractoperator.TaskStateChangeCallback
+3.0.6,airflow.models.abstractoperator,DEFAULT_OWNER,airflow.sdk.definitions._internal.abstractoperator.DEFAULT_OWNER
+3.0.6,airflow.models.abstractoperator,DEFAULT_QUEUE,airflow.sdk.definitions._internal.abstractoperator.DEFAULT_QUEUE
+3.0.6,airflow.models.abstractoperator,DEFAULT_TASK_EXECUTION_TIMEOUT,airflow.sdk.definitions._internal.abstractoperator.DEFAULT_TASK_EXECUTION_TIMEOUT
+3.0.6,airflow.models.param,Param,airflow.sdk.definitions.param.Param
+3.0.6,airflow.models.param,ParamsDict,airflow.sdk.definitions.param.ParamsDict
+3.0.6,airflow.models.baseoperatorlink,BaseOperatorLink,airflow.sdk.bases.operatorlink.BaseOperatorLink
+3.0.6,airflow.decorators.base,DecoratedMappedOperator,airflow.sdk.bases.decorator.DecoratedMappedOperator
+3.0.6,airflow.decorators.base,DecoratedOperator,airflow.sdk.bases.decorator.DecoratedOperator
+3.0.6,airflow.decorators.base,TaskDecorator,airflow.sdk.bases.decorator.TaskDecorator
+3.0.6,airflow.decorators.base,get_unique_task_id,airflow.sdk.bases.decorator.get_unique_task_id
+3.0.6,airflow.decorators.base,task_decorator_factory,airflow.sdk.bases.decorator.task_decorator_factory
+3.0.6,airflow.utils.log.cloudwatch_task_handler,CloudwatchTaskHandler,airflow.providers.amazon.aws.log.cloudwatch_task_handler.CloudwatchTaskHandler
+3.0.6,airflow.utils.log.es_task_handler,ElasticsearchTaskHandler,airflow.providers.elasticsearch.log.es_task_handler.ElasticsearchTaskHandler
+3.0.6,airflow.utils.log.gcs_task_handler,GCSTaskHandler,airflow.providers.google.cloud.log.gcs_task_handler.GCSTaskHandler
+3.0.6,airflow.utils.log.s3_task_handler,S3TaskHandler,airflow.providers.amazon.aws.log.s3_task_handler.S3TaskHandler
+3.0.6,airflow.utils.log.stackdriver_task_handler,StackdriverTaskHandler,airflow.providers.google.cloud.log.stackdriver_task_handler.StackdriverTaskHandler
+3.0.6,airflow.utils.log.wasb_task_handler,WasbTaskHandler,airflow.providers.microsoft.azure.log.wasb_task_handler.WasbTaskHandler
+"""#
+
+    /// Airflow 3.1.0's own deprecated-import table (`data/airflow_shims_3.1.0.csv`).
+    public static let airflowShims310 = #"""
+airflow_version,old_module,old_name,new_qualified_name
+3.1.0,airflow.operators.python,PythonOperator,airflow.providers.standard.operators.python.PythonOperator
+3.1.0,airflow.operators.python,BranchPythonOperator,airflow.providers.standard.operators.python.BranchPythonOperator
+3.1.0,airflow.operators.python,ShortCircuitOperator,airflow.providers.standard.operators.python.ShortCircuitOperator
+3.1.0,airflow.operators.python,PythonVirtualenvOperator,airflow.providers.standard.operators.python.PythonVirtualenvOperator
+3.1.0,airflow.operators.python,ExternalPythonOperator,airflow.providers.standard.operators.python.ExternalPythonOperator
+3.1.0,airflow.operators.python,BranchExternalPythonOperator,airflow.providers.standard.operators.python.BranchExternalPythonOperator
+3.1.0,airflow.operators.python,BranchPythonVirtualenvOperator,airflow.providers.standard.operators.python.BranchPythonVirtualenvOperator
+3.1.0,airflow.operators.python,get_current_context,airflow.sdk.get_current_context
+3.1.0,airflow.operators.bash,BashOperator,airflow.providers.standard.operators.bash.BashOperator
+3.1.0,airflow.operators.datetime,BranchDateTimeOperator,airflow.providers.standard.operators.datetime.BranchDateTimeOperator
+3.1.0,airflow.operators.generic_transfer,GenericTransfer,airflow.providers.common.sql.operators.generic_transfer.GenericTransfer
+3.1.0,airflow.operators.weekday,BranchDayOfWeekOperator,airflow.providers.standard.operators.weekday.BranchDayOfWeekOperator
+3.1.0,airflow.operators.trigger_dagrun,TriggerDagRunOperator,airflow.providers.standard.operators.trigger_dagrun.TriggerDagRunOperator
+3.1.0,airflow.operators.latest_only,LatestOnlyOperator,airflow.providers.standard.operators.latest_only.LatestOnlyOperator
+3.1.0,airflow.operators.empty,EmptyOperator,airflow.providers.standard.operators.empty.EmptyOperator
+3.1.0,airflow.operators.email,EmailOperator,airflow.providers.smtp.operators.smtp.EmailOperator
+3.1.0,airflow.operators.smooth,SmoothOperator,airflow.providers.standard.operators.smooth.SmoothOperator
+3.1.0,airflow.operators.branch,BranchMixIn,airflow.providers.standard.operators.branch.BranchMixIn
+3.1.0,airflow.operators.branch,BaseBranchOperator,airflow.providers.standard.operators.branch.BaseBranchOperator
+3.1.0,airflow.sensors.base,BaseSensorOperator,airflow.sdk.bases.sensor.BaseSensorOperator
+3.1.0,airflow.sensors.base,PokeReturnValue,airflow.sdk.bases.sensor.PokeReturnValue
+3.1.0,airflow.sensors.base,poke_mode_only,airflow.sdk.bases.sensor.poke_mode_only
+3.1.0,airflow.sensors.python,PythonSensor,airflow.providers.standard.sensors.python.PythonSensor
+3.1.0,airflow.sensors.bash,BashSensor,airflow.providers.standard.sensors.bash.BashSensor
+3.1.0,airflow.sensors.date_time,DateTimeSensor,airflow.providers.standard.sensors.date_time.DateTimeSensor
+3.1.0,airflow.sensors.date_time,DateTimeSensorAsync,airflow.providers.standard.sensors.date_time.DateTimeSensorAsync
+3.1.0,airflow.sensors.time_sensor,TimeSensor,airflow.providers.standard.sensors.time.TimeSensor
+3.1.0,airflow.sensors.time_sensor,TimeSensorAsync,airflow.providers.standard.sensors.time.TimeSensorAsync
+3.1.0,airflow.sensors.weekday,DayOfWeekSensor,airflow.providers.standard.sensors.weekday.DayOfWeekSensor
+3.1.0,airflow.sensors.time_delta,TimeDeltaSensor,airflow.providers.standard.sensors.time_delta.TimeDeltaSensor
+3.1.0,airflow.sensors.time_delta,TimeDeltaSensorAsync,airflow.providers.standard.sensors.time_delta.TimeDeltaSensorAsync
+3.1.0,airflow.sensors.filesystem,FileSensor,airflow.providers.standard.sensors.filesystem.FileSensor
+3.1.0,airflow.sensors.external_task,ExternalTaskSensor,airflow.providers.standard.sensors.external_task.ExternalTaskSensor
+3.1.0,airflow.sensors.external_task,ExternalTaskMarker,airflow.providers.standard.sensors.external_task.ExternalTaskMarker
+3.1.0,airflow.sensors.external_task,ExternalDagLink,airflow.providers.standard.sensors.external_task.ExternalDagLink
+3.1.0,airflow.hooks.filesystem,FSHook,airflow.providers.standard.hooks.filesystem.FSHook
+3.1.0,airflow.hooks.package_index,PackageIndexHook,airflow.providers.standard.hooks.package_index.PackageIndexHook
+3.1.0,airflow.hooks.subprocess,SubprocessHook,airflow.providers.standard.hooks.subprocess.SubprocessHook
+3.1.0,airflow.hooks.base,BaseHook,airflow.sdk.bases.hook.BaseHook
+3.1.0,airflow.triggers.external_task,WorkflowTrigger,airflow.providers.standard.triggers.external_task.WorkflowTrigger
+3.1.0,airflow.triggers.external_task,DagStateTrigger,airflow.providers.standard.triggers.external_task.DagStateTrigger
+3.1.0,airflow.triggers.file,FileTrigger,airflow.providers.standard.triggers.file.FileTrigger
+3.1.0,airflow.triggers.temporal,DateTimeTrigger,airflow.providers.standard.triggers.temporal.DateTimeTrigger
+3.1.0,airflow.triggers.temporal,TimeDeltaTrigger,airflow.providers.standard.triggers.temporal.TimeDeltaTrigger
+3.1.0,airflow.notifications.basenotifier,BaseNotifier,airflow.sdk.bases.notifier.BaseNotifier
+3.1.0,airflow.models.abstractoperator,AbstractOperator,airflow.sdk.definitions._internal.abstractoperator.AbstractOperator
+3.1.0,airflow.models.abstractoperator,NotMapped,airflow.sdk.definitions._internal.abstractoperator.NotMapped
+3.1.0,airflow.models.abstractoperator,TaskStateChangeCallback,airflow.sdk.definitions._internal.abstractoperator.TaskStateChangeCallback
+3.1.0,airflow.models.abstractoperator,DEFAULT_OWNER,airflow.sdk.definitions._internal.abstractoperator.DEFAULT_OWNER
+3.1.0,airflow.models.abstractoperator,DEFAULT_QUEUE,airflow.sdk.definitions._internal.abstractoperator.DEFAULT_QUEUE
+3.1.0,airflow.models.abstractoperator,DEFAULT_TASK_EXECUTION_TIMEOUT,airflow.sdk.definitions._internal.abstractoperator.DEFAULT_TASK_EXECUTION_TIMEOUT
+3.1.0,airflow.models.param,Param,airflow.sdk.Param
+3.1.0,airflow.models.param,ParamsDict,airflow.sdk.definitions.param.ParamsDict
+3.1.0,airflow.models.baseoperator,BaseOperator,airflow.sdk.bases.operator.BaseOperator
+3.1.0,airflow.models.baseoperator,chain,airflow.sdk.bases.operator.chain
+3.1.0,airflow.models.baseoperator,chain_linear,airflow.sdk.bases.operator.chain_linear
+3.1.0,airflow.models.baseoperator,cross_downstream,airflow.sdk.bases.operator.cross_downstream
+3.1.0,airflow.models.baseoperatorlink,BaseOperatorLink,airflow.sdk.BaseOperatorLink
+3.1.0,airflow.models.operator,BaseOperator,airflow.sdk.BaseOperator
+3.1.0,airflow.models.operator,Operator,airflow.sdk.types.Operator
+3.1.0,airflow.decorators.airflow.decorators,dag,airflow.sdk.dag
+3.1.0,airflow.decorators.airflow.decorators,setup,airflow.sdk.setup
+3.1.0,airflow.decorators.airflow.decorators,task,airflow.sdk.task
+3.1.0,airflow.decorators.airflow.decorators,task_group,airflow.sdk.task_group
+3.1.0,airflow.decorators.airflow.decorators,teardown,airflow.sdk.teardown
+3.1.0,airflow.decorators.base,DecoratedMappedOperator,airflow.sdk.bases.decorator.DecoratedMappedOperator
+3.1.0,airflow.decorators.base,DecoratedOperator,airflow.sdk.bases.decorator.DecoratedOperator
+3.1.0,airflow.decorators.base,TaskDecorator,airflow.sdk.bases.decorator.TaskDecorator
+3.1.0,airflow.decorators.base,TaskDecoratorCollection,airflow.sdk.definitions.decorators.TaskDecoratorCollection
+3.1.0,airflow.decorators.base,get_unique_task_id,airflow.sdk.bases.decorator.get_unique_task_id
+3.1.0,airflow.decorators.base,task_decorator_factory,airflow.sdk.bases.decorator.task_decorator_factory
+3.1.0,airflow.secrets.cache,SecretCache,airflow.sdk.execution_time.cache.SecretCache
+3.1.0,airflow.utils.setup_teardown,BaseSetupTeardownContext,airflow.sdk.definitions._internal.setup_teardown.BaseSetupTeardownContext
+3.1.0,airflow.utils.setup_teardown,SetupTeardownContext,airflow.sdk.definitions._internal.setup_teardown.SetupTeardownContext
+3.1.0,airflow.utils.xcom,XCOM_RETURN_KEY,airflow.models.xcom.XCOM_RETURN_KEY
+3.1.0,airflow.utils.task_group,TaskGroup,airflow.sdk.TaskGroup
+3.1.0,airflow.utils.timezone,*,airflow.sdk.timezone
+3.1.0,airflow.utils.decorators,remove_task_decorator,airflow.sdk.definitions._internal.decorators.remove_task_decorator
+3.1.0,airflow.utils.decorators,fixup_decorator_warning_stack,airflow.sdk.definitions._internal.decorators.fixup_decorator_warning_stack
+3.1.0,airflow.utils.timeout,timeout,airflow.sdk.execution_time.timeout.timeout
+3.1.0,airflow.utils.trigger_rule,*,airflow.task.trigger_rule
+3.1.0,airflow.utils.operator_resources,*,airflow.sdk.definitions.operator_resources
+3.1.0,airflow.utils.weight_rule,WeightRule,airflow.task.weight_rule.WeightRule
+3.1.0,airflow.utils.weight_rule,DB_SAFE_MINIMUM,airflow.sdk.bases.operator.DB_SAFE_MINIMUM
+3.1.0,airflow.utils.weight_rule,DB_SAFE_MAXIMUM,airflow.sdk.bases.operator.DB_SAFE_MAXIMUM
+3.1.0,airflow.utils.weight_rule,db_safe_priority,airflow.sdk.bases.operator.db_safe_priority
+3.1.0,airflow.utils.log.cloudwatch_task_handler,CloudwatchTaskHandler,airflow.providers.amazon.aws.log.cloudwatch_task_handler.CloudwatchTaskHandler
+3.1.0,airflow.utils.log.es_task_handler,ElasticsearchTaskHandler,airflow.providers.elasticsearch.log.es_task_handler.ElasticsearchTaskHandler
+3.1.0,airflow.utils.log.gcs_task_handler,GCSTaskHandler,airflow.providers.google.cloud.log.gcs_task_handler.GCSTaskHandler
+3.1.0,airflow.utils.log.s3_task_handler,S3TaskHandler,airflow.providers.amazon.aws.log.s3_task_handler.S3TaskHandler
+3.1.0,airflow.utils.log.stackdriver_task_handler,StackdriverTaskHandler,airflow.providers.google.cloud.log.stackdriver_task_handler.StackdriverTaskHandler
+3.1.0,airflow.utils.log.wasb_task_handler,WasbTaskHandler,airflow.providers.microsoft.azure.log.wasb_task_handler.WasbTaskHandler
+"""#
+
+    /// Airflow 1.10 to 2.0 class renames from `airflow upgrade_check` (`data/upgrade_check_1_10_renamed_classes.csv`).
+    public static let upgradeCheckRenames = #"""
+group,new_qualified_name_2x,old_qualified_name_1_10
+HOOKS,airflow.providers.apache.cassandra.hooks.cassandra.CassandraHook,airflow.contrib.hooks.cassandra_hook.CassandraHook
+HOOKS,airflow.providers.google.cloud.hooks.compute.ComputeEngineHook,airflow.contrib.hooks.gcp_compute_hook.GceHook
+HOOKS,airflow.providers.google.common.hooks.base_google.GoogleBaseHook,airflow.contrib.hooks.gcp_api_base_hook.GoogleBaseHook
+HOOKS,airflow.providers.google.cloud.hooks.dataflow.DataflowHook,airflow.contrib.hooks.gcp_dataflow_hook.DataFlowHook
+HOOKS,airflow.providers.google.cloud.hooks.dataproc.DataprocHook,airflow.contrib.hooks.gcp_dataproc_hook.DataProcHook
+HOOKS,airflow.providers.google.cloud.hooks.dlp.CloudDLPHook,airflow.contrib.hooks.gcp_dlp_hook.CloudDLPHook
+HOOKS,airflow.providers.google.cloud.hooks.functions.CloudFunctionsHook,airflow.contrib.hooks.gcp_function_hook.GcfHook
+HOOKS,airflow.providers.google.cloud.hooks.kms.CloudKMSHook,airflow.contrib.hooks.gcp_kms_hook.GoogleCloudKMSHook
+HOOKS,airflow.providers.google.cloud.hooks.mlengine.MLEngineHook,airflow.contrib.hooks.gcp_mlengine_hook.MLEngineHook
+HOOKS,airflow.providers.google.cloud.hooks.spanner.SpannerHook,airflow.contrib.hooks.gcp_spanner_hook.CloudSpannerHook
+HOOKS,airflow.providers.google.cloud.hooks.speech_to_text.CloudSpeechToTextHook,airflow.contrib.hooks.gcp_speech_to_text_hook.GCPSpeechToTextHook
+HOOKS,airflow.providers.google.cloud.hooks.text_to_speech.CloudTextToSpeechHook,airflow.contrib.hooks.gcp_text_to_speech_hook.GCPTextToSpeechHook
+HOOKS,airflow.providers.google.cloud.hooks.gcs.GCSHook,airflow.contrib.hooks.gcs_hook.GoogleCloudStorageHook
+HOOKS,airflow.providers.google.cloud.hooks.cloud_build.CloudBuildHook,airflow.contrib.hooks.gcp_cloud_build_hook.CloudBuildHook
+HOOKS,airflow.providers.google.cloud.hooks.bigtable.BigtableHook,airflow.contrib.hooks.gcp_bigtable_hook.BigtableHook
+HOOKS,airflow.providers.google.cloud.hooks.kubernetes_engine.GKEHook,airflow.contrib.hooks.gcp_container_hook.GKEClusterHook
+HOOKS,airflow.providers.google.cloud.hooks.datastore.DatastoreHook,airflow.contrib.hooks.datastore_hook.DatastoreHook
+HOOKS,airflow.providers.google.cloud.hooks.natural_language.CloudNaturalLanguageHook,airflow.contrib.hooks.gcp_natural_language_hook.CloudNaturalLanguageHook
+HOOKS,airflow.providers.google.cloud.hooks.pubsub.PubSubHook,airflow.contrib.hooks.gcp_pubsub_hook.PubSubHook
+HOOKS,airflow.providers.google.cloud.hooks.cloud_sql.CloudSQLHook,airflow.contrib.hooks.gcp_sql_hook.CloudSqlHook
+HOOKS,airflow.providers.google.cloud.hooks.cloud_sql.CloudSQLDatabaseHook,airflow.contrib.hooks.gcp_sql_hook.CloudSqlDatabaseHook
+HOOKS,airflow.providers.google.cloud.hooks.tasks.CloudTasksHook,airflow.contrib.hooks.gcp_tasks_hook.CloudTasksHook
+HOOKS,airflow.providers.google.cloud.hooks.cloud_storage_transfer_service.CloudDataTransferServiceHook,airflow.contrib.hooks.gcp_transfer_hook.GCPTransferServiceHook
+HOOKS,airflow.providers.google.cloud.hooks.translate.CloudTranslateHook,airflow.contrib.hooks.gcp_translate_hook.CloudTranslateHook
+HOOKS,airflow.providers.google.cloud.hooks.video_intelligence.CloudVideoIntelligenceHook,airflow.contrib.hooks.gcp_video_intelligence_hook.CloudVideoIntelligenceHook
+HOOKS,airflow.providers.google.cloud.hooks.vision.CloudVisionHook,airflow.contrib.hooks.gcp_vision_hook.CloudVisionHook
+HOOKS,airflow.providers.google.cloud.hooks.bigquery.BigQueryHook,airflow.contrib.hooks.bigquery_hook.BigQueryHook
+HOOKS,airflow.providers.amazon.aws.hooks.athena.AWSAthenaHook,airflow.contrib.hooks.aws_athena_hook.AWSAthenaHook
+HOOKS,airflow.providers.amazon.aws.hooks.datasync.AWSDataSyncHook,airflow.contrib.hooks.aws_datasync_hook.AWSDataSyncHook
+HOOKS,airflow.providers.amazon.aws.hooks.s3.S3Hook,airflow.hooks.S3_hook.S3Hook
+HOOKS,airflow.providers.amazon.aws.hooks.sqs.SQSHook,airflow.contrib.hooks.aws_sqs_hook.SQSHook
+HOOKS,airflow.providers.amazon.aws.hooks.lambda_function.AwsLambdaHook,airflow.contrib.hooks.aws_lambda_hook.AwsLambdaHook
+HOOKS,airflow.providers.amazon.aws.hooks.sns.AwsSnsHook,airflow.contrib.hooks.aws_sns_hook.AwsSnsHook
+HOOKS,airflow.providers.apache.pinot.hooks.pinot.PinotDbApiHook,airflow.contrib.hooks.pinot_hook.PinotDbApiHook
+HOOKS,airflow.providers.apache.pinot.hooks.pinot.PinotAdminHook,airflow.contrib.hooks.pinot_hook.PinotAdminHook
+HOOKS,airflow.providers.apache.spark.hooks.spark_jdbc.SparkJDBCHook,airflow.contrib.hooks.spark_jdbc_hook.SparkJDBCHook
+HOOKS,airflow.providers.apache.spark.hooks.spark_sql.SparkSqlHook,airflow.contrib.hooks.spark_sql_hook.SparkSqlHook
+HOOKS,airflow.providers.apache.spark.hooks.spark_submit.SparkSubmitHook,airflow.contrib.hooks.spark_submit_hook.SparkSubmitHook
+HOOKS,airflow.providers.apache.sqoop.hooks.sqoop.SqoopHook,airflow.contrib.hooks.sqoop_hook.SqoopHook
+HOOKS,airflow.providers.apache.druid.hooks.druid.DruidHook,airflow.hooks.druid_hook.DruidHook
+HOOKS,airflow.providers.apache.druid.hooks.druid.DruidDbApiHook,airflow.hooks.druid_hook.DruidDbApiHook
+HOOKS,airflow.providers.apache.hdfs.hooks.hdfs.HDFSHookException,airflow.hooks.hdfs_hook.HDFSHookException
+HOOKS,airflow.providers.apache.hdfs.hooks.hdfs.HDFSHook,airflow.hooks.hdfs_hook.HDFSHook
+HOOKS,airflow.providers.apache.hive.hooks.hive.HiveMetastoreHook,airflow.hooks.hive_hooks.HiveMetastoreHook
+HOOKS,airflow.providers.apache.hive.hooks.hive.HiveCliHook,airflow.hooks.hive_hooks.HiveCliHook
+HOOKS,airflow.providers.apache.hive.hooks.hive.HiveServer2Hook,airflow.hooks.hive_hooks.HiveServer2Hook
+HOOKS,airflow.providers.apache.pig.hooks.pig.PigCliHook,airflow.hooks.pig_hook.PigCliHook
+HOOKS,airflow.providers.apache.hdfs.hooks.webhdfs.WebHDFSHook,airflow.hooks.webhdfs_hook.WebHDFSHook
+HOOKS,airflow.hooks.filesystem.FSHook,airflow.contrib.hooks.fs_hook.FSHook
+HOOKS,airflow.providers.microsoft.azure.hooks.azure_container_instance.AzureContainerInstanceHook,airflow.contrib.hooks.azure_container_instance_hook.AzureContainerInstanceHook
+HOOKS,airflow.providers.microsoft.azure.hooks.azure_container_registry.AzureContainerRegistryHook,airflow.contrib.hooks.azure_container_registry_hook.AzureContainerRegistryHook
+HOOKS,airflow.providers.microsoft.azure.hooks.azure_container_volume.AzureContainerVolumeHook,airflow.contrib.hooks.azure_container_volume_hook.AzureContainerVolumeHook
+HOOKS,airflow.providers.microsoft.azure.hooks.azure_cosmos.AzureCosmosDBHook,airflow.contrib.hooks.azure_cosmos_hook.AzureCosmosDBHook
+HOOKS,airflow.providers.microsoft.azure.hooks.azure_fileshare.AzureFileShareHook,airflow.contrib.hooks.azure_fileshare_hook.AzureFileShareHook
+HOOKS,airflow.providers.microsoft.azure.hooks.wasb.WasbHook,airflow.contrib.hooks.wasb_hook.WasbHook
+HOOKS,airflow.providers.amazon.aws.hooks.glue_catalog.AwsGlueCatalogHook,airflow.contrib.hooks.aws_glue_catalog_hook.AwsGlueCatalogHook
+HOOKS,airflow.providers.amazon.aws.hooks.logs.AwsLogsHook,airflow.contrib.hooks.aws_logs_hook.AwsLogsHook
+HOOKS,airflow.providers.amazon.aws.hooks.emr.EmrHook,airflow.contrib.hooks.emr_hook.EmrHook
+HOOKS,airflow.providers.amazon.aws.hooks.sagemaker.SageMakerHook,airflow.contrib.hooks.sagemaker_hook.SageMakerHook
+HOOKS,airflow.providers.mongo.hooks.mongo.MongoHook,airflow.contrib.hooks.mongo_hook.MongoHook
+HOOKS,airflow.providers.openfaas.hooks.openfaas.OpenFaasHook,airflow.contrib.hooks.openfaas_hook.OpenFaasHook
+HOOKS,airflow.providers.redis.hooks.redis.RedisHook,airflow.contrib.hooks.redis_hook.RedisHook
+HOOKS,airflow.providers.docker.hooks.docker.DockerHook,airflow.hooks.docker_hook.DockerHook
+HOOKS,airflow.providers.microsoft.mssql.hooks.mssql.MsSqlHook,airflow.hooks.mssql_hook.MsSqlHook
+HOOKS,airflow.providers.mysql.hooks.mysql.MySqlHook,airflow.hooks.mysql_hook.MySqlHook
+HOOKS,airflow.providers.oracle.hooks.oracle.OracleHook,airflow.hooks.oracle_hook.OracleHook
+HOOKS,airflow.providers.postgres.hooks.postgres.PostgresHook,airflow.hooks.postgres_hook.PostgresHook
+HOOKS,airflow.providers.presto.hooks.presto.PrestoHook,airflow.hooks.presto_hook.PrestoHook
+HOOKS,airflow.providers.samba.hooks.samba.SambaHook,airflow.hooks.samba_hook.SambaHook
+HOOKS,airflow.providers.sqlite.hooks.sqlite.SqliteHook,airflow.hooks.sqlite_hook.SqliteHook
+HOOKS,airflow.providers.cloudant.hooks.cloudant.CloudantHook,airflow.contrib.hooks.cloudant_hook.CloudantHook
+HOOKS,airflow.providers.databricks.hooks.databricks.DatabricksHook,airflow.contrib.hooks.databricks_hook.DatabricksHook
+HOOKS,airflow.providers.databricks.hooks.databricks.DatabricksHook,airflow.contrib.hooks.databricks_hook.DatabricksHook
+HOOKS,airflow.providers.datadog.hooks.datadog.DatadogHook,airflow.contrib.hooks.datadog_hook.DatadogHook
+HOOKS,airflow.providers.dingding.hooks.dingding.DingdingHook,airflow.contrib.hooks.dingding_hook.DingdingHook
+HOOKS,airflow.providers.discord.hooks.discord_webhook.DiscordWebhookHook,airflow.contrib.hooks.discord_webhook_hook.DiscordWebhookHook
+HOOKS,airflow.providers.google.suite.hooks.drive.GoogleDriveHook,airflow.contrib.hooks.gdrive_hook.GoogleDriveHook
+HOOKS,airflow.providers.jenkins.hooks.jenkins.JenkinsHook,airflow.contrib.hooks.jenkins_hook.JenkinsHook
+HOOKS,airflow.providers.jira.hooks.jira.JiraHook,airflow.contrib.hooks.jira_hook.JiraHook
+HOOKS,airflow.providers.opsgenie.hooks.opsgenie_alert.OpsgenieAlertHook,airflow.contrib.hooks.opsgenie_alert_hook.OpsgenieAlertHook
+HOOKS,airflow.providers.pagerduty.hooks.pagerduty.PagerdutyHook,airflow.contrib.hooks.pagerduty_hook.PagerdutyHook
+HOOKS,airflow.providers.qubole.hooks.qubole_check.QuboleCheckHook,airflow.contrib.hooks.qubole_check_hook.QuboleCheckHook
+HOOKS,airflow.providers.qubole.hooks.qubole.QuboleHook,airflow.contrib.hooks.qubole_hook.QuboleHook
+HOOKS,airflow.providers.salesforce.hooks.salesforce.SalesforceHook,airflow.contrib.hooks.salesforce_hook.SalesforceHook
+HOOKS,airflow.providers.segment.hooks.segment.SegmentHook,airflow.contrib.hooks.segment_hook.SegmentHook
+HOOKS,airflow.providers.slack.hooks.slack_webhook.SlackWebhookHook,airflow.contrib.hooks.slack_webhook_hook.SlackWebhookHook
+HOOKS,airflow.providers.vertica.hooks.vertica.VerticaHook,airflow.contrib.hooks.vertica_hook.VerticaHook
+HOOKS,airflow.providers.slack.hooks.slack.SlackHook,airflow.hooks.slack_hook.SlackHook
+HOOKS,airflow.providers.zendesk.hooks.zendesk.ZendeskHook,airflow.hooks.zendesk_hook.ZendeskHook
+HOOKS,airflow.providers.ftp.hooks.ftp.FTPSHook,airflow.contrib.hooks.ftp_hook.FTPSHook
+HOOKS,airflow.providers.ftp.hooks.ftp.FTPHook,airflow.contrib.hooks.ftp_hook.FTPHook
+HOOKS,airflow.providers.imap.hooks.imap.ImapHook,airflow.contrib.hooks.imap_hook.ImapHook
+HOOKS,airflow.providers.ssh.hooks.ssh.SSHHook,airflow.contrib.hooks.ssh_hook.SSHHook
+HOOKS,airflow.providers.microsoft.winrm.hooks.winrm.WinRMHook,airflow.contrib.hooks.winrm_hook.WinRMHook
+HOOKS,airflow.providers.http.hooks.http.HttpHook,airflow.hooks.http_hook.HttpHook
+HOOKS,airflow.providers.jdbc.hooks.jdbc.JdbcHook,airflow.hooks.jdbc_hook.JdbcHook
+HOOKS,airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook,airflow.contrib.hooks.aws_hook.AwsHook
+HOOKS,airflow.providers.amazon.aws.hooks.aws_dynamodb.AwsDynamoDBHook,airflow.contrib.hooks.aws_dynamodb_hook.AwsDynamoDBHook
+HOOKS,airflow.providers.sftp.hooks.sftp.SFTPHook,airflow.contrib.hooks.sftp_hook.SFTPHook
+OPERATORS,airflow.providers.google.cloud.operators.dataflow.DataflowCreateJavaJobOperator,airflow.contrib.operators.dataflow_operator.DataFlowJavaOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataflow.DataflowCreatePythonJobOperator,airflow.contrib.operators.dataflow_operator.DataFlowPythonOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataflow.DataflowTemplatedJobStartOperator,airflow.contrib.operators.dataflow_operator.DataflowTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.datastore.CloudDatastoreExportEntitiesOperator,airflow.contrib.operators.datastore_export_operator.DatastoreExportOperator
+OPERATORS,airflow.providers.google.cloud.operators.datastore.CloudDatastoreImportEntitiesOperator,airflow.contrib.operators.datastore_import_operator.DatastoreImportOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigtable.BigtableUpdateClusterOperator,airflow.contrib.operators.gcp_bigtable_operator.BigtableClusterUpdateOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigtable.BigtableCreateInstanceOperator,airflow.contrib.operators.gcp_bigtable_operator.BigtableInstanceCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigtable.BigtableDeleteInstanceOperator,airflow.contrib.operators.gcp_bigtable_operator.BigtableInstanceDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigtable.BigtableCreateTableOperator,airflow.contrib.operators.gcp_bigtable_operator.BigtableTableCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigtable.BigtableDeleteTableOperator,airflow.contrib.operators.gcp_bigtable_operator.BigtableTableDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_build.CloudBuildCreateBuildOperator,airflow.contrib.operators.gcp_cloud_build_operator.CloudBuildCreateBuildOperator
+OPERATORS,airflow.providers.google.cloud.operators.compute.ComputeEngineBaseOperator,airflow.contrib.operators.gcp_compute_operator.GceBaseOperator
+OPERATORS,airflow.providers.google.cloud.operators.compute.ComputeEngineInstanceGroupUpdateManagerTemplateOperator,airflow.contrib.operators.gcp_compute_operator.GceInstanceGroupManagerUpdateTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.compute.ComputeEngineStartInstanceOperator,airflow.contrib.operators.gcp_compute_operator.GceInstanceStartOperator
+OPERATORS,airflow.providers.google.cloud.operators.compute.ComputeEngineStopInstanceOperator,airflow.contrib.operators.gcp_compute_operator.GceInstanceStopOperator
+OPERATORS,airflow.providers.google.cloud.operators.compute.ComputeEngineCopyInstanceTemplateOperator,airflow.contrib.operators.gcp_compute_operator.GceInstanceTemplateCopyOperator
+OPERATORS,airflow.providers.google.cloud.operators.compute.ComputeEngineSetMachineTypeOperator,airflow.contrib.operators.gcp_compute_operator.GceSetMachineTypeOperator
+OPERATORS,airflow.providers.google.cloud.operators.kubernetes_engine.GKECreateClusterOperator,airflow.contrib.operators.gcp_container_operator.GKEClusterCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.kubernetes_engine.GKEDeleteClusterOperator,airflow.contrib.operators.gcp_container_operator.GKEClusterDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.kubernetes_engine.GKEStartPodOperator,airflow.contrib.operators.gcp_container_operator.GKEPodOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPCancelDLPJobOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPCancelDLPJobOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateDeidentifyTemplateOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPCreateDeidentifyTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateDLPJobOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPCreateDLPJobOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateInspectTemplateOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPCreateInspectTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateJobTriggerOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPCreateJobTriggerOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPCreateStoredInfoTypeOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPCreateStoredInfoTypeOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPDeidentifyContentOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPDeidentifyContentOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteDeidentifyTemplateOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPDeleteDeidentifyTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteDLPJobOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPDeleteDlpJobOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteInspectTemplateOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPDeleteInspectTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteJobTriggerOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPDeleteJobTriggerOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPDeleteStoredInfoTypeOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPDeleteStoredInfoTypeOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPGetDeidentifyTemplateOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPGetDeidentifyTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPGetDLPJobOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPGetDlpJobOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPGetInspectTemplateOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPGetInspectTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPGetDLPJobTriggerOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPGetJobTripperOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPGetStoredInfoTypeOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPGetStoredInfoTypeOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPInspectContentOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPInspectContentOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPListDeidentifyTemplatesOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPListDeidentifyTemplatesOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPListDLPJobsOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPListDlpJobsOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPListInfoTypesOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPListInfoTypesOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPListInspectTemplatesOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPListInspectTemplatesOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPListJobTriggersOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPListJobTriggersOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPListStoredInfoTypesOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPListStoredInfoTypesOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPRedactImageOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPRedactImageOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPReidentifyContentOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPReidentifyContentOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPUpdateDeidentifyTemplateOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPUpdateDeidentifyTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPUpdateInspectTemplateOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPUpdateInspectTemplateOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPUpdateJobTriggerOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPUpdateJobTriggerOperator
+OPERATORS,airflow.providers.google.cloud.operators.dlp.CloudDLPUpdateStoredInfoTypeOperator,airflow.contrib.operators.gcp_dlp_operator.CloudDLPUpdateStoredInfoTypeOperator
+OPERATORS,airflow.providers.google.cloud.operators.functions.CloudFunctionDeleteFunctionOperator,airflow.contrib.operators.gcp_function_operator.GcfFunctionDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.functions.CloudFunctionDeployFunctionOperator,airflow.contrib.operators.gcp_function_operator.GcfFunctionDeployOperator
+OPERATORS,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageAnalyzeEntitiesOperator,airflow.contrib.operators.gcp_natural_language_operator.CloudLanguageAnalyzeEntitiesOperator
+OPERATORS,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageAnalyzeEntitySentimentOperator,airflow.contrib.operators.gcp_natural_language_operator.CloudLanguageAnalyzeEntitySentimentOperator
+OPERATORS,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageAnalyzeSentimentOperator,airflow.contrib.operators.gcp_natural_language_operator.CloudLanguageAnalyzeSentimentOperator
+OPERATORS,airflow.providers.google.cloud.operators.natural_language.CloudNaturalLanguageClassifyTextOperator,airflow.contrib.operators.gcp_natural_language_operator.CloudLanguageClassifyTextOperator
+OPERATORS,airflow.providers.google.cloud.operators.spanner.SpannerDeleteDatabaseInstanceOperator,airflow.contrib.operators.gcp_spanner_operator.CloudSpannerInstanceDatabaseDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.spanner.SpannerDeployDatabaseInstanceOperator,airflow.contrib.operators.gcp_spanner_operator.CloudSpannerInstanceDatabaseDeployOperator
+OPERATORS,airflow.providers.google.cloud.operators.spanner.SpannerQueryDatabaseInstanceOperator,airflow.contrib.operators.gcp_spanner_operator.CloudSpannerInstanceDatabaseQueryOperator
+OPERATORS,airflow.providers.google.cloud.operators.spanner.SpannerUpdateDatabaseInstanceOperator,airflow.contrib.operators.gcp_spanner_operator.CloudSpannerInstanceDatabaseUpdateOperator
+OPERATORS,airflow.providers.google.cloud.operators.spanner.SpannerDeleteInstanceOperator,airflow.contrib.operators.gcp_spanner_operator.CloudSpannerInstanceDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.spanner.SpannerDeployInstanceOperator,airflow.contrib.operators.gcp_spanner_operator.CloudSpannerInstanceDeployOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceCreateJobOperator,airflow.contrib.operators.gcp_transfer_operator.GcpTransferServiceJobCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceDeleteJobOperator,airflow.contrib.operators.gcp_transfer_operator.GcpTransferServiceJobDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceUpdateJobOperator,airflow.contrib.operators.gcp_transfer_operator.GcpTransferServiceJobUpdateOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceCancelOperationOperator,airflow.contrib.operators.gcp_transfer_operator.GcpTransferServiceOperationCancelOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceGetOperationOperator,airflow.contrib.operators.gcp_transfer_operator.GcpTransferServiceOperationGetOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServicePauseOperationOperator,airflow.contrib.operators.gcp_transfer_operator.GcpTransferServiceOperationPauseOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceResumeOperationOperator,airflow.contrib.operators.gcp_transfer_operator.GcpTransferServiceOperationResumeOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceListOperationsOperator,airflow.contrib.operators.gcp_transfer_operator.GcpTransferServiceOperationsListOperator
+OPERATORS,airflow.providers.google.cloud.operators.translate.CloudTranslateTextOperator,airflow.contrib.operators.gcp_translate_operator.CloudTranslateTextOperator
+OPERATORS,airflow.providers.google.cloud.operators.translate_speech.CloudTranslateSpeechOperator,airflow.contrib.operators.gcp_translate_speech_operator.CloudTranslateSpeechOperator
+OPERATORS,airflow.providers.google.cloud.operators.video_intelligence.CloudVideoIntelligenceDetectVideoExplicitContentOperator,airflow.contrib.operators.gcp_video_intelligence_operator.CloudVideoIntelligenceDetectVideoExplicitContentOperator
+OPERATORS,airflow.providers.google.cloud.operators.video_intelligence.CloudVideoIntelligenceDetectVideoLabelsOperator,airflow.contrib.operators.gcp_video_intelligence_operator.CloudVideoIntelligenceDetectVideoLabelsOperator
+OPERATORS,airflow.providers.google.cloud.operators.video_intelligence.CloudVideoIntelligenceDetectVideoShotsOperator,airflow.contrib.operators.gcp_video_intelligence_operator.CloudVideoIntelligenceDetectVideoShotsOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionImageAnnotateOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionAnnotateImageOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionTextDetectOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionDetectDocumentTextOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionDetectImageLabelsOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionDetectImageLabelsOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionDetectImageSafeSearchOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionDetectImageSafeSearchOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionDetectTextOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionDetectTextOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionCreateProductOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionProductCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionDeleteProductOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionProductDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionGetProductOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionProductGetOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionCreateProductSetOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionProductSetCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionDeleteProductSetOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionProductSetDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionGetProductSetOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionProductSetGetOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionUpdateProductSetOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionProductSetUpdateOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionUpdateProductOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionProductUpdateOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionCreateReferenceImageOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionReferenceImageCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.vision.CloudVisionRemoveProductFromProductSetOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionRemoveProductFromProductSetOperator
+OPERATORS,airflow.providers.google.cloud.operators.mlengine.MLEngineStartBatchPredictionJobOperator,airflow.contrib.operators.mlengine_operator.MLEngineBatchPredictionOperator
+OPERATORS,airflow.providers.google.cloud.operators.mlengine.MLEngineManageModelOperator,airflow.contrib.operators.mlengine_operator.MLEngineModelOperator
+OPERATORS,airflow.providers.google.cloud.operators.mlengine.MLEngineStartTrainingJobOperator,airflow.contrib.operators.mlengine_operator.MLEngineTrainingOperator
+OPERATORS,airflow.providers.google.cloud.operators.mlengine.MLEngineManageVersionOperator,airflow.contrib.operators.mlengine_operator.MLEngineVersionOperator
+OPERATORS,airflow.providers.google.cloud.operators.pubsub.PubSubPublishMessageOperator,airflow.contrib.operators.pubsub_operator.PubSubPublishOperator
+OPERATORS,airflow.providers.google.cloud.operators.pubsub.PubSubCreateSubscriptionOperator,airflow.contrib.operators.pubsub_operator.PubSubSubscriptionCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.pubsub.PubSubDeleteSubscriptionOperator,airflow.contrib.operators.pubsub_operator.PubSubSubscriptionDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.pubsub.PubSubCreateTopicOperator,airflow.contrib.operators.pubsub_operator.PubSubTopicCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.pubsub.PubSubDeleteTopicOperator,airflow.contrib.operators.pubsub_operator.PubSubTopicDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocCreateClusterOperator,airflow.contrib.operators.dataproc_operator.DataprocClusterCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocDeleteClusterOperator,airflow.contrib.operators.dataproc_operator.DataprocClusterDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocScaleClusterOperator,airflow.contrib.operators.dataproc_operator.DataprocClusterScaleOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitHadoopJobOperator,airflow.contrib.operators.dataproc_operator.DataProcHadoopOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitHiveJobOperator,airflow.contrib.operators.dataproc_operator.DataProcHiveOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocJobBaseOperator,airflow.contrib.operators.dataproc_operator.DataProcJobBaseOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitPigJobOperator,airflow.contrib.operators.dataproc_operator.DataProcPigOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitPySparkJobOperator,airflow.contrib.operators.dataproc_operator.DataProcPySparkOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitSparkJobOperator,airflow.contrib.operators.dataproc_operator.DataProcSparkOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocSubmitSparkSqlJobOperator,airflow.contrib.operators.dataproc_operator.DataProcSparkSqlOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocInstantiateInlineWorkflowTemplateOperator,airflow.contrib.operators.dataproc_operator.DataprocWorkflowTemplateInstantiateInlineOperator
+OPERATORS,airflow.providers.google.cloud.operators.dataproc.DataprocInstantiateWorkflowTemplateOperator,airflow.contrib.operators.dataproc_operator.DataprocWorkflowTemplateInstantiateOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryCreateEmptyDatasetOperator,airflow.contrib.operators.bigquery_operator.BigQueryCreateEmptyDatasetOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryCreateEmptyTableOperator,airflow.contrib.operators.bigquery_operator.BigQueryCreateEmptyTableOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryCreateExternalTableOperator,airflow.contrib.operators.bigquery_operator.BigQueryCreateExternalTableOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryDeleteDatasetOperator,airflow.contrib.operators.bigquery_operator.BigQueryDeleteDatasetOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryGetDatasetOperator,airflow.contrib.operators.bigquery_operator.BigQueryGetDatasetOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryGetDatasetTablesOperator,airflow.contrib.operators.bigquery_operator.BigQueryGetDatasetTablesOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryPatchDatasetOperator,airflow.contrib.operators.bigquery_operator.BigQueryPatchDatasetOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryUpdateDatasetOperator,airflow.contrib.operators.bigquery_operator.BigQueryUpdateDatasetOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryUpsertTableOperator,airflow.contrib.operators.bigquery_operator.BigQueryUpsertTableOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryCheckOperator,airflow.contrib.operators.bigquery_check_operator.BigQueryCheckOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryIntervalCheckOperator,airflow.contrib.operators.bigquery_check_operator.BigQueryIntervalCheckOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryValueCheckOperator,airflow.contrib.operators.bigquery_check_operator.BigQueryValueCheckOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryGetDataOperator,airflow.contrib.operators.bigquery_get_data.BigQueryGetDataOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryExecuteQueryOperator,airflow.contrib.operators.bigquery_operator.BigQueryOperator
+OPERATORS,airflow.providers.google.cloud.operators.bigquery.BigQueryDeleteTableOperator,airflow.contrib.operators.bigquery_table_delete_operator.BigQueryTableDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.gcs.GCSBucketCreateAclEntryOperator,airflow.contrib.operators.gcs_acl_operator.GoogleCloudStorageBucketCreateAclEntryOperator
+OPERATORS,airflow.providers.google.cloud.operators.gcs.GCSObjectCreateAclEntryOperator,airflow.contrib.operators.gcs_acl_operator.GoogleCloudStorageObjectCreateAclEntryOperator
+OPERATORS,airflow.providers.google.cloud.operators.gcs.GCSDeleteObjectsOperator,airflow.contrib.operators.gcs_delete_operator.GoogleCloudStorageDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.gcs.GCSListObjectsOperator,airflow.contrib.operators.gcs_list_operator.GoogleCloudStorageListOperator
+OPERATORS,airflow.providers.google.cloud.operators.gcs.GCSCreateBucketOperator,airflow.contrib.operators.gcs_operator.GoogleCloudStorageCreateBucketOperator
+OPERATORS,airflow.providers.amazon.aws.operators.athena.AWSAthenaOperator,airflow.contrib.operators.aws_athena_operator.AWSAthenaOperator
+OPERATORS,airflow.providers.amazon.aws.operators.batch.AwsBatchOperator,airflow.contrib.operators.awsbatch_operator.AWSBatchOperator
+OPERATORS,airflow.providers.amazon.aws.operators.sqs.SQSPublishOperator,airflow.contrib.operators.aws_sqs_publish_operator.SQSPublishOperator
+OPERATORS,airflow.providers.amazon.aws.operators.sns.SnsPublishOperator,airflow.contrib.operators.sns_publish_operator.SnsPublishOperator
+OPERATORS,airflow.providers.apache.druid.operators.druid.DruidOperator,airflow.contrib.operators.druid_operator.DruidOperator
+OPERATORS,airflow.providers.apache.spark.operators.spark_jdbc.SparkSubmitOperator,airflow.contrib.operators.spark_jdbc_operator.SparkSubmitOperator
+OPERATORS,airflow.providers.apache.spark.operators.spark_sql.SparkSqlOperator,airflow.contrib.operators.spark_sql_operator.SparkSqlOperator
+OPERATORS,airflow.providers.apache.spark.operators.spark_submit.SparkSubmitOperator,airflow.contrib.operators.spark_submit_operator.SparkSubmitOperator
+OPERATORS,airflow.providers.apache.spark.operators.spark_jdbc.SparkJDBCOperator,airflow.contrib.operators.spark_jdbc_operator.SparkJDBCOperator
+OPERATORS,airflow.providers.apache.sqoop.operators.sqoop.SqoopOperator,airflow.contrib.operators.sqoop_operator.SqoopOperator
+OPERATORS,airflow.providers.apache.druid.operators.druid_check.DruidCheckOperator,airflow.operators.druid_check_operator.DruidCheckOperator
+OPERATORS,airflow.providers.apache.hive.operators.hive.HiveOperator,airflow.operators.hive_operator.HiveOperator
+OPERATORS,airflow.providers.apache.hive.operators.hive_stats.HiveStatsCollectionOperator,airflow.operators.hive_stats_operator.HiveStatsCollectionOperator
+OPERATORS,airflow.providers.apache.pig.operators.pig.PigOperator,airflow.operators.pig_operator.PigOperator
+OPERATORS,airflow.providers.microsoft.azure.operators.adls_list.AzureDataLakeStorageListOperator,airflow.contrib.operators.adls_list_operator.AzureDataLakeStorageListOperator
+OPERATORS,airflow.providers.microsoft.azure.operators.azure_container_instances.AzureContainerInstancesOperator,airflow.contrib.operators.azure_container_instances_operator.AzureContainerInstancesOperator
+OPERATORS,airflow.providers.microsoft.azure.operators.azure_cosmos.AzureCosmosInsertDocumentOperator,airflow.contrib.operators.azure_cosmos_operator.AzureCosmosInsertDocumentOperator
+OPERATORS,airflow.providers.microsoft.azure.operators.wasb_delete_blob.WasbDeleteBlobOperator,airflow.contrib.operators.wasb_delete_blob_operator.WasbDeleteBlobOperator
+OPERATORS,airflow.providers.amazon.aws.operators.ecs.ECSOperator,airflow.contrib.operators.ecs_operator.ECSOperator
+OPERATORS,airflow.providers.amazon.aws.operators.emr_add_steps.EmrAddStepsOperator,airflow.contrib.operators.emr_add_steps_operator.EmrAddStepsOperator
+OPERATORS,airflow.providers.amazon.aws.operators.emr_create_job_flow.EmrCreateJobFlowOperator,airflow.contrib.operators.emr_create_job_flow_operator.EmrCreateJobFlowOperator
+OPERATORS,airflow.providers.amazon.aws.operators.emr_terminate_job_flow.EmrTerminateJobFlowOperator,airflow.contrib.operators.emr_terminate_job_flow_operator.EmrTerminateJobFlowOperator
+OPERATORS,airflow.providers.amazon.aws.operators.s3_copy_object.S3CopyObjectOperator,airflow.contrib.operators.s3_copy_object_operator.S3CopyObjectOperator
+OPERATORS,airflow.providers.amazon.aws.operators.s3_delete_objects.S3DeleteObjectsOperator,airflow.contrib.operators.s3_delete_objects_operator.S3DeleteObjectsOperator
+OPERATORS,airflow.providers.amazon.aws.operators.s3_list.S3ListOperator,airflow.contrib.operators.s3_list_operator.S3ListOperator
+OPERATORS,airflow.providers.amazon.aws.operators.sagemaker_base.SageMakerBaseOperator,airflow.contrib.operators.sagemaker_base_operator.SageMakerBaseOperator
+OPERATORS,airflow.providers.amazon.aws.operators.sagemaker_endpoint_config.SageMakerEndpointConfigOperator,airflow.contrib.operators.sagemaker_endpoint_config_operator.SageMakerEndpointConfigOperator
+OPERATORS,airflow.providers.amazon.aws.operators.sagemaker_endpoint.SageMakerEndpointOperator,airflow.contrib.operators.sagemaker_endpoint_operator.SageMakerEndpointOperator
+OPERATORS,airflow.providers.amazon.aws.operators.sagemaker_model.SageMakerModelOperator,airflow.contrib.operators.sagemaker_model_operator.SageMakerModelOperator
+OPERATORS,airflow.providers.amazon.aws.operators.sagemaker_training.SageMakerTrainingOperator,airflow.contrib.operators.sagemaker_training_operator.SageMakerTrainingOperator
+OPERATORS,airflow.providers.amazon.aws.operators.sagemaker_transform.SageMakerTransformOperator,airflow.contrib.operators.sagemaker_transform_operator.SageMakerTransformOperator
+OPERATORS,airflow.providers.amazon.aws.operators.sagemaker_tuning.SageMakerTuningOperator,airflow.contrib.operators.sagemaker_tuning_operator.SageMakerTuningOperator
+OPERATORS,airflow.providers.docker.operators.docker_swarm.DockerSwarmOperator,airflow.contrib.operators.docker_swarm_operator.DockerSwarmOperator
+OPERATORS,airflow.providers.cncf.kubernetes.operators.kubernetes_pod.KubernetesPodOperator,airflow.contrib.operators.kubernetes_pod_operator.KubernetesPodOperator
+OPERATORS,airflow.providers.redis.operators.redis_publish.RedisPublishOperator,airflow.contrib.operators.redis_publish_operator.RedisPublishOperator
+OPERATORS,airflow.operators.bash.BashOperator,airflow.operators.bash_operator.BashOperator
+OPERATORS,airflow.providers.docker.operators.docker.DockerOperator,airflow.operators.docker_operator.DockerOperator
+OPERATORS,airflow.providers.microsoft.mssql.operators.mssql.MsSqlOperator,airflow.operators.mssql_operator.MsSqlOperator
+OPERATORS,airflow.providers.mysql.operators.mysql.MySqlOperator,airflow.operators.mysql_operator.MySqlOperator
+OPERATORS,airflow.providers.oracle.operators.oracle.OracleOperator,airflow.operators.oracle_operator.OracleOperator
+OPERATORS,airflow.providers.papermill.operators.papermill.PapermillOperator,airflow.operators.papermill_operator.PapermillOperator
+OPERATORS,airflow.operators.sql.SQLCheckOperator,airflow.operators.presto_check_operator.PrestoCheckOperator
+OPERATORS,airflow.operators.sql.SQLIntervalCheckOperator,airflow.operators.presto_check_operator.PrestoIntervalCheckOperator
+OPERATORS,airflow.operators.sql.SQLValueCheckOperator,airflow.operators.presto_check_operator.PrestoValueCheckOperator
+OPERATORS,airflow.operators.sql.SQLCheckOperator,airflow.operators.check_operator.CheckOperator
+OPERATORS,airflow.operators.sql.SQLIntervalCheckOperator,airflow.operators.check_operator.IntervalCheckOperator
+OPERATORS,airflow.operators.sql.SQLValueCheckOperator,airflow.operators.check_operator.ValueCheckOperator
+OPERATORS,airflow.operators.sql.SQLThresholdCheckOperator,airflow.operators.check_operator.ThresholdCheckOperator
+OPERATORS,airflow.operators.sql.BranchSQLOperator,airflow.operators.sql_branch_operator.BranchSqlOperator
+OPERATORS,airflow.operators.python.BranchPythonOperator,airflow.operators.python_operator.BranchPythonOperator
+OPERATORS,airflow.operators.python.PythonOperator,airflow.operators.python_operator.PythonOperator
+OPERATORS,airflow.operators.python.ShortCircuitOperator,airflow.operators.python_operator.ShortCircuitOperator
+OPERATORS,airflow.operators.python.PythonVirtualenvOperator,airflow.operators.python_operator.PythonVirtualenvOperator
+OPERATORS,airflow.providers.sqlite.operators.sqlite.SqliteOperator,airflow.operators.sqlite_operator.SqliteOperator
+OPERATORS,airflow.providers.databricks.operators.databricks.DatabricksRunNowOperator,airflow.contrib.operators.databricks_operator.DatabricksRunNowOperator
+OPERATORS,airflow.providers.databricks.operators.databricks.DatabricksSubmitRunOperator,airflow.contrib.operators.databricks_operator.DatabricksSubmitRunOperator
+OPERATORS,airflow.providers.dingding.operators.dingding.DingdingOperator,airflow.contrib.operators.dingding_operator.DingdingOperator
+OPERATORS,airflow.providers.discord.operators.discord_webhook.DiscordWebhookOperator,airflow.contrib.operators.discord_webhook_operator.DiscordWebhookOperator
+OPERATORS,airflow.providers.jenkins.operators.jenkins_job_trigger.JenkinsJobTriggerOperator,airflow.contrib.operators.jenkins_job_trigger_operator.JenkinsJobTriggerOperator
+OPERATORS,airflow.providers.opsgenie.operators.opsgenie_alert.OpsgenieAlertOperator,airflow.contrib.operators.opsgenie_alert_operator.OpsgenieAlertOperator
+OPERATORS,airflow.providers.qubole.operators.qubole_check.QuboleCheckOperator,airflow.contrib.operators.qubole_check_operator.QuboleCheckOperator
+OPERATORS,airflow.providers.qubole.operators.qubole_check.QuboleValueCheckOperator,airflow.contrib.operators.qubole_check_operator.QuboleValueCheckOperator
+OPERATORS,airflow.providers.qubole.operators.qubole.QuboleOperator,airflow.contrib.operators.qubole_operator.QuboleOperator
+OPERATORS,airflow.providers.segment.operators.segment_track_event.SegmentTrackEventOperator,airflow.contrib.operators.segment_track_event_operator.SegmentTrackEventOperator
+OPERATORS,airflow.providers.slack.operators.slack_webhook.SlackWebhookOperator,airflow.contrib.operators.slack_webhook_operator.SlackWebhookOperator
+OPERATORS,airflow.providers.vertica.operators.vertica.VerticaOperator,airflow.contrib.operators.vertica_operator.VerticaOperator
+OPERATORS,airflow.providers.slack.operators.slack.SlackAPIPostOperator,airflow.operators.slack_operator.SlackAPIPostOperator
+OPERATORS,airflow.providers.slack.operators.slack.SlackAPIOperator,airflow.operators.slack_operator.SlackAPIOperator
+OPERATORS,airflow.providers.grpc.operators.grpc.GrpcOperator,airflow.contrib.operators.grpc_operator.GrpcOperator
+OPERATORS,airflow.providers.ssh.operators.ssh.SSHOperator,airflow.contrib.operators.ssh_operator.SSHOperator
+OPERATORS,airflow.providers.microsoft.winrm.operators.winrm.WinRMOperator,airflow.contrib.operators.winrm_operator.WinRMOperator
+OPERATORS,airflow.operators.email.EmailOperator,airflow.operators.email_operator.EmailOperator
+OPERATORS,airflow.providers.http.operators.http.SimpleHttpOperator,airflow.operators.http_operator.SimpleHttpOperator
+OPERATORS,airflow.providers.jdbc.operators.jdbc.JdbcOperator,airflow.operators.jdbc_operator.JdbcOperator
+OPERATORS,airflow.providers.sftp.operators.sftp.SFTPOperator,airflow.contrib.operators.sftp_operator.SFTPOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLBaseOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlBaseOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLCreateInstanceDatabaseOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlInstanceDatabaseCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLCreateInstanceOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlInstanceCreateOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLDeleteInstanceDatabaseOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlInstanceDatabaseDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLDeleteInstanceOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlInstanceDeleteOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLExecuteQueryOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlQueryOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLExportInstanceOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlInstanceExportOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLImportInstanceOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlInstanceImportOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLInstancePatchOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlInstancePatchOperator
+OPERATORS,airflow.providers.google.cloud.operators.cloud_sql.CloudSQLPatchInstanceDatabaseOperator,airflow.contrib.operators.gcp_sql_operator.CloudSqlInstanceDatabasePatchOperator
+OPERATORS,airflow.providers.jira.operators.jira.JiraOperator,airflow.contrib.operators.jira_operator.JiraOperator
+OPERATORS,airflow.providers.postgres.operators.postgres.PostgresOperator,airflow.operators.postgres_operator.PostgresOperator
+OPERATORS,airflow.providers.google.cloud.operators.speech_to_text.CloudSpeechToTextRecognizeSpeechOperator,airflow.contrib.operators.gcp_speech_to_text_operator.GcpSpeechToTextRecognizeSpeechOperator
+OPERATORS,airflow.providers.google.cloud.operators.text_to_speech.CloudTextToSpeechSynthesizeOperator,airflow.contrib.operators.gcp_text_to_speech_operator.GcpTextToSpeechSynthesizeOperator
+SECRETS,airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend,airflow.contrib.secrets.aws_secrets_manager.SecretsManagerBackend
+SECRETS,airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend,airflow.contrib.secrets.aws_systems_manager.SystemsManagerParameterStoreBackend
+SECRETS,airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend,airflow.contrib.secrets.gcp_secrets_manager.CloudSecretsManagerBackend
+SECRETS,airflow.providers.hashicorp.secrets.vault.VaultBackend,airflow.contrib.secrets.hashicorp_vault.VaultBackend
+SENSORS,airflow.providers.apache.cassandra.sensors.record.CassandraRecordSensor,airflow.contrib.sensors.cassandra_record_sensor.CassandraRecordSensor
+SENSORS,airflow.providers.apache.cassandra.sensors.table.CassandraTableSensor,airflow.contrib.sensors.cassandra_table_sensor.CassandraTableSensor
+SENSORS,airflow.providers.datadog.sensors.datadog.DatadogSensor,airflow.contrib.sensors.datadog_sensor.DatadogSensor
+SENSORS,airflow.providers.google.cloud.sensors.bigtable.BigtableTableReplicationCompletedSensor,airflow.contrib.operators.gcp_bigtable_operator.BigtableTableWaitForReplicationSensor
+SENSORS,airflow.providers.google.cloud.sensors.cloud_storage_transfer_service.CloudDataTransferServiceJobStatusSensor,airflow.contrib.sensors.gcp_transfer_sensor.GCPTransferServiceWaitForJobStatusSensor
+SENSORS,airflow.providers.google.cloud.sensors.pubsub.PubSubPullSensor,airflow.contrib.sensors.pubsub_sensor.PubSubPullSensor
+SENSORS,airflow.providers.google.cloud.sensors.bigquery.BigQueryTableExistenceSensor,airflow.contrib.sensors.bigquery_sensor.BigQueryTableSensor
+SENSORS,airflow.providers.google.cloud.sensors.gcs.GCSObjectExistenceSensor,airflow.contrib.sensors.gcs_sensor.GoogleCloudStorageObjectSensor
+SENSORS,airflow.providers.google.cloud.sensors.gcs.GCSObjectUpdateSensor,airflow.contrib.sensors.gcs_sensor.GoogleCloudStorageObjectUpdatedSensor
+SENSORS,airflow.providers.google.cloud.sensors.gcs.GCSObjectsWtihPrefixExistenceSensor,airflow.contrib.sensors.gcs_sensor.GoogleCloudStoragePrefixSensor
+SENSORS,airflow.providers.google.cloud.sensors.gcs.GCSUploadSessionCompleteSensor,airflow.contrib.sensors.gcs_sensor.GoogleCloudStorageUploadSessionCompleteSensor
+SENSORS,airflow.providers.amazon.aws.sensors.athena.AthenaSensor,airflow.contrib.sensors.aws_athena_sensor.AthenaSensor
+SENSORS,airflow.providers.amazon.aws.sensors.sqs.SQSSensor,airflow.contrib.sensors.aws_sqs_sensor.SQSSensor
+SENSORS,airflow.providers.apache.hdfs.sensors.hdfs.HdfsFolderSensor,airflow.contrib.sensors.hdfs_sensor.HdfsSensorFolder
+SENSORS,airflow.providers.apache.hdfs.sensors.hdfs.HdfsRegexSensor,airflow.contrib.sensors.hdfs_sensor.HdfsSensorRegex
+SENSORS,airflow.providers.apache.hive.sensors.hive_partition.HivePartitionSensor,airflow.sensors.hive_partition_sensor.HivePartitionSensor
+SENSORS,airflow.providers.apache.hive.sensors.metastore_partition.MetastorePartitionSensor,airflow.sensors.metastore_partition_sensor.MetastorePartitionSensor
+SENSORS,airflow.providers.apache.hive.sensors.named_hive_partition.NamedHivePartitionSensor,airflow.sensors.named_hive_partition_sensor.NamedHivePartitionSensor
+SENSORS,airflow.providers.apache.hdfs.sensors.web_hdfs.WebHdfsSensor,airflow.sensors.web_hdfs_sensor.WebHdfsSensor
+SENSORS,airflow.providers.apache.hdfs.sensors.hdfs.HdfsSensor,airflow.sensors.hdfs_sensor.HdfsSensor
+SENSORS,airflow.sensors.weekday_sensor.DayOfWeekSensor,airflow.contrib.sensors.weekday_sensor.DayOfWeekSensor
+SENSORS,airflow.sensors.filesystem.FileSensor,airflow.contrib.sensors.file_sensor.FileSensor
+SENSORS,airflow.providers.microsoft.azure.sensors.wasb.WasbBlobSensor,airflow.contrib.sensors.wasb_sensor.WasbBlobSensor
+SENSORS,airflow.providers.microsoft.azure.sensors.wasb.WasbPrefixSensor,airflow.contrib.sensors.wasb_sensor.WasbPrefixSensor
+SENSORS,airflow.providers.amazon.aws.sensors.glue_catalog_partition.AwsGlueCatalogPartitionSensor,airflow.contrib.sensors.aws_glue_catalog_partition_sensor.AwsGlueCatalogPartitionSensor
+SENSORS,airflow.providers.amazon.aws.sensors.emr_base.EmrBaseSensor,airflow.contrib.sensors.emr_base_sensor.EmrBaseSensor
+SENSORS,airflow.providers.amazon.aws.sensors.emr_job_flow.EmrJobFlowSensor,airflow.contrib.sensors.emr_job_flow_sensor.EmrJobFlowSensor
+SENSORS,airflow.providers.amazon.aws.sensors.emr_step.EmrStepSensor,airflow.contrib.sensors.emr_step_sensor.EmrStepSensor
+SENSORS,airflow.providers.amazon.aws.sensors.sagemaker_base.SageMakerBaseSensor,airflow.contrib.sensors.sagemaker_base_sensor.SageMakerBaseSensor
+SENSORS,airflow.providers.amazon.aws.sensors.sagemaker_endpoint.SageMakerEndpointSensor,airflow.contrib.sensors.sagemaker_endpoint_sensor.SageMakerEndpointSensor
+SENSORS,airflow.providers.amazon.aws.sensors.sagemaker_transform.SageMakerTransformSensor,airflow.contrib.sensors.sagemaker_transform_sensor.SageMakerTransformSensor
+SENSORS,airflow.providers.amazon.aws.sensors.sagemaker_tuning.SageMakerTuningSensor,airflow.contrib.sensors.sagemaker_tuning_sensor.SageMakerTuningSensor
+SENSORS,airflow.providers.amazon.aws.operators.s3_file_transform.S3FileTransformOperator,airflow.operators.s3_file_transform_operator.S3FileTransformOperator
+SENSORS,airflow.providers.amazon.aws.sensors.s3_key.S3KeySensor,airflow.sensors.s3_key_sensor.S3KeySensor
+SENSORS,airflow.providers.amazon.aws.sensors.s3_prefix.S3PrefixSensor,airflow.sensors.s3_prefix_sensor.S3PrefixSensor
+SENSORS,airflow.sensors.bash.BashSensor,airflow.contrib.sensors.bash_sensor.BashSensor
+SENSORS,airflow.providers.celery.sensors.celery_queue.CeleryQueueSensor,airflow.contrib.sensors.celery_queue_sensor.CeleryQueueSensor
+SENSORS,airflow.providers.mongo.sensors.mongo.MongoSensor,airflow.contrib.sensors.mongo_sensor.MongoSensor
+SENSORS,airflow.sensors.python.PythonSensor,airflow.contrib.sensors.python_sensor.PythonSensor
+SENSORS,airflow.providers.redis.sensors.redis_key.RedisKeySensor,airflow.contrib.sensors.redis_key_sensor.RedisKeySensor
+SENSORS,airflow.providers.redis.sensors.redis_pub_sub.RedisPubSubSensor,airflow.contrib.sensors.redis_pub_sub_sensor.RedisPubSubSensor
+SENSORS,airflow.providers.datadog.sensors.datadog.DatadogSensor,airflow.contrib.sensors.datadog_sensor.DatadogSensor
+SENSORS,airflow.providers.qubole.sensors.qubole.QuboleSensor,airflow.contrib.sensors.qubole_sensor.QuboleSensor
+SENSORS,airflow.providers.qubole.sensors.qubole.QubolePartitionSensor,airflow.contrib.sensors.qubole_sensor.QubolePartitionSensor
+SENSORS,airflow.providers.qubole.sensors.qubole.QuboleFileSensor,airflow.contrib.sensors.qubole_sensor.QuboleFileSensor
+SENSORS,airflow.providers.ftp.sensors.ftp.FTPSensor,airflow.contrib.sensors.ftp_sensor.FTPSensor
+SENSORS,airflow.providers.ftp.sensors.ftp.FTPSSensor,airflow.contrib.sensors.ftp_sensor.FTPSSensor
+SENSORS,airflow.providers.imap.sensors.imap_attachment.ImapAttachmentSensor,airflow.contrib.sensors.imap_attachment_sensor.ImapAttachmentSensor
+SENSORS,airflow.providers.jira.sensors.jira.JiraSensor,airflow.contrib.sensors.jira_sensor.JiraSensor
+SENSORS,airflow.providers.jira.sensors.jira.JiraTicketSensor,airflow.contrib.sensors.jira_sensor.JiraTicketSensor
+SENSORS,airflow.providers.http.sensors.http.HttpSensor,airflow.sensors.http_sensor.HttpSensor
+SENSORS,airflow.providers.sftp.sensors.sftp.SFTPSensor,airflow.contrib.sensors.sftp_sensor.SFTPSensor
+TRANSFERS,airflow.providers.google.cloud.transfers.local_to_gcs.LocalFilesystemToGCSOperator,airflow.contrib.operators.file_to_gcs.FileToGoogleCloudStorageOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.adls_to_gcs.ADLSToGCSOperator,airflow.contrib.operators.adls_to_gcs.AdlsToGoogleCloudStorageOperator
+TRANSFERS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceGCSToGCSOperator,airflow.contrib.operators.gcp_transfer_operator.GoogleCloudStorageToGoogleCloudStorageTransferOperator
+TRANSFERS,airflow.providers.google.cloud.operators.vision.CloudVisionAddProductToProductSetOperator,airflow.contrib.operators.gcp_vision_operator.CloudVisionAddProductToProductSetOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.gcs_to_bigquery.GCSToBigQueryOperator,airflow.contrib.operators.gcs_to_bq.GoogleCloudStorageToBigQueryOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.gcs_to_gcs.GCSToGCSOperator,airflow.contrib.operators.gcs_to_gcs.GoogleCloudStorageToGoogleCloudStorageOperator
+TRANSFERS,airflow.providers.amazon.aws.transfers.gcs_to_s3.GCSToS3Operator,airflow.contrib.operators.gcs_to_s3.GoogleCloudStorageToS3Operator
+TRANSFERS,airflow.providers.google.cloud.transfers.mssql_to_gcs.MSSQLToGCSOperator,airflow.contrib.operators.mssql_to_gcs.MsSqlToGoogleCloudStorageOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.mysql_to_gcs.MySQLToGCSOperator,airflow.contrib.operators.mysql_to_gcs.MySqlToGoogleCloudStorageOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.postgres_to_gcs.PostgresToGCSOperator,airflow.contrib.operators.postgres_to_gcs_operator.PostgresToGoogleCloudStorageOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.bigquery_to_bigquery.BigQueryToBigQueryOperator,airflow.contrib.operators.bigquery_to_bigquery.BigQueryToBigQueryOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.bigquery_to_gcs.BigQueryToGCSOperator,airflow.contrib.operators.bigquery_to_gcs.BigQueryToCloudStorageOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.bigquery_to_mysql.BigQueryToMySqlOperator,airflow.contrib.operators.bigquery_to_mysql_operator.BigQueryToMySqlOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.sql_to_gcs.BaseSQLToGCSOperator,airflow.contrib.operators.sql_to_gcs.BaseSQLToGoogleCloudStorageOperator
+TRANSFERS,airflow.providers.amazon.aws.transfers.dynamodb_to_s3.DynamoDBToS3Operator,airflow.contrib.operators.dynamodb_to_s3.DynamoDBToS3Operator
+TRANSFERS,airflow.providers.amazon.aws.transfers.hive_to_dynamodb.HiveToDynamoDBOperator,airflow.contrib.operators.hive_to_dynamodb.HiveToDynamoDBOperator
+TRANSFERS,airflow.providers.amazon.aws.transfers.imap_attachment_to_s3.ImapAttachmentToS3Operator,airflow.contrib.operators.imap_attachment_to_s3_operator.ImapAttachmentToS3Operator
+TRANSFERS,airflow.providers.amazon.aws.transfers.mongo_to_s3.MongoToS3Operator,airflow.contrib.operators.mongo_to_s3.MongoToS3Operator
+TRANSFERS,airflow.providers.amazon.aws.transfers.s3_to_sftp.S3ToSFTPOperator,airflow.contrib.operators.s3_to_sftp_operator.S3ToSFTPOperator
+TRANSFERS,airflow.providers.amazon.aws.transfers.sftp_to_s3.SFTPToS3Operator,airflow.contrib.operators.sftp_to_s3_operator.SFTPToS3Operator
+TRANSFERS,airflow.providers.amazon.aws.transfers.gcs_to_s3.GCSToS3Operator,airflow.operators.gcs_to_s3.GCSToS3Operator
+TRANSFERS,airflow.providers.amazon.aws.transfers.google_api_to_s3.GoogleApiToS3Operator,airflow.operators.google_api_to_s3_transfer.GoogleApiToS3Transfer
+TRANSFERS,airflow.providers.amazon.aws.transfers.redshift_to_s3.RedshiftToS3Operator,airflow.operators.redshift_to_s3_operator.RedshiftToS3Transfer
+TRANSFERS,airflow.providers.amazon.aws.transfers.s3_to_redshift.S3ToRedshiftOperator,airflow.operators.s3_to_redshift_operator.S3ToRedshiftTransfer
+TRANSFERS,airflow.providers.apache.hive.transfers.vertica_to_hive.VerticaToHiveOperator,airflow.contrib.operators.vertica_to_hive.VerticaToHiveTransfer
+TRANSFERS,airflow.providers.apache.druid.transfers.hive_to_druid.HiveToDruidOperator,airflow.operators.hive_to_druid.HiveToDruidTransfer
+TRANSFERS,airflow.providers.apache.hive.transfers.hive_to_mysql.HiveToMySqlOperator,airflow.operators.hive_to_mysql.HiveToMySqlTransfer
+TRANSFERS,airflow.providers.apache.hive.transfers.mysql_to_hive.MySqlToHiveOperator,airflow.operators.mysql_to_hive.MySqlToHiveTransfer
+TRANSFERS,airflow.providers.apache.hive.transfers.s3_to_hive.S3ToHiveOperator,airflow.operators.s3_to_hive_operator.S3ToHiveTransfer
+TRANSFERS,airflow.providers.apache.hive.transfers.hive_to_samba.HiveToSambaOperator,airflow.operators.hive_to_samba_operator.HiveToSambaOperator
+TRANSFERS,airflow.providers.apache.hive.transfers.mssql_to_hive.MsSqlToHiveOperator,airflow.operators.mssql_to_hive.MsSqlToHiveTransfer
+TRANSFERS,airflow.providers.microsoft.azure.transfers.file_to_wasb.FileToWasbOperator,airflow.contrib.operators.file_to_wasb.FileToWasbOperator
+TRANSFERS,airflow.providers.google.suite.transfers.gcs_to_gdrive.GCSToGoogleDriveOperator,airflow.contrib.operators.gcs_to_gdrive_operator.GCSToGoogleDriveOperator
+TRANSFERS,airflow.providers.microsoft.azure.transfers.oracle_to_azure_data_lake.OracleToAzureDataLakeOperator,airflow.contrib.operators.oracle_to_azure_data_lake_transfer.OracleToAzureDataLakeOperator
+TRANSFERS,airflow.providers.oracle.transfers.oracle_to_oracle.OracleToOracleOperator,airflow.contrib.operators.oracle_to_oracle_transfer.OracleToOracleTransfer
+TRANSFERS,airflow.providers.google.cloud.transfers.s3_to_gcs.S3ToGCSOperator,airflow.contrib.operators.s3_to_gcs_operator.S3ToGCSOperator
+TRANSFERS,airflow.providers.mysql.transfers.vertica_to_mysql.VerticaToMySqlOperator,airflow.contrib.operators.vertica_to_mysql.VerticaToMySqlTransfer
+TRANSFERS,airflow.providers.mysql.transfers.presto_to_mysql.PrestoToMySqlOperator,airflow.operators.presto_to_mysql.PrestoToMySqlTransfer
+TRANSFERS,airflow.providers.google.cloud.operators.cloud_storage_transfer_service.CloudDataTransferServiceS3ToGCSOperator,airflow.contrib.operators.s3_to_gcs_transfer_operator.CloudDataTransferServiceS3ToGCSOperator
+TRANSFERS,airflow.providers.google.cloud.transfers.cassandra_to_gcs.CassandraToGCSOperator,airflow.contrib.operators.cassandra_to_gcs.CassandraToGoogleCloudStorageOperator
+UTILS,airflow.providers.sendgrid.utils.emailer.send_email,airflow.contrib.utils.sendgrid.send_email
+"""#
 }

@@ -5,7 +5,8 @@ import Foundation
 public struct AirflowEnvironmentInfo: Hashable, Sendable, Codable {
     public struct Migration: Hashable, Sendable, Codable {
         public var revision: String
-        public var downRevision: String?
+        /// A revision id, or several for a merge migration.
+        public var downRevision: JSONValue?
         public var description: String?
         public var airflowVersion: String?
     }
@@ -103,15 +104,27 @@ public struct DagParseHarness: Sendable {
     }
 
     /// Airflow version, alembic heads and the migrations since `fromRevision`.
+    ///
+    /// An environment never changes once built, so the answer is kept next to it (keyed by the
+    /// harness version) and later runs do not start Airflow for it.
     public func info(fromRevision: String? = nil) async throws(AirlockError) -> AirflowEnvironmentInfo {
         var arguments = ["info"]
         if let fromRevision { arguments += ["--from-revision", fromRevision] }
+        let key = SHA256.hex(EmbeddedPython.dagParseHarness + arguments.joined(separator: " ")).prefix(16)
+        let cached = environment.airlockFolder.appendingPathComponent("info-\(key).json")
+        if let data = FileManager.default.contents(atPath: cached.path),
+           let info = try? JSONDecoder().decode(AirflowEnvironmentInfo.self, from: data) {
+            return info
+        }
         let data = try await runRaw(arguments, timeout: 300)
+        let info: AirflowEnvironmentInfo
         do {
-            return try JSONDecoder().decode(AirflowEnvironmentInfo.self, from: data)
+            info = try JSONDecoder().decode(AirflowEnvironmentInfo.self, from: data)
         } catch {
             throw .environment("The DAG-parse harness returned unreadable environment facts: \(error)")
         }
+        if info.ok != false { try? CacheFile.writeAtomically(data, to: cached) }
+        return info
     }
 
     private func run(_ arguments: [String], timeout: Double) async throws(AirlockError) -> [String: JSONValue] {

@@ -32,7 +32,7 @@ public struct EnvironmentBuilder: Sendable {
 
     /// The lock hash of a pin set: what identifies an environment.
     public static func lockHash(pins: PinnedSet, python: String, indexOptions: [String]) -> String {
-        SHA256.hex("airlock-env-v1\npython=\(python)\n\(indexOptions.joined(separator: "\n"))\n\(pins.freezeText)")
+        SHA256.hex("airlock-env-v2\npython=\(python)\n\(indexOptions.joined(separator: "\n"))\n\(pins.freezeText)")
     }
 
     /// The environment for `pins`, built if needed.
@@ -65,7 +65,8 @@ public struct EnvironmentBuilder: Sendable {
             throw .environment("Cannot write `\(lockFile.path)`: \(error.localizedDescription)")
         }
         // Exact pins: sync without resolving. Offline first (0.2 s from a warm uv cache), online when that misses.
-        let sync = ["pip", "sync", "--python", environment.python, "--no-progress", lockFile.path]
+        // Bytecode is compiled once here: importing Airflow from .pyc files is 2–3× faster on every later run.
+        let sync = ["pip", "sync", "--python", environment.python, "--no-progress", "--compile-bytecode", lockFile.path]
         var install = try await ProcessRunner.run(uv.executable, sync + ["--offline"], environment: env, timeout: 900)
         if !install.succeeded {
             install = try await ProcessRunner.run(uv.executable, sync, environment: env, timeout: 1800)
