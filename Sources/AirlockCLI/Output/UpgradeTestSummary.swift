@@ -90,7 +90,7 @@ enum UpgradeTestSummary {
         } else {
             text += "  Conflicts with the target's pins (\(test.conflicts.count)):\n"
             for conflict in test.conflicts {
-                text += "    \(conflict.file):\(conflict.line)  \(conflict.requirement)  (target pins \(conflict.pinned))\n"
+                text += "    \(conflict.located)\n"
             }
         }
         if test.resolver.status != "ok" {

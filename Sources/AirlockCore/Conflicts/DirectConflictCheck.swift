@@ -14,6 +14,11 @@ public struct DirectConflict: Hashable, Sendable, Codable {
     /// Whether the line comes from a `-c` constraints file rather than a requirements file.
     public var isConstraint: Bool
 
+    /// `file:line  requirement  (target pins version)`, as the terminal and `conflicts.txt` show it.
+    public var located: String {
+        "\(file):\(line)  \(requirement)  (target pins \(name) \(pinned))"
+    }
+
     public init(name: String, requirement: String, pinned: String, file: String, line: Int, isConstraint: Bool = false) {
         self.name = name
         self.requirement = requirement

@@ -261,31 +261,26 @@ public enum DagTestReportRenderer {
 
     /// XML character data: `&`, `<`, `>` escaped, characters XML 1.0 forbids dropped.
     static func text(_ value: String) -> String {
-        var out = ""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            default: if isAllowedInXML(scalar) { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out
+        xmlEscape(value, attribute: false)
     }
 
     /// An XML attribute value in double quotes; line breaks and tabs as character references so parsers keep them.
     static func attribute(_ value: String) -> String {
+        xmlEscape(value, attribute: true)
+    }
+
+    private static func xmlEscape(_ value: String, attribute: Bool) -> String {
         var out = ""
         for scalar in value.unicodeScalars {
             switch scalar {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\n": out += "&#10;"
-            case "\r": out += "&#13;"
-            case "\t": out += "&#9;"
+            case "\"" where attribute: out += "&quot;"
+            case "'" where attribute: out += "&apos;"
+            case "\n" where attribute: out += "&#10;"
+            case "\r" where attribute: out += "&#13;"
+            case "\t" where attribute: out += "&#9;"
             default: if isAllowedInXML(scalar) { out.unicodeScalars.append(scalar) }
             }
         }

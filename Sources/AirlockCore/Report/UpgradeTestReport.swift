@@ -162,7 +162,7 @@ public struct UpgradeTestReport: Hashable, Sendable, Codable {
         } else {
             text += "Direct check: \(test.conflicts.count) requirement(s) conflict with the target's pins:\n"
             for conflict in test.conflicts {
-                text += "  \(conflict.file):\(conflict.line): \(conflict.requirement)  (target pins \(conflict.name) \(conflict.pinned))\n"
+                text += "  \(conflict.located)\n"
             }
         }
         text += "\nResolver check: "
