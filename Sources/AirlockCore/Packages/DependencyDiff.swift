@@ -83,6 +83,7 @@ public struct DependencyDiff: Hashable, Sendable {
             return before.url == after.url && before.version == after.version ? nil : .unknown
         }
         guard let oldText = before.version, let newText = after.version else { return .unknown }
+        if oldText == newText { return nil }
         guard let old = Version(oldText), let new = Version(newText) else {
             return oldText == newText ? nil : .unknown
         }

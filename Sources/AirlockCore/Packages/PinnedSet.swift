@@ -43,28 +43,58 @@ public struct PinnedSet: Hashable, Sendable {
 
     /// Parses freeze-style text. Lines that are neither `name==version` nor `name @ url` are ignored:
     /// resolver output carries comments and annotations that are not pins.
+    ///
+    /// A byte scanner rather than string searching: constraints files have ~800 lines and the
+    /// comparison of two of them should take well under a millisecond.
     public init(freezeText text: String) {
-        for rawLine in text.split(whereSeparator: \.isNewline) {
-            var line = Substring(rawLine)
-            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            if let semicolon = line.firstIndex(of: ";") { line = line[..<semicolon] }
-            line = line.trimmingWhitespace()
-            guard !line.isEmpty, !line.hasPrefix("-") else { continue }
-            if let range = line.range(of: "==") {
-                let name = line[..<range.lowerBound].trimmingWhitespace()
-                var version = line[range.upperBound...].trimmingWhitespace()
-                if version.hasPrefix("=") { version = version.dropFirst().trimmingWhitespace() } // `===`
-                let bareName = name.split(separator: "[").first.map(String.init) ?? String(name)
-                guard !bareName.isEmpty, !version.isEmpty else { continue }
-                insert(PinnedPackage(name: PackageName(bareName), version: String(version)))
-            } else if let at = line.range(of: " @ ") ?? line.range(of: "@") {
-                let name = line[..<at.lowerBound].trimmingWhitespace()
-                let url = line[at.upperBound...].trimmingWhitespace()
-                let bareName = name.split(separator: "[").first.map(String.init) ?? String(name)
-                guard !bareName.isEmpty, !url.isEmpty, !bareName.contains(" ") else { continue }
-                insert(PinnedPackage(name: PackageName(bareName), version: nil, url: String(url)))
+        var utf8 = text
+        utf8.withUTF8 { bytes in
+            var lineStart = 0
+            let count = bytes.count
+            while lineStart < count {
+                var lineEnd = lineStart
+                while lineEnd < count, bytes[lineEnd] != 0x0A { lineEnd += 1 }
+                parseLine(bytes, lineStart, lineEnd)
+                lineStart = lineEnd + 1
             }
         }
+    }
+
+    private mutating func parseLine(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) {
+        // Cut at a comment or a marker, then trim.
+        var stop = start
+        while stop < end, bytes[stop] != 0x23 /* # */, bytes[stop] != 0x3B /* ; */ { stop += 1 }
+        var lower = start, upper = stop
+        while lower < upper, Self.isSpace(bytes[lower]) { lower += 1 }
+        while upper > lower, Self.isSpace(bytes[upper - 1]) { upper -= 1 }
+        guard lower < upper, bytes[lower] != 0x2D /* - */ else { return }
+        // `name[extras]==version` (also `===`), or `name @ url`.
+        var index = lower
+        while index + 1 < upper, !(bytes[index] == 0x3D && bytes[index + 1] == 0x3D), bytes[index] != 0x40 /* @ */ { index += 1 }
+        guard index + 1 < upper else { return }
+        var nameEnd = index
+        while nameEnd > lower, Self.isSpace(bytes[nameEnd - 1]) { nameEnd -= 1 }
+        if let bracket = (lower..<nameEnd).first(where: { bytes[$0] == 0x5B /* [ */ }) { nameEnd = bracket }
+        guard nameEnd > lower else { return }
+        let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[lower..<nameEnd]), as: UTF8.self)
+        if bytes[index] == 0x40 {
+            var urlStart = index + 1
+            while urlStart < upper, Self.isSpace(bytes[urlStart]) { urlStart += 1 }
+            guard urlStart < upper, !name.contains(" ") else { return }
+            insert(PinnedPackage(name: PackageName(name), version: nil,
+                                 url: String(decoding: UnsafeBufferPointer(rebasing: bytes[urlStart..<upper]), as: UTF8.self)))
+            return
+        }
+        var versionStart = index + 2
+        if versionStart < upper, bytes[versionStart] == 0x3D { versionStart += 1 }  // `===`
+        while versionStart < upper, Self.isSpace(bytes[versionStart]) { versionStart += 1 }
+        guard versionStart < upper else { return }
+        insert(PinnedPackage(name: PackageName(name),
+                             version: String(decoding: UnsafeBufferPointer(rebasing: bytes[versionStart..<upper]), as: UTF8.self)))
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0D
     }
 
     public mutating func insert(_ package: PinnedPackage) {
