@@ -42,11 +42,10 @@ struct EnvironmentStage: Sendable {
             let name = "Parsing DAGs on Airflow \(side.airflowVersion)"
             progress(.started(name))
             let harness = DagParseHarness(environment: environment)
-            let template = try await harness.databaseTemplate()
             let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-dagtest-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: scratch) }
             let run = try await harness.parse(project: project.root, environmentVariables: dotEnv, timeoutSeconds: options.parseTimeout,
-                                              parallelism: parallelism, databaseTemplate: template, scratch: scratch)
+                                              parallelism: parallelism, scratch: scratch)
             guard run.ok else {
                 throw AirlockError.environment("The DAG test could not run on Airflow \(side.airflowVersion): \(run.error ?? "unknown error")")
             }
@@ -73,7 +72,8 @@ struct EnvironmentStage: Sendable {
         return line <= lines.count ? String(lines[line - 1]) : nil
     }
 
-    /// Schema heads of both environments and the migrations between them.
+    /// Schema heads of both environments and the migrations between them, from one (cached)
+    /// `info` call per environment: the chain between the heads is walked here.
     func databaseCheck(current: PythonEnvironment, target: PythonEnvironment, currentVersion: Version,
                        targetVersion: Version) async throws(AirlockError) -> DatabaseCheck {
         let currentInfo = try await DagParseHarness(environment: current).info()
@@ -82,18 +82,16 @@ struct EnvironmentStage: Sendable {
         guard let currentHead, let targetHead, currentHead != targetHead else {
             return DatabaseCheck(currentHead: currentHead, targetHead: targetHead, direction: .none, migrations: [], warning: nil)
         }
-        if targetVersion >= currentVersion {
-            let chain = try await DagParseHarness(environment: target).info(fromRevision: currentHead)
-            return DatabaseCheck(currentHead: currentHead, targetHead: targetHead, direction: .upgrade,
-                                 migrations: Self.migrations(chain), warning: nil)
+        // The newer Airflow knows both heads: walk its chain from its head down to the older one.
+        let upgrade = targetVersion >= currentVersion
+        let newer = upgrade ? targetInfo : currentInfo
+        let chain = (newer.migrations ?? []).map {
+            MigrationLink(revision: $0.revision, downRevisions: $0.downRevision?.revisions ?? [],
+                          migration: DatabaseMigration(revision: $0.revision, description: $0.description ?? "", airflowVersion: $0.airflowVersion))
         }
-        let chain = try await DagParseHarness(environment: current).info(fromRevision: targetHead)
-        return DatabaseCheck(currentHead: currentHead, targetHead: targetHead, direction: .downgrade,
-                             migrations: Self.migrations(chain), warning: DatabaseCheck.downgradeWarning)
-    }
-
-    private static func migrations(_ info: AirflowEnvironmentInfo) -> [DatabaseMigration] {
-        (info.migrations ?? []).map { DatabaseMigration(revision: $0.revision, description: $0.description ?? "", airflowVersion: $0.airflowVersion) }
+        let migrations = MigrationLink.path(from: upgrade ? targetHead : currentHead, downTo: upgrade ? currentHead : targetHead, in: chain)
+        return DatabaseCheck(currentHead: currentHead, targetHead: targetHead, direction: upgrade ? .upgrade : .downgrade,
+                             migrations: migrations, warning: upgrade ? nil : DatabaseCheck.downgradeWarning)
     }
 }
 

@@ -56,3 +56,34 @@ public struct DatabaseCheck: Hashable, Sendable, Codable {
 
     public static let downgradeWarning = "The schema goes down: `airflow db downgrade` erases the data of features newer than the target (e.g. tables and columns added since), and tasks running during the downgrade fail. Back up the metadata database first."
 }
+
+/// One alembic revision with its parents, for walking the chain between two schema heads.
+public struct MigrationLink: Hashable, Sendable {
+    public var revision: String
+    public var downRevisions: [String]
+    public var migration: DatabaseMigration
+
+    public init(revision: String, downRevisions: [String], migration: DatabaseMigration) {
+        self.revision = revision
+        self.downRevisions = downRevisions
+        self.migration = migration
+    }
+
+    /// The migrations from `head` (included) down to `base` (excluded), newest first, following
+    /// every parent of merge revisions; empty when either revision is not in the chain.
+    public static func path(from head: String, downTo base: String, in chain: [MigrationLink]) -> [DatabaseMigration] {
+        let byRevision = Dictionary(chain.map { ($0.revision, $0) }, uniquingKeysWith: { first, _ in first })
+        guard byRevision[head] != nil, byRevision[base] != nil else { return [] }
+        func ancestors(_ start: String) -> Set<String> {
+            var seen: Set<String> = []
+            var stack = [start]
+            while let revision = stack.popLast() {
+                guard seen.insert(revision).inserted else { continue }
+                stack += byRevision[revision]?.downRevisions ?? []
+            }
+            return seen
+        }
+        let pending = ancestors(head).subtracting(ancestors(base))
+        return chain.filter { pending.contains($0.revision) }.map(\.migration)
+    }
+}

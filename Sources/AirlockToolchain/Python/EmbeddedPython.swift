@@ -405,7 +405,7 @@ def cmd_parse(args):
     os.makedirs(home, exist_ok=True)
     STATE["projectRoot"] = root
     # DAGBAG_IMPORT_TIMEOUT=0: the harness enforces timeoutSeconds itself (SIGALRM would race it).
-    defaults = {"AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "0"}
+    defaults = {"AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "0", "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False"}
     if os.path.isdir(os.path.join(root, "plugins")):
         defaults["AIRFLOW__CORE__PLUGINS_FOLDER"] = os.path.join(root, "plugins")
     env = req.get("environment") or {}
@@ -424,6 +424,17 @@ def cmd_parse(args):
     except BaseException as exc:
         return err_doc(exc, "cannot import Airflow: ")
     import_seconds = time.monotonic() - t_imp
+    template, db_path = req.get("databaseTemplate"), req.get("databasePath")
+    if template and db_path and not os.path.exists(template):
+        # First run in this environment: migrate the throw-away DB here, in the process that already
+        # imported Airflow, and keep a pristine copy as the environment's template for later runs.
+        from airflow import settings
+        from airflow.utils import db as dbu
+        dbu.initdb()
+        settings.engine.dispose()
+        staging = "%s.%d.tmp" % (template, os.getpid())
+        shutil.copyfile(db_path, staging)
+        os.replace(staging, template)
     if dags not in sys.path:   # Airflow 2 adds it in settings; Airflow 3's DAG processor adds the bundle
         sys.path.append(dags)
     warm_up()

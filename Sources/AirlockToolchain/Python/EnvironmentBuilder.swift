@@ -65,8 +65,9 @@ public struct EnvironmentBuilder: Sendable {
             throw .environment("Cannot write `\(lockFile.path)`: \(error.localizedDescription)")
         }
         // Exact pins: sync without resolving. Offline first (0.2 s from a warm uv cache), online when that misses.
-        // Bytecode is compiled once here: importing Airflow from .pyc files is 2–3× faster on every later run.
-        let sync = ["pip", "sync", "--python", environment.python, "--no-progress", "--compile-bytecode", lockFile.path]
+        // No `--compile-bytecode`: compiling every module costs more than a cold run gains. The harness
+        // writes .pyc files for the modules Airflow really imports, on first use (see DagParseHarness).
+        let sync = ["pip", "sync", "--python", environment.python, "--no-progress", lockFile.path]
         var install = try await ProcessRunner.run(uv.executable, sync + ["--offline"], environment: env, timeout: 900)
         if !install.succeeded {
             install = try await ProcessRunner.run(uv.executable, sync, environment: env, timeout: 1800)
