@@ -1,0 +1,143 @@
+import Foundation
+
+/// Where a deployment runs. Rollback rules do not depend on it; storage and the deploy engine do.
+public enum DeploymentTarget: String, Hashable, Codable, Sendable, CaseIterable {
+    /// The embedded default: Airflow supervised as processes on this machine (SPEC §4.2).
+    case local
+    /// Planned: a Kubernetes cluster.
+    case kubernetes
+}
+
+/// How code reaches a deployment. Rollback needs the artifacts of each deploy, which `nfs` and
+/// `git-sync` deployments do not keep (SPEC §4.3 rule 3).
+public enum DeployMechanism: String, Hashable, Codable, Sendable, CaseIterable {
+    case image
+    case dagOnly = "dag-only"
+    case nfs
+    case gitSync = "git-sync"
+}
+
+/// A deployment's settings. Only `dagDeployEnabled` is rolled back with a deploy; everything else
+/// stays as it is (SPEC §4.3 rule 6), which is why the rollback preview lists it.
+public struct DeploymentSettings: Hashable, Codable, Sendable {
+    /// Off by default: rollback must be switched on per deployment ("Settings → Rollback Deploy → Enable").
+    public var rollbackEnabled: Bool
+    /// Whether DAGs are deployed separately from the image.
+    public var dagDeployEnabled: Bool
+    public var deployMechanism: DeployMechanism
+    /// How long deploy artifacts are kept, and so how far back a rollback can reach.
+    public var retentionDays: Int
+    public var environmentVariables: [String: String]
+    /// The executor (and, by extension, the resources); `nil` means Airflow's default.
+    public var executor: String?
+
+    public static let defaultRetentionDays = 90
+
+    public init(rollbackEnabled: Bool = false, dagDeployEnabled: Bool = true, deployMechanism: DeployMechanism = .image,
+                retentionDays: Int = DeploymentSettings.defaultRetentionDays, environmentVariables: [String: String] = [:],
+                executor: String? = nil) {
+        self.rollbackEnabled = rollbackEnabled
+        self.dagDeployEnabled = dagDeployEnabled
+        self.deployMechanism = deployMechanism
+        self.retentionDays = retentionDays
+        self.environmentVariables = environmentVariables
+        self.executor = executor
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case rollbackEnabled, dagDeployEnabled, deployMechanism, retentionDays, environmentVariables, executor
+    }
+
+    /// Missing keys take their defaults, so a settings update or an older stored record decodes.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = DeploymentSettings()
+        rollbackEnabled = try container.decodeIfPresent(Bool.self, forKey: .rollbackEnabled) ?? defaults.rollbackEnabled
+        dagDeployEnabled = try container.decodeIfPresent(Bool.self, forKey: .dagDeployEnabled) ?? defaults.dagDeployEnabled
+        deployMechanism = try container.decodeIfPresent(DeployMechanism.self, forKey: .deployMechanism) ?? defaults.deployMechanism
+        retentionDays = try container.decodeIfPresent(Int.self, forKey: .retentionDays) ?? defaults.retentionDays
+        environmentVariables = try container.decodeIfPresent([String: String].self, forKey: .environmentVariables) ?? [:]
+        executor = try container.decodeIfPresent(String.self, forKey: .executor)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rollbackEnabled, forKey: .rollbackEnabled)
+        try container.encode(dagDeployEnabled, forKey: .dagDeployEnabled)
+        try container.encode(deployMechanism, forKey: .deployMechanism)
+        try container.encode(retentionDays, forKey: .retentionDays)
+        try container.encode(environmentVariables, forKey: .environmentVariables)
+        try container.encode(executor, forKey: .executor)
+    }
+}
+
+/// A named place Airflow runs, with its deploy history. The unit that is deployed to and rolled back.
+public struct Deployment: Hashable, Codable, Sendable {
+    /// Set by `airlock rollback --pin`: later automated deploys are refused until unpinned, so CI
+    /// does not silently undo a rollback (argo-cd#5351; SPEC §4.3 rule 10).
+    public struct Pin: Hashable, Codable, Sendable {
+        public var reason: String
+        /// The user or token that pinned.
+        public var by: String
+        public var at: Date
+
+        public init(reason: String, by: String, at: Date) {
+            self.reason = reason
+            self.by = by
+            self.at = at
+        }
+    }
+
+    public var id: String
+    /// Validated by `validateName(_:)`: it appears in URLs, folder names and, later, Kubernetes objects.
+    public var name: String
+    public var target: DeploymentTarget
+    public var settings: DeploymentSettings
+    /// The deploy that is running now; `nil` before the first successful deploy.
+    public var currentDeployId: String?
+    public var pinned: Pin?
+
+    public init(id: String, name: String, target: DeploymentTarget = .local, settings: DeploymentSettings = DeploymentSettings(),
+                currentDeployId: String? = nil, pinned: Pin? = nil) {
+        self.id = id
+        self.name = name
+        self.target = target
+        self.settings = settings
+        self.currentDeployId = currentDeployId
+        self.pinned = pinned
+    }
+
+    public static let maximumNameLength = 63
+
+    /// Accepts 1–63 characters of `a-z`, `0-9` and `-`, starting with a letter.
+    public static func validateName(_ name: String) throws(AirlockError) {
+        let rule = "use 1–63 lowercase letters, digits and `-`, starting with a letter"
+        guard !name.isEmpty else {
+            throw .usage("A deployment name is required: \(rule)")
+        }
+        guard name.count <= maximumNameLength else {
+            throw .usage("Deployment name `\(name)` is \(name.count) characters long; the limit is \(maximumNameLength)")
+        }
+        let allowed = name.unicodeScalars.allSatisfy { scalar in
+            ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "-"
+        }
+        guard allowed, let first = name.unicodeScalars.first, ("a"..."z").contains(first) else {
+            throw .usage("Deployment name `\(name)` is invalid: \(rule)")
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, name, target, settings, currentDeployId, pinned
+    }
+
+    /// Writes `null` for absent values so API clients always see the same keys.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(name, forKey: .name)
+        try container.encode(target, forKey: .target)
+        try container.encode(settings, forKey: .settings)
+        try container.encode(currentDeployId, forKey: .currentDeployId)
+        try container.encode(pinned, forKey: .pinned)
+    }
+}
