@@ -10,49 +10,46 @@ struct EnvironmentStage: Sendable {
     var options: UpgradeTestOptions
     var progress: ProgressHandler
 
-    /// Builds (or reuses) one environment per side, all at once.
-    func environments(for sides: [ResolvedSide]) async throws(AirlockError) -> [UpgradeSide: PythonEnvironment] {
+    /// Builds (or reuses) the environment of one side.
+    func environment(for side: ResolvedSide) async throws(AirlockError) -> PythonEnvironment {
         let indexOptions = project.requirements?.options.compactMap(SideResolver.optionLine) ?? []
-        return try await concurrently(sides) { side in
-            let started = Date()
-            let name = "Environment for Airflow \(side.side.airflowVersion)"
-            progress(.started(name))
-            let (environment, reused) = try await builder.environment(pins: side.pins, python: side.side.python, indexOptions: indexOptions,
-                                                                      progress: { progress(.note($0)) })
-            builder.touch(environment)
-            progress(.finished("\(name): \(reused ? "reused" : "built") \(environment.lockHash.prefix(12))", seconds: Date().timeIntervalSince(started)))
-            return (side.side, environment)
-        }
+        let started = Date()
+        let name = "Environment for Airflow \(side.side.airflowVersion)"
+        progress(.started(name))
+        let (environment, reused) = try await builder.environment(pins: side.pins, python: side.side.python, indexOptions: indexOptions,
+                                                                  progress: { progress(.note($0)) })
+        builder.touch(environment)
+        progress(.finished("\(name): \(reused ? "reused" : "built") \(environment.lockHash.prefix(12))", seconds: Date().timeIntervalSince(started)))
+        return environment
     }
 
-    /// Parses the project's DAGs in each environment with Airflow's own DagBag.
-    func parse(_ environments: [UpgradeSide: PythonEnvironment]) async throws(AirlockError) -> [UpgradeSide: DagParseRun] {
-        let dotEnv = FileManager.default.contents(atPath: project.root.appendingPathComponent(".env").path)
-            .map { DotEnv.parse(String(decoding: $0, as: UTF8.self)) } ?? [:]
+    /// Parses the project's DAGs in one side's environment with Airflow's own DagBag.
+    func parse(side: UpgradeSide, in environment: PythonEnvironment) async throws(AirlockError) -> DagParseRun {
         var isDirectory: ObjCBool = false
         let dags = project.root.appendingPathComponent("dags")
         guard FileManager.default.fileExists(atPath: dags.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             progress(.note("The project has no dags/ folder: no DAG files to test"))
-            return Dictionary(uniqueKeysWithValues: environments.keys.map { ($0, DagParseRun(ok: true, files: [])) })
+            return DagParseRun(ok: true, files: [])
         }
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let parallelism = max(1, cores / max(1, environments.count)) + 1
-        return try await concurrently(Array(environments)) { side, environment in
-            let started = Date()
-            let name = "Parsing DAGs on Airflow \(side.airflowVersion)"
-            progress(.started(name))
-            let harness = DagParseHarness(environment: environment)
-            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-dagtest-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: scratch) }
-            let run = try await harness.parse(project: project.root, environmentVariables: dotEnv, timeoutSeconds: options.parseTimeout,
-                                              parallelism: parallelism, scratch: scratch)
-            guard run.ok else {
-                throw AirlockError.environment("The DAG test could not run on Airflow \(side.airflowVersion): \(run.error ?? "unknown error")")
-            }
-            let files = run.files ?? []
-            progress(.finished("\(name): \(files.count) files, \(files.filter(\.failed).count) failing", seconds: Date().timeIntervalSince(started)))
-            return (side, run)
+        let dotEnv = FileManager.default.contents(atPath: project.root.appendingPathComponent(".env").path)
+            .map { DotEnv.parse(String(decoding: $0, as: UTF8.self)) } ?? [:]
+        // Sides parse at the same time; each gets its share of the cores plus one (children wait on I/O too).
+        let sides = max(1, 1 + options.targets.count)
+        let parallelism = max(1, ProcessInfo.processInfo.activeProcessorCount / sides) + 1
+        let started = Date()
+        let name = "Parsing DAGs on Airflow \(side.airflowVersion)"
+        progress(.started(name))
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-dagtest-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let run = try await DagParseHarness(environment: environment).parse(
+            project: project.root, environmentVariables: dotEnv, timeoutSeconds: options.parseTimeout,
+            parallelism: parallelism, scratch: scratch)
+        guard run.ok else {
+            throw .environment("The DAG test could not run on Airflow \(side.airflowVersion): \(run.error ?? "unknown error")")
         }
+        let files = run.files ?? []
+        progress(.finished("\(name): \(files.count) files, \(files.filter(\.failed).count) failing", seconds: Date().timeIntervalSince(started)))
+        return run
     }
 
     /// Verdicts for one target against today's parse.

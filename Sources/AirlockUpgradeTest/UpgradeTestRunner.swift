@@ -50,36 +50,33 @@ public struct UpgradeTestRunner: Sendable {
             constraintsSource: ConstraintsSource(base: options.constraintsSource, paths: paths, offline: options.offline),
             catalog: catalog, project: project, progress: progress)
 
-        // Every side is independent: resolve them all at once (the current side only when a test compares with it).
+        // Every side is independent and runs its own pipeline at once with the others: resolve, then
+        // (for the DAG test and DB check) build or reuse its environment, then parse its DAGs. The
+        // current side is needed only when a test compares with it. Lint runs alongside.
         let needsCurrent = options.runVersionTest || options.runDagTest || options.runDatabaseCheck
         let sides = Array(Set((needsCurrent ? [current] : []) + selections.map(\.side)))
-        let resolved = try await concurrently(sides) { side in (side, try await sideResolver.resolve(side)) }
-
-        var stages = StageResults()
+        let needsEnvironment = options.runDagTest || options.runDatabaseCheck
+        let stage = EnvironmentStage(builder: EnvironmentBuilder(uv: uv, paths: paths), project: project, options: options, progress: progress)
         let lintTargets = selections.filter { lintApplies(to: $0.side) }
-        if options.runDagTest || options.runDatabaseCheck || !lintTargets.isEmpty {
-            let stage = EnvironmentStage(builder: EnvironmentBuilder(uv: uv, paths: paths), project: project, options: options, progress: progress)
-            if options.runDagTest || options.runDatabaseCheck {
-                stages.environments = try await stage.environments(for: Array(resolved.values))
-            }
-            // The DB check reads cached facts from the environments; it runs while the DAGs are parsed.
-            let environments = stages.environments
-            async let databaseChecks = options.runDatabaseCheck
-                ? databaseChecks(stage: stage, current: current, targets: selections.map(\.side), environments: environments)
-                : [:]
-            if options.runDagTest {
-                stages.parses = try await stage.parse(stages.environments)
-            }
-            do {
-                stages.databaseChecks = try await databaseChecks
-            } catch let error as AirlockError {
-                throw error
-            } catch {
-                throw .environment("The database check failed: \(error)")
-            }
-            if !lintTargets.isEmpty { stages.lint = try await runLint(uv: uv, project: project) }
-            stages.stage = stage
+        async let lint = lintTargets.isEmpty ? nil : runLintCatching(uv: uv, project: project)
+        let pipelines = try await concurrently(sides) { side in
+            let resolved = try await sideResolver.resolve(side)
+            guard needsEnvironment else { return (side, SidePipeline(resolved: resolved)) }
+            let environment = try await stage.environment(for: resolved)
+            let parse = options.runDagTest ? try await stage.parse(side: side, in: environment) : nil
+            return (side, SidePipeline(resolved: resolved, environment: environment, parse: parse))
         }
+        var stages = StageResults(stage: stage)
+        for (side, pipeline) in pipelines {
+            stages.environments[side] = pipeline.environment
+            stages.parses[side] = pipeline.parse
+        }
+        if options.runDatabaseCheck {
+            stages.databaseChecks = try await databaseChecks(stage: stage, current: current, targets: selections.map(\.side),
+                                                             environments: stages.environments)
+        }
+        stages.lint = try await lint?.get()
+        let resolved = pipelines.mapValues(\.resolved)
 
         var outcomes: [UpgradeTestOutcome] = []
         for selection in selections {
@@ -94,17 +91,33 @@ public struct UpgradeTestRunner: Sendable {
         return outcomes
     }
 
+    /// One side's pipeline: its packages, and (when needed) its environment and DAG parse.
+    struct SidePipeline: Sendable {
+        var resolved: ResolvedSide
+        var environment: PythonEnvironment?
+        var parse: DagParseRun?
+    }
+
     /// What the environment-backed tests produced, shared by every target's report.
     struct StageResults {
+        var stage: EnvironmentStage
         var environments: [UpgradeSide: PythonEnvironment] = [:]
         var parses: [UpgradeSide: DagParseRun] = [:]
         var databaseChecks: [UpgradeSide: DatabaseCheck] = [:]
         var lint: RuffLinter.Result?
-        var stage: EnvironmentStage?
+    }
+
+    /// The lint's outcome as a value, so it can run as an `async let` beside the typed-throwing pipelines.
+    private func runLintCatching(uv: UVTool, project: AirflowProject) async -> Result<RuffLinter.Result, AirlockError> {
+        do {
+            return .success(try await runLint(uv: uv, project: project))
+        } catch {
+            return .failure(error)
+        }
     }
 
     private func databaseChecks(stage: EnvironmentStage, current: UpgradeSide, targets: [UpgradeSide],
-                                environments: [UpgradeSide: PythonEnvironment]) async throws -> [UpgradeSide: DatabaseCheck] {
+                                environments: [UpgradeSide: PythonEnvironment]) async throws(AirlockError) -> [UpgradeSide: DatabaseCheck] {
         guard let currentEnvironment = environments[current] else { return [:] }
         var checks: [UpgradeSide: DatabaseCheck] = [:]
         for target in targets {
@@ -196,9 +209,9 @@ public struct UpgradeTestRunner: Sendable {
         }
 
         var dagTest: UpgradeTestReport.DagTest?
-        if options.runDagTest, let stage = stages.stage, let targetRun = stages.parses[target.side] {
+        if options.runDagTest, let targetRun = stages.parses[target.side] {
             let currentRun = stages.parses[current]
-            let verdicts = stage.verdicts(target: target, targetRun: targetRun, currentRun: currentRun)
+            let verdicts = stages.stage.verdicts(target: target, targetRun: targetRun, currentRun: currentRun)
             dagTest = UpgradeTestReport.DagTest(files: verdicts, strict: options.strict, baseline: currentRun != nil)
         }
         var lintTest: UpgradeTestReport.LintTest?

@@ -43,6 +43,12 @@ public struct DagParseHarness: Sendable {
         return url.path
     }
 
+    /// Where the answer of `info` with `arguments` is kept for this environment and harness version.
+    func infoCache(_ arguments: [String]) -> URL {
+        let key = SHA256.hex(EmbeddedPython.dagParseHarness + arguments.joined(separator: " ")).prefix(16)
+        return environment.airlockFolder.appendingPathComponent("info-\(key).json")
+    }
+
     /// The environment's migrated SQLite metadata DB, made by the first parse run in it.
     var databaseTemplate: URL { environment.airlockFolder.appendingPathComponent("airflow-template.db") }
 
@@ -72,6 +78,7 @@ public struct DagParseHarness: Sendable {
         ]
         request["databasePath"] = .string(databasePath)
         request["databaseTemplate"] = .string(databaseTemplate.path)
+        request["infoOut"] = .string(infoCache(["info"]).path)  // the DB check's facts, written by the same Airflow start
         let requestURL = scratch.appendingPathComponent("request.json")
         do {
             try JSONEncoder().encode(request).write(to: requestURL)
@@ -94,8 +101,7 @@ public struct DagParseHarness: Sendable {
     public func info(fromRevision: String? = nil) async throws(AirlockError) -> AirflowEnvironmentInfo {
         var arguments = ["info"]
         if let fromRevision { arguments += ["--from-revision", fromRevision] }
-        let key = SHA256.hex(EmbeddedPython.dagParseHarness + arguments.joined(separator: " ")).prefix(16)
-        let cached = environment.airlockFolder.appendingPathComponent("info-\(key).json")
+        let cached = infoCache(arguments)
         if let data = FileManager.default.contents(atPath: cached.path),
            let info = try? JSONDecoder().decode(AirflowEnvironmentInfo.self, from: data) {
             return info

@@ -429,6 +429,8 @@ def cmd_parse(args):
         staging = "%s.%d.tmp" % (template, os.getpid())
         shutil.copyfile(db_path, staging)
         os.replace(staging, template)
+    if req.get("infoOut") and not os.path.exists(req["infoOut"]):
+        write_json(req["infoOut"], info_doc())   # the environment's facts, while Airflow is imported anyway
     if dags not in sys.path:   # Airflow 2 adds it in settings; Airflow 3's DAG processor adds the bundle
         sys.path.append(dags)
     warm_up()
@@ -502,46 +504,52 @@ def deprecated_imports(pkg_dir):
     return out
 
 
+def info_doc(stop=None):
+    """Facts about the imported Airflow: version, alembic heads, migration chain, deprecation tables."""
+    import airflow
+    from airflow.utils import db as dbu
+    from alembic.script import ScriptDirectory
+    t0, pkg_dir = time.monotonic(), os.path.dirname(airflow.__file__)
+    try:
+        script = dbu._get_script_object()
+    except Exception:
+        script = ScriptDirectory(os.path.join(pkg_dir, "migrations"))
+    doc = {"ok": True, "airflowVersion": airflow_version(), "python": sys.version.split()[0],
+           "alembicHeads": list(script.get_heads()),
+           "revisionHeadsMap": dict(getattr(dbu, "_REVISION_HEADS_MAP", None) or {})}
+    migrations = []
+    if stop:
+        try:
+            doc["fromRevisionKnown"] = script.get_revision(stop) is not None
+        except Exception:   # alembic raises for a revision it does not know (newer Airflow)
+            doc["fromRevisionKnown"] = False
+    if not stop or doc["fromRevisionKnown"]:
+        for rev in script.walk_revisions():   # newest first
+            if stop and rev.revision == stop:
+                break
+            down = rev.down_revision
+            migrations.append({"revision": rev.revision,
+                               "downRevision": list(down) if isinstance(down, (tuple, list)) else down,
+                               "description": (rev.doc or "").strip(),
+                               "airflowVersion": getattr(rev.module, "airflow_version", None)})
+    doc["migrations"] = migrations
+    try:
+        doc["deprecatedImports"] = deprecated_imports(pkg_dir)
+    except Exception as exc:
+        doc["deprecatedImports"], doc["deprecatedImportsError"] = {}, str(exc)
+    doc["seconds"] = round(time.monotonic() - t0, 3)
+    return doc
+
+
 def cmd_info(args):
-    t0, home = time.monotonic(), tempfile.mkdtemp(prefix="airlock-info-")
+    home = tempfile.mkdtemp(prefix="airlock-info-")
     try:
         prepare_env(home, os.path.join(home, "airflow.db"), defaults={"AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
         try:
-            import airflow
-            from airflow.utils import db as dbu
-            from alembic.script import ScriptDirectory
+            import airflow  # noqa: F401
         except BaseException as exc:
             return err_doc(exc, "cannot import Airflow: ")
-        pkg_dir = os.path.dirname(airflow.__file__)
-        try:
-            script = dbu._get_script_object()
-        except Exception:
-            script = ScriptDirectory(os.path.join(pkg_dir, "migrations"))
-        doc = {"ok": True, "airflowVersion": airflow_version(), "python": sys.version.split()[0],
-               "alembicHeads": list(script.get_heads()),
-               "revisionHeadsMap": dict(getattr(dbu, "_REVISION_HEADS_MAP", None) or {})}
-        stop, migrations = args.from_revision, []
-        if stop:
-            try:
-                doc["fromRevisionKnown"] = script.get_revision(stop) is not None
-            except Exception:   # alembic raises for a revision it does not know (newer Airflow)
-                doc["fromRevisionKnown"] = False
-        if not stop or doc["fromRevisionKnown"]:
-            for rev in script.walk_revisions():   # newest first
-                if stop and rev.revision == stop:
-                    break
-                down = rev.down_revision
-                migrations.append({"revision": rev.revision,
-                                   "downRevision": list(down) if isinstance(down, (tuple, list)) else down,
-                                   "description": (rev.doc or "").strip(),
-                                   "airflowVersion": getattr(rev.module, "airflow_version", None)})
-        doc["migrations"] = migrations
-        try:
-            doc["deprecatedImports"] = deprecated_imports(pkg_dir)
-        except Exception as exc:
-            doc["deprecatedImports"], doc["deprecatedImportsError"] = {}, str(exc)
-        doc["seconds"] = round(time.monotonic() - t0, 3)
-        return doc
+        return info_doc(args.from_revision)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
