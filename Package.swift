@@ -9,6 +9,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // SQLite for deploy history (system libsqlite3); PostgreSQL support comes with the server.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Python packaging standards (PEP 440/503/508, requirements.txt). Pure, no I/O.
@@ -19,6 +21,8 @@ let package = Package(
         .target(name: "AirlockToolchain", dependencies: ["AirlockCore"], exclude: ["Python/Resources"]),
         // `airlock upgrade-test`: resolves both sides, compares, checks conflicts, writes the report folder.
         .target(name: "AirlockUpgradeTest", dependencies: ["AirlockToolchain"]),
+        // Deploy history storage: the `DeployHistoryStore` contract and its SQLite implementation.
+        .target(name: "AirlockStorage", dependencies: ["AirlockCore", .product(name: "GRDB", package: "GRDB.swift")]),
         // Command-line layer: flags, progress, rendering, exit codes.
         .target(name: "AirlockCLI", dependencies: [
             "AirlockUpgradeTest",
@@ -33,5 +37,6 @@ let package = Package(
         .testTarget(name: "AirlockToolchainTests", dependencies: ["AirlockToolchain", "AirlockTestSupport"]),
         .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
         .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport"]),
     ]
 )
