@@ -37,6 +37,5 @@ let package = Package(
         .testTarget(name: "AirlockToolchainTests", dependencies: ["AirlockToolchain", "AirlockTestSupport"]),
         .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
         .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockTestSupport"]),
-        .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport"]),
     ]
 )
