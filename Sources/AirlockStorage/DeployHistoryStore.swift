@@ -1,10 +1,163 @@
 import AirlockCore
 import Foundation
 
-/// Where deployments, their deploys, audit events and API tokens are kept.
+/// Where deployments, their deploys, audit events and API tokens are kept (SPEC §4.1, §4.5).
 ///
 /// One contract, several implementations (SQLite now, PostgreSQL next), so the server and the
 /// rollback executor never depend on the database in use. Writes that belong together happen
-/// in one transaction.
+/// in one transaction: after a crash at any point the history is consistent and every deployment
+/// points at a deploy that exists (or at none).
+///
+/// Errors: every method is `async throws(AirlockError)`.
+/// - `.usage` — the request itself is wrong: a duplicate deployment name or id, an unknown
+///   deployment/deploy/token id, a deploy that belongs to another deployment, an invalid name.
+/// - `.environment` — the database failed (I/O, locked past the busy timeout, corrupt file).
+///
+/// Ordering: deploy lists and `history` are newest first (sequence descending); audit events are
+/// newest first in append order (the order the store accepted them, not the callers' clocks).
+///
+/// Dates are stored as Unix seconds (a `Double`), so dates with whole milliseconds or coarser
+/// round-trip exactly.
 public protocol DeployHistoryStore: Sendable {
+    /// The version of the store's schema: the number of the newest applied migration (`1` for v1).
+    func schemaVersion() async throws(AirlockError) -> Int
+
+    // MARK: Deployments
+
+    /// Stores a new deployment. Validates the name (`Deployment.validateName`); refuses a name or
+    /// id already in use (`A deployment named `x` already exists`). `currentDeployId` must be `nil`.
+    @discardableResult
+    func createDeployment(_ deployment: Deployment) async throws(AirlockError) -> Deployment
+    func deployment(named name: String) async throws(AirlockError) -> Deployment?
+    func deployment(id: String) async throws(AirlockError) -> Deployment?
+    /// Every deployment, by name.
+    func listDeployments() async throws(AirlockError) -> [Deployment]
+    /// Replaces the settings and appends a `deployment.settings` audit event listing what changed
+    /// (environment variable names only, never values), in one transaction. Returns the updated deployment.
+    @discardableResult
+    func updateSettings(deploymentId: String, settings: DeploymentSettings, actor: String,
+                        requestId: String?) async throws(AirlockError) -> Deployment
+    /// Sets (`pin != nil`) or clears the pin and appends a `deployment.pin` / `deployment.unpin`
+    /// audit event, in one transaction. Returns the updated deployment.
+    @discardableResult
+    func setPin(deploymentId: String, pin: Deployment.Pin?, actor: String,
+                requestId: String?) async throws(AirlockError) -> Deployment
+
+    // MARK: Deploys
+
+    /// Stores a new deploy. `deploy.sequence` is ignored: the store assigns max+1 for the deployment
+    /// inside the write transaction (a UNIQUE(deployment_id, sequence) index backs it), so concurrent
+    /// creators never share a number. Returns the deploy as stored, with its sequence.
+    @discardableResult
+    func createDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy
+    /// Replaces the stored fields of an existing deploy. `deploymentId` and `sequence` cannot change;
+    /// `everDeployed` never goes back to false. Returns the deploy as stored.
+    @discardableResult
+    func updateDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy
+    func deploy(id: String) async throws(AirlockError) -> Deploy?
+    /// One page of a deployment's deploys, newest first, and how many it has in total.
+    func listDeploys(deploymentId: String, offset: Int, limit: Int) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int)
+    /// Every deploy of the deployment, newest first: the input of `RollbackPolicy` and `RollbackPlanner`.
+    func history(deploymentId: String) async throws(AirlockError) -> [Deploy]
+
+    /// In one transaction: the deploy becomes `DEPLOYED` (and `everDeployed`), its `dbSchemaHead` is
+    /// set when given, the deployment's `currentDeployId` becomes this deploy, and an audit event
+    /// (`deploy.create`, or `deploy.rollback` for rollback deploys) records before/after deploy and runtime.
+    @discardableResult
+    func markDeployed(deployId: String, deploymentId: String, dbSchemaHead: String?, actor: String,
+                      requestId: String?) async throws(AirlockError) -> Deploy
+    /// In one transaction: the deploy becomes `FAILED` and an audit event with outcome `failed` and
+    /// `reason` as detail is appended. The deployment's current deploy does not change.
+    @discardableResult
+    func markFailed(deployId: String, reason: String, actor: String, requestId: String?) async throws(AirlockError) -> Deploy
+
+    // MARK: Audit (append-only: there is no update or delete)
+
+    func appendAudit(_ event: AuditEvent) async throws(AirlockError)
+    /// Newest first; `deploymentId == nil` means every deployment (and events without one).
+    func auditEvents(deploymentId: String?, limit: Int) async throws(AirlockError) -> [AuditEvent]
+
+    // MARK: API tokens
+
+    /// Creates a token and returns its secret once; only the secret's SHA-256 is stored.
+    func createToken(name: String, role: Role) async throws(AirlockError) -> (token: String, record: APIToken)
+    /// The unrevoked token whose secret this is, if any.
+    func token(matching secret: String) async throws(AirlockError) -> APIToken?
+    /// Every token, revoked ones included, oldest first.
+    func listTokens() async throws(AirlockError) -> [APIToken]
+    /// Revokes the token (idempotent: a second revoke keeps the first time). Unknown ids are refused.
+    @discardableResult
+    func revokeToken(id: String) async throws(AirlockError) -> APIToken
+
+    // MARK: Artifacts (SPEC §4.3 rule 11)
+
+    /// Marks the deploys' artifacts as expired (`artifactsStored = false`); the records stay.
+    /// Unknown ids are ignored. Returns how many deploys changed.
+    @discardableResult
+    func markArtifactsExpired(deployIds: [String]) async throws(AirlockError) -> Int
+}
+
+extension DeployHistoryStore {
+    @discardableResult
+    public func updateSettings(deploymentId: String, settings: DeploymentSettings, actor: String) async throws(AirlockError) -> Deployment {
+        try await updateSettings(deploymentId: deploymentId, settings: settings, actor: actor, requestId: nil)
+    }
+
+    @discardableResult
+    public func setPin(deploymentId: String, pin: Deployment.Pin?, actor: String) async throws(AirlockError) -> Deployment {
+        try await setPin(deploymentId: deploymentId, pin: pin, actor: actor, requestId: nil)
+    }
+
+    @discardableResult
+    public func markDeployed(deployId: String, deploymentId: String, dbSchemaHead: String?, actor: String) async throws(AirlockError) -> Deploy {
+        try await markDeployed(deployId: deployId, deploymentId: deploymentId, dbSchemaHead: dbSchemaHead, actor: actor, requestId: nil)
+    }
+
+    @discardableResult
+    public func markFailed(deployId: String, reason: String, actor: String) async throws(AirlockError) -> Deploy {
+        try await markFailed(deployId: deployId, reason: reason, actor: actor, requestId: nil)
+    }
+
+    /// The 100 newest audit events of the deployment.
+    public func auditEvents(deploymentId: String?) async throws(AirlockError) -> [AuditEvent] {
+        try await auditEvents(deploymentId: deploymentId, limit: 100)
+    }
+}
+
+/// An API token (SPEC §4.4). The secret itself is never stored; only its SHA-256.
+public struct APIToken: Hashable, Codable, Sendable, Identifiable {
+    public var id: String
+    /// What the token is for (`ci-prod`, `alice laptop`).
+    public var name: String
+    public var role: Role
+    public var createdAt: Date
+    public var revokedAt: Date?
+
+    public init(id: String, name: String, role: Role, createdAt: Date, revokedAt: Date? = nil) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+
+    public var isRevoked: Bool { revokedAt != nil }
+
+    /// The prefix of every secret, so leaked tokens are easy to recognise in logs and scanners.
+    public static let secretPrefix = "airlock_"
+    public static let maximumNameLength = 100
+
+    private enum CodingKeys: String, CodingKey {
+        case id, name, role, createdAt, revokedAt
+    }
+
+    /// Writes `null` for absent values so API clients always see the same keys.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(name, forKey: .name)
+        try container.encode(role, forKey: .role)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(revokedAt, forKey: .revokedAt)
+    }
 }

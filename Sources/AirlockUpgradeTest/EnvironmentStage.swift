@@ -34,7 +34,7 @@ struct EnvironmentStage: Sendable {
         let dotEnv = FileManager.default.contents(atPath: project.root.appendingPathComponent(".env").path)
             .map { DotEnv.parse(String(decoding: $0, as: UTF8.self)) } ?? [:]
         // Sides parse at the same time; each gets its share of the cores plus one (children wait on I/O too).
-        let sides = max(1, 1 + options.targets.count)
+        let sides = 1 + max(1, options.targets.count)
         let parallelism = max(1, ProcessInfo.processInfo.activeProcessorCount / sides) + 1
         let started = Date()
         let name = "Parsing DAGs on Airflow \(side.airflowVersion)"

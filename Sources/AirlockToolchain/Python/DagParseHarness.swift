@@ -86,7 +86,7 @@ public struct DagParseHarness: Sendable {
             throw .environment("Cannot write the DAG test request: \(error.localizedDescription)")
         }
         // The harness enforces per-file timeouts itself; this outer bound only catches a stuck harness.
-        let data = try await runRaw(["parse", "--request", requestURL.path], timeout: Double(timeoutSeconds) * 4 + 600)
+        let data = try await runRaw(["parse", "--request", requestURL.path], timeout: max(3600, Double(timeoutSeconds) * 20))
         do {
             return try JSONDecoder().decode(DagParseRun.self, from: data)
         } catch {

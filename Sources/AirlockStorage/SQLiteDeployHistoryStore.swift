@@ -1,0 +1,648 @@
+import AirlockCore
+import Foundation
+import GRDB
+
+/// The SQLite `DeployHistoryStore` (SPEC §4.5): one file in Airlock's data folder, opened as a GRDB
+/// `DatabasePool` in WAL mode (readers never wait for the writer), or an in-memory `DatabaseQueue`
+/// for tests.
+///
+/// Schema (migration `v1`):
+/// - `deployments` — settings and pin as JSON text; `current_deploy_id` is a composite foreign key
+///   `(id, current_deploy_id) → deploys(deployment_id, id)`, so a deployment can only point at one
+///   of its own deploys that exists; `deploy_count` is kept by triggers for O(1) `totalCount`.
+/// - `deploys` — image and git as JSON text; UNIQUE(deployment_id, sequence) backs sequence numbers
+///   and serves history lists.
+/// - `audit_events` — append-only: triggers abort any UPDATE or DELETE; `seq` is the append order.
+/// - `api_tokens` — the SHA-256 of the secret only.
+///
+/// Dates are Unix seconds (`REAL`) in columns and in JSON. Every write is one IMMEDIATE transaction
+/// (GRDB's default for writes), so a crash leaves either all of a change or none of it.
+public final class SQLiteDeployHistoryStore: DeployHistoryStore {
+    /// The database file, or `nil` for an in-memory store.
+    public let path: String?
+    private let writer: any DatabaseWriter
+    private let now: @Sendable () -> Date
+
+    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    public init(path: String, now: @escaping @Sendable () -> Date = { Date() }) throws(AirlockError) {
+        self.path = path
+        self.now = now
+        do {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            writer = try DatabasePool(path: path, configuration: Self.configuration())
+        } catch {
+            throw Self.mapError(error, path: path)
+        }
+        try Self.migrate(writer, path: path)
+    }
+
+    /// A store that lives in memory only (tests, dry runs).
+    public init(inMemoryWithNow now: @escaping @Sendable () -> Date = { Date() }) throws(AirlockError) {
+        self.path = nil
+        self.now = now
+        do {
+            writer = try DatabaseQueue(configuration: Self.configuration())
+        } catch {
+            throw Self.mapError(error, path: nil)
+        }
+        try Self.migrate(writer, path: nil)
+    }
+
+    public static func inMemory(now: @escaping @Sendable () -> Date = { Date() }) throws(AirlockError) -> SQLiteDeployHistoryStore {
+        try SQLiteDeployHistoryStore(inMemoryWithNow: now)
+    }
+
+    private static func configuration() -> Configuration {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        // Another Airlock process (CLI next to the server) may hold the write lock for a moment.
+        config.busyMode = .timeout(10)
+        config.label = "airlock.deploy-history"
+        return config
+    }
+
+    // MARK: Migrations
+
+    /// Versioned migrations: `v1`, `v2`, … Each runs once per database, recorded by GRDB in
+    /// `grdb_migrations`. Never edit a shipped migration; add the next one.
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE deployments (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    name TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    settings TEXT NOT NULL,
+                    current_deploy_id TEXT,
+                    pinned TEXT,
+                    deploy_count INTEGER NOT NULL DEFAULT 0,
+                    FOREIGN KEY (id, current_deploy_id) REFERENCES deploys (deployment_id, id)
+                );
+                CREATE UNIQUE INDEX deployments_name ON deployments (name);
+
+                CREATE TABLE deploys (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE RESTRICT,
+                    sequence INTEGER NOT NULL CHECK (sequence >= 1),
+                    type TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    created_by TEXT NOT NULL,
+                    image TEXT,
+                    dag_bundle_version TEXT,
+                    dag_deploy_enabled INTEGER NOT NULL,
+                    db_schema_head TEXT,
+                    git TEXT,
+                    rollback_from_id TEXT REFERENCES deploys (id),
+                    rollback_to_id TEXT REFERENCES deploys (id),
+                    artifacts_stored INTEGER NOT NULL DEFAULT 1,
+                    ever_deployed INTEGER NOT NULL DEFAULT 0
+                );
+                -- History lists (newest first), max+1 sequence numbers, and their uniqueness.
+                CREATE UNIQUE INDEX deploys_deployment_sequence ON deploys (deployment_id, sequence);
+                -- Parent key of deployments.current_deploy_id: a deployment points at its own deploys only.
+                CREATE UNIQUE INDEX deploys_deployment_id ON deploys (deployment_id, id);
+
+                CREATE TRIGGER deploys_count_insert AFTER INSERT ON deploys BEGIN
+                    UPDATE deployments SET deploy_count = deploy_count + 1 WHERE id = NEW.deployment_id;
+                END;
+                CREATE TRIGGER deploys_count_delete AFTER DELETE ON deploys BEGIN
+                    UPDATE deployments SET deploy_count = deploy_count - 1 WHERE id = OLD.deployment_id;
+                END;
+
+                CREATE TABLE audit_events (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    at REAL NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    deployment_id TEXT,
+                    before_deploy_id TEXT,
+                    after_deploy_id TEXT,
+                    before_runtime TEXT,
+                    after_runtime TEXT,
+                    outcome TEXT NOT NULL,
+                    request_id TEXT,
+                    detail TEXT
+                );
+                CREATE INDEX audit_events_deployment ON audit_events (deployment_id, seq);
+                CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN
+                    SELECT RAISE(ABORT, 'audit events are append-only');
+                END;
+                CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN
+                    SELECT RAISE(ABORT, 'audit events are append-only');
+                END;
+
+                CREATE TABLE api_tokens (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    secret_sha256 TEXT NOT NULL UNIQUE,
+                    created_at REAL NOT NULL,
+                    revoked_at REAL
+                );
+                """)
+        }
+        return migrator
+    }()
+
+    private static func migrate(_ writer: any DatabaseWriter, path: String?) throws(AirlockError) {
+        do {
+            let superseded = try writer.read { db in try migrator.hasBeenSuperseded(db) }
+            if superseded {
+                throw AirlockError.environment(
+                    "The deploy history database\(path.map { " at \($0)" } ?? "") was created by a newer Airlock",
+                    hint: "upgrade Airlock, or point it at another data folder")
+            }
+            try migrator.migrate(writer)
+        } catch {
+            throw mapError(error, path: path)
+        }
+    }
+
+    /// The applied migrations, oldest first (`["v1"]`).
+    public func appliedMigrations() async throws(AirlockError) -> [String] {
+        try await read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
+    public func schemaVersion() async throws(AirlockError) -> Int {
+        try await appliedMigrations().compactMap { Int($0.dropFirst()) }.max() ?? 0
+    }
+
+    // MARK: Deployments
+
+    public func createDeployment(_ deployment: Deployment) async throws(AirlockError) -> Deployment {
+        try Deployment.validateName(deployment.name)
+        guard !deployment.id.isEmpty else { throw .usage("A deployment id is required") }
+        guard deployment.currentDeployId == nil else {
+            throw .usage("A new deployment cannot have a current deploy; it gets one from its first successful deploy")
+        }
+        let settings = try Self.json(deployment.settings)
+        let pinned = try deployment.pinned.map { pin throws(AirlockError) in try Self.json(pin) }
+        return try await write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM deployments WHERE name = ?", arguments: [deployment.name]) != nil {
+                throw AirlockError.usage("A deployment named `\(deployment.name)` already exists")
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM deployments WHERE id = ?", arguments: [deployment.id]) != nil {
+                throw AirlockError.usage("A deployment with id `\(deployment.id)` already exists")
+            }
+            try db.execute(sql: """
+                INSERT INTO deployments (id, name, target, settings, current_deploy_id, pinned) VALUES (?, ?, ?, ?, NULL, ?)
+                """, arguments: [deployment.id, deployment.name, deployment.target.rawValue, settings, pinned])
+            return deployment
+        }
+    }
+
+    public func deployment(named name: String) async throws(AirlockError) -> Deployment? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE name = ?", arguments: [name]).map(Self.deployment(from:))
+        }
+    }
+
+    public func deployment(id: String) async throws(AirlockError) -> Deployment? {
+        try await read { db in try Self.fetchDeployment(db, id: id) }
+    }
+
+    public func listDeployments() async throws(AirlockError) -> [Deployment] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM deployments ORDER BY name").map(Self.deployment(from:))
+        }
+    }
+
+    public func updateSettings(deploymentId: String, settings: DeploymentSettings, actor: String,
+                               requestId: String?) async throws(AirlockError) -> Deployment {
+        let encoded = try Self.json(settings)
+        let at = now()
+        let eventId = Self.newId()
+        return try await write { db in
+            var deployment = try Self.requireDeployment(db, id: deploymentId)
+            let detail = Self.describeChanges(from: deployment.settings, to: settings)
+            deployment.settings = settings
+            try db.execute(sql: "UPDATE deployments SET settings = ? WHERE id = ?", arguments: [encoded, deploymentId])
+            try Self.insertAudit(db, AuditEvent(id: eventId, at: at, actor: actor, action: .deploymentSettings,
+                                                deploymentId: deploymentId, beforeDeployId: deployment.currentDeployId,
+                                                afterDeployId: deployment.currentDeployId, outcome: .succeeded,
+                                                requestId: requestId, detail: detail))
+            return deployment
+        }
+    }
+
+    public func setPin(deploymentId: String, pin: Deployment.Pin?, actor: String,
+                       requestId: String?) async throws(AirlockError) -> Deployment {
+        let encoded = try pin.map { pin throws(AirlockError) in try Self.json(pin) }
+        let at = now()
+        let eventId = Self.newId()
+        return try await write { db in
+            var deployment = try Self.requireDeployment(db, id: deploymentId)
+            let previous = deployment.pinned
+            deployment.pinned = pin
+            try db.execute(sql: "UPDATE deployments SET pinned = ? WHERE id = ?", arguments: [encoded, deploymentId])
+            try Self.insertAudit(db, AuditEvent(id: eventId, at: at, actor: actor, action: pin == nil ? .deploymentUnpin : .deploymentPin,
+                                                deploymentId: deploymentId, beforeDeployId: deployment.currentDeployId,
+                                                afterDeployId: deployment.currentDeployId, outcome: .succeeded,
+                                                requestId: requestId, detail: pin?.reason ?? previous.map { "was pinned: \($0.reason)" }))
+            return deployment
+        }
+    }
+
+    // MARK: Deploys
+
+    public func createDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy {
+        guard !deploy.id.isEmpty else { throw .usage("A deploy id is required") }
+        let image = try deploy.image.map { value throws(AirlockError) in try Self.json(value) }
+        let git = try deploy.git.map { value throws(AirlockError) in try Self.json(value) }
+        return try await write { db in
+            _ = try Self.requireDeployment(db, id: deploy.deploymentId)
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM deploys WHERE id = ?", arguments: [deploy.id]) != nil {
+                throw AirlockError.usage("A deploy with id `\(deploy.id)` already exists")
+            }
+            for (label, reference) in [("rollbackFromId", deploy.rollbackFromId), ("rollbackToId", deploy.rollbackToId)] {
+                guard let reference else { continue }
+                let owner = try String.fetchOne(db, sql: "SELECT deployment_id FROM deploys WHERE id = ?", arguments: [reference])
+                guard owner == deploy.deploymentId else {
+                    throw AirlockError.usage("`\(label)` names deploy `\(reference)`, which is not a deploy of this deployment")
+                }
+            }
+            // max+1 inside the write transaction; the UNIQUE(deployment_id, sequence) index backs it.
+            let sequence = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(sequence), 0) + 1 FROM deploys WHERE deployment_id = ?",
+                                            arguments: [deploy.deploymentId]) ?? 1
+            var stored = deploy
+            stored.sequence = sequence
+            try db.execute(sql: """
+                INSERT INTO deploys (id, deployment_id, sequence, type, status, description, created_at, created_by, image,
+                                     dag_bundle_version, dag_deploy_enabled, db_schema_head, git, rollback_from_id, rollback_to_id,
+                                     artifacts_stored, ever_deployed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [stored.id, stored.deploymentId, sequence, stored.type.rawValue, stored.status.rawValue,
+                                 stored.description, stored.createdAt.timeIntervalSince1970, stored.createdBy, image,
+                                 stored.dagBundleVersion, stored.dagDeployEnabled, stored.dbSchemaHead, git,
+                                 stored.rollbackFromId, stored.rollbackToId, stored.artifactsStored,
+                                 stored.everDeployed || stored.status == .deployed])
+            stored.everDeployed = stored.everDeployed || stored.status == .deployed
+            return stored
+        }
+    }
+
+    public func updateDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy {
+        let image = try deploy.image.map { value throws(AirlockError) in try Self.json(value) }
+        let git = try deploy.git.map { value throws(AirlockError) in try Self.json(value) }
+        return try await write { db in
+            let existing = try Self.requireDeploy(db, id: deploy.id)
+            guard existing.deploymentId == deploy.deploymentId, existing.sequence == deploy.sequence else {
+                throw AirlockError.usage("Deploy `\(deploy.id)` is \(existing.label) of deployment `\(existing.deploymentId)`; its deployment and sequence cannot change")
+            }
+            try db.execute(sql: """
+                UPDATE deploys SET type = ?, status = ?, description = ?, created_at = ?, created_by = ?, image = ?,
+                    dag_bundle_version = ?, dag_deploy_enabled = ?, db_schema_head = ?, git = ?, rollback_from_id = ?,
+                    rollback_to_id = ?, artifacts_stored = ?, ever_deployed = (ever_deployed OR ?)
+                WHERE id = ?
+                """, arguments: [deploy.type.rawValue, deploy.status.rawValue, deploy.description, deploy.createdAt.timeIntervalSince1970,
+                                 deploy.createdBy, image, deploy.dagBundleVersion, deploy.dagDeployEnabled, deploy.dbSchemaHead, git,
+                                 deploy.rollbackFromId, deploy.rollbackToId, deploy.artifactsStored,
+                                 deploy.everDeployed || deploy.status == .deployed, deploy.id])
+            return try Self.requireDeploy(db, id: deploy.id)
+        }
+    }
+
+    public func deploy(id: String) async throws(AirlockError) -> Deploy? {
+        try await read { db in try Self.fetchDeploy(db, id: id) }
+    }
+
+    public func listDeploys(deploymentId: String, offset: Int, limit: Int) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
+        guard offset >= 0 else { throw .usage("`offset` must be 0 or more (got \(offset))") }
+        guard limit >= 0 else { throw .usage("`limit` must be 0 or more (got \(limit))") }
+        return try await read { db in try Self.page(db, deploymentId: deploymentId, offset: offset, limit: limit) }
+    }
+
+    /// One page in one read transaction. Sequences are 1…N without gaps (assigned max+1, never
+    /// deleted), so when `deploy_count` equals the highest sequence, offset k is a range seek on the
+    /// (deployment_id, sequence) index: O(log n + limit) however deep the page. Otherwise (a gap,
+    /// e.g. from a manual repair) it falls back to LIMIT/OFFSET on the same index.
+    static func page(_ db: Database, deploymentId: String, offset: Int, limit: Int) throws -> (deploys: [Deploy], totalCount: Int) {
+        guard let info = try Row.fetchOne(db, sql: """
+            SELECT deploy_count, (SELECT MAX(sequence) FROM deploys WHERE deployment_id = ?1) AS max_sequence
+            FROM deployments WHERE id = ?1
+            """, arguments: [deploymentId]) else {
+            throw AirlockError.usage("No deployment with id `\(deploymentId)`")
+        }
+        let total: Int = info["deploy_count"]
+        let maxSequence: Int = info["max_sequence"] ?? 0
+        guard limit > 0, offset < total else { return ([], total) }
+        let rows: [Row]
+        if maxSequence == total {
+            let upper = maxSequence - offset
+            let lower = max(1, upper - limit + 1)
+            rows = try Row.fetchAll(db, sql: """
+                SELECT * FROM deploys WHERE deployment_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence DESC
+                """, arguments: [deploymentId, lower, upper])
+        } else {
+            rows = try Row.fetchAll(db, sql: """
+                SELECT * FROM deploys WHERE deployment_id = ? ORDER BY sequence DESC LIMIT ? OFFSET ?
+                """, arguments: [deploymentId, limit, offset])
+        }
+        let decoder = Self.decoder()
+        return (try rows.map { try Self.deploy(from: $0, decoder: decoder) }, total)
+    }
+
+    public func history(deploymentId: String) async throws(AirlockError) -> [Deploy] {
+        try await read { db in
+            _ = try Self.requireDeployment(db, id: deploymentId)
+            let decoder = Self.decoder()
+            return try Row.fetchAll(db, sql: "SELECT * FROM deploys WHERE deployment_id = ? ORDER BY sequence DESC",
+                                    arguments: [deploymentId]).map { try Self.deploy(from: $0, decoder: decoder) }
+        }
+    }
+
+    public func markDeployed(deployId: String, deploymentId: String, dbSchemaHead: String?, actor: String,
+                             requestId: String?) async throws(AirlockError) -> Deploy {
+        let at = now()
+        let eventId = Self.newId()
+        return try await write { db in
+            let deployment = try Self.requireDeployment(db, id: deploymentId)
+            let deploy = try Self.requireDeploy(db, id: deployId)
+            guard deploy.deploymentId == deploymentId else {
+                throw AirlockError.usage("Deploy `\(deployId)` belongs to another deployment, not `\(deployment.name)`")
+            }
+            let previous = try deployment.currentDeployId.flatMap { id in try Self.fetchDeploy(db, id: id) }
+            try db.execute(sql: """
+                UPDATE deploys SET status = ?, ever_deployed = 1, db_schema_head = COALESCE(?, db_schema_head) WHERE id = ?
+                """, arguments: [DeployStatus.deployed.rawValue, dbSchemaHead, deployId])
+            try db.execute(sql: "UPDATE deployments SET current_deploy_id = ? WHERE id = ?", arguments: [deployId, deploymentId])
+            try Self.insertAudit(db, AuditEvent(id: eventId, at: at, actor: actor, action: deploy.isRollback ? .deployRollback : .deployCreate,
+                                                deploymentId: deploymentId, beforeDeployId: previous?.id, afterDeployId: deployId,
+                                                beforeRuntime: previous?.image?.versionLabel, afterRuntime: deploy.image?.versionLabel,
+                                                outcome: .succeeded, requestId: requestId,
+                                                detail: "\(deploy.label) deployed\(deploy.description.isEmpty ? "" : ": \(deploy.description)")"))
+            return try Self.requireDeploy(db, id: deployId)
+        }
+    }
+
+    public func markFailed(deployId: String, reason: String, actor: String, requestId: String?) async throws(AirlockError) -> Deploy {
+        let at = now()
+        let eventId = Self.newId()
+        return try await write { db in
+            let deploy = try Self.requireDeploy(db, id: deployId)
+            let deployment = try Self.requireDeployment(db, id: deploy.deploymentId)
+            let current = try deployment.currentDeployId.flatMap { id in try Self.fetchDeploy(db, id: id) }
+            try db.execute(sql: "UPDATE deploys SET status = ? WHERE id = ?", arguments: [DeployStatus.failed.rawValue, deployId])
+            try Self.insertAudit(db, AuditEvent(id: eventId, at: at, actor: actor, action: deploy.isRollback ? .deployRollback : .deployCreate,
+                                                deploymentId: deploy.deploymentId, beforeDeployId: current?.id, afterDeployId: deployId,
+                                                beforeRuntime: current?.image?.versionLabel, afterRuntime: deploy.image?.versionLabel,
+                                                outcome: .failed, requestId: requestId, detail: reason))
+            return try Self.requireDeploy(db, id: deployId)
+        }
+    }
+
+    // MARK: Audit
+
+    public func appendAudit(_ event: AuditEvent) async throws(AirlockError) {
+        try await write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM audit_events WHERE id = ?", arguments: [event.id]) != nil {
+                throw AirlockError.usage("An audit event with id `\(event.id)` already exists; audit events are append-only")
+            }
+            try Self.insertAudit(db, event)
+        }
+    }
+
+    public func auditEvents(deploymentId: String?, limit: Int) async throws(AirlockError) -> [AuditEvent] {
+        guard limit >= 0 else { throw .usage("`limit` must be 0 or more (got \(limit))") }
+        return try await read { db in
+            let rows: [Row]
+            if let deploymentId {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM audit_events WHERE deployment_id = ? ORDER BY seq DESC LIMIT ?",
+                                        arguments: [deploymentId, limit])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM audit_events ORDER BY seq DESC LIMIT ?", arguments: [limit])
+            }
+            return rows.map(Self.auditEvent(from:))
+        }
+    }
+
+    private static func insertAudit(_ db: Database, _ event: AuditEvent) throws {
+        try db.execute(sql: """
+            INSERT INTO audit_events (id, at, actor, action, deployment_id, before_deploy_id, after_deploy_id, before_runtime,
+                                      after_runtime, outcome, request_id, detail)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [event.id, event.at.timeIntervalSince1970, event.actor, event.action.rawValue, event.deploymentId,
+                             event.beforeDeployId, event.afterDeployId, event.beforeRuntime, event.afterRuntime,
+                             event.outcome.rawValue, event.requestId, event.detail])
+    }
+
+    // MARK: Tokens
+
+    public func createToken(name: String, role: Role) async throws(AirlockError) -> (token: String, record: APIToken) {
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw .usage("A token name is required: say what the token is for") }
+        guard trimmed.count <= APIToken.maximumNameLength else {
+            throw .usage("The token name is \(trimmed.count) characters long; the limit is \(APIToken.maximumNameLength)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef")
+        var secret = APIToken.secretPrefix
+        for _ in 0..<32 {
+            let byte = UInt8.random(in: .min ... .max, using: &generator)
+            secret.append(digits[Int(byte >> 4)])
+            secret.append(digits[Int(byte & 0x0f)])
+        }
+        let record = APIToken(id: Self.newId(), name: trimmed, role: role, createdAt: now())
+        let hash = SHA256.hex(secret)
+        try await write { db in
+            try db.execute(sql: "INSERT INTO api_tokens (id, name, role, secret_sha256, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
+                           arguments: [record.id, record.name, record.role.rawValue, hash, record.createdAt.timeIntervalSince1970])
+        }
+        return (secret, record)
+    }
+
+    public func token(matching secret: String) async throws(AirlockError) -> APIToken? {
+        guard secret.hasPrefix(APIToken.secretPrefix) else { return nil }
+        let hash = SHA256.hex(secret)
+        return try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_tokens WHERE secret_sha256 = ? AND revoked_at IS NULL", arguments: [hash])
+                .map(Self.token(from:))
+        }
+    }
+
+    public func listTokens() async throws(AirlockError) -> [APIToken] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM api_tokens ORDER BY created_at, id").map(Self.token(from:))
+        }
+    }
+
+    public func revokeToken(id: String) async throws(AirlockError) -> APIToken {
+        let at = now().timeIntervalSince1970
+        return try await write { db in
+            try db.execute(sql: "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [at, id])
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM api_tokens WHERE id = ?", arguments: [id]) else {
+                throw AirlockError.usage("No API token with id `\(id)`")
+            }
+            return Self.token(from: row)
+        }
+    }
+
+    // MARK: Artifacts
+
+    public func markArtifactsExpired(deployIds: [String]) async throws(AirlockError) -> Int {
+        guard !deployIds.isEmpty else { return 0 }
+        return try await write { db in
+            var changed = 0
+            for id in Set(deployIds) {
+                try db.execute(sql: "UPDATE deploys SET artifacts_stored = 0 WHERE id = ? AND artifacts_stored = 1", arguments: [id])
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
+
+    // MARK: Plumbing
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(AirlockError) -> T {
+        do {
+            return try await writer.read(body)
+        } catch {
+            throw Self.mapError(error, path: path)
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(AirlockError) -> T {
+        do {
+            return try await writer.write(body)
+        } catch {
+            throw Self.mapError(error, path: path)
+        }
+    }
+
+    static func mapError(_ error: any Error, path: String?) -> AirlockError {
+        if let error = error as? AirlockError { return error }
+        let location = path.map { " at \($0)" } ?? ""
+        if let error = error as? DatabaseError {
+            if error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE, error.message?.contains("deploys.sequence") == true {
+                return .environment("Another deploy took the same sequence number at the same moment", hint: "retry the deploy")
+            }
+            return .environment("The deploy history database\(location) failed: \(error.message ?? "\(error.resultCode)")",
+                                hint: error.resultCode == .SQLITE_BUSY ? "another Airlock process holds the database; retry" : nil)
+        }
+        return .environment("The deploy history database\(location) failed: \(error)")
+    }
+
+    private static func newId() -> String { UUID().uuidString.lowercased() }
+
+    private static func json<T: Encodable>(_ value: T) throws(AirlockError) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .secondsSince1970
+        do {
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            throw .environment("Could not encode \(T.self) for the deploy history: \(error)")
+        }
+    }
+
+    private static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return decoder
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String?, decoder: JSONDecoder, column: String) throws -> T? {
+        guard let text else { return nil }
+        do {
+            return try decoder.decode(T.self, from: Data(text.utf8))
+        } catch {
+            throw AirlockError.environment("The deploy history database holds an unreadable `\(column)` value: \(error)")
+        }
+    }
+
+    private static func requireDeployment(_ db: Database, id: String) throws -> Deployment {
+        guard let deployment = try fetchDeployment(db, id: id) else { throw AirlockError.usage("No deployment with id `\(id)`") }
+        return deployment
+    }
+
+    private static func fetchDeployment(_ db: Database, id: String) throws -> Deployment? {
+        try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]).map(deployment(from:))
+    }
+
+    private static func requireDeploy(_ db: Database, id: String) throws -> Deploy {
+        guard let deploy = try fetchDeploy(db, id: id) else { throw AirlockError.usage("No deploy with id `\(id)`") }
+        return deploy
+    }
+
+    private static func fetchDeploy(_ db: Database, id: String) throws -> Deploy? {
+        let decoder = decoder()
+        return try Row.fetchOne(db, sql: "SELECT * FROM deploys WHERE id = ?", arguments: [id]).map { try deploy(from: $0, decoder: decoder) }
+    }
+
+    private static func deployment(from row: Row) throws -> Deployment {
+        let decoder = decoder()
+        let targetText: String = row["target"]
+        guard let target = DeploymentTarget(rawValue: targetText) else {
+            throw AirlockError.environment("The deploy history database holds an unknown deployment target `\(targetText)`")
+        }
+        return Deployment(id: row["id"], name: row["name"], target: target,
+                          settings: try decode(DeploymentSettings.self, row["settings"], decoder: decoder, column: "settings") ?? DeploymentSettings(),
+                          currentDeployId: row["current_deploy_id"],
+                          pinned: try decode(Deployment.Pin.self, row["pinned"], decoder: decoder, column: "pinned"))
+    }
+
+    private static func deploy(from row: Row, decoder: JSONDecoder) throws -> Deploy {
+        let typeText: String = row["type"]
+        let statusText: String = row["status"]
+        guard let type = DeployType(rawValue: typeText), let status = DeployStatus(rawValue: statusText) else {
+            throw AirlockError.environment("The deploy history database holds an unknown deploy type or status (`\(typeText)`, `\(statusText)`)")
+        }
+        return Deploy(id: row["id"], deploymentId: row["deployment_id"], sequence: row["sequence"], type: type, status: status,
+                      description: row["description"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                      createdBy: row["created_by"], image: try decode(DeployImage.self, row["image"], decoder: decoder, column: "image"),
+                      dagBundleVersion: row["dag_bundle_version"], dagDeployEnabled: row["dag_deploy_enabled"],
+                      dbSchemaHead: row["db_schema_head"], git: try decode(GitMetadata.self, row["git"], decoder: decoder, column: "git"),
+                      rollbackFromId: row["rollback_from_id"], rollbackToId: row["rollback_to_id"],
+                      artifactsStored: row["artifacts_stored"], everDeployed: row["ever_deployed"])
+    }
+
+    private static func auditEvent(from row: Row) -> AuditEvent {
+        let outcomeText: String = row["outcome"]
+        return AuditEvent(id: row["id"], at: Date(timeIntervalSince1970: row["at"]), actor: row["actor"],
+                          action: AuditEvent.Action(rawValue: row["action"]), deploymentId: row["deployment_id"],
+                          beforeDeployId: row["before_deploy_id"], afterDeployId: row["after_deploy_id"],
+                          beforeRuntime: row["before_runtime"], afterRuntime: row["after_runtime"],
+                          outcome: AuditEvent.Outcome(rawValue: outcomeText) ?? .failed,
+                          requestId: row["request_id"], detail: row["detail"])
+    }
+
+    private static func token(from row: Row) -> APIToken {
+        let roleText: String = row["role"]
+        let revoked: Double? = row["revoked_at"]
+        // An unknown role (written by a newer Airlock) grants the least.
+        return APIToken(id: row["id"], name: row["name"], role: Role(rawValue: roleText) ?? .viewer,
+                        createdAt: Date(timeIntervalSince1970: row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
+    }
+
+    /// `rollbackEnabled: false → true; environmentVariables: +API_KEY ~REGION` — variable names only,
+    /// since values may be secrets.
+    static func describeChanges(from old: DeploymentSettings, to new: DeploymentSettings) -> String {
+        var changes: [String] = []
+        func field<V: Equatable>(_ name: String, _ a: V, _ b: V, _ show: (V) -> String) {
+            if a != b { changes.append("\(name): \(show(a)) → \(show(b))") }
+        }
+        field("rollbackEnabled", old.rollbackEnabled, new.rollbackEnabled) { "\($0)" }
+        field("dagDeployEnabled", old.dagDeployEnabled, new.dagDeployEnabled) { "\($0)" }
+        field("deployMechanism", old.deployMechanism, new.deployMechanism) { $0.rawValue }
+        field("retentionDays", old.retentionDays, new.retentionDays) { "\($0)" }
+        field("executor", old.executor, new.executor) { $0 ?? "default" }
+        if old.environmentVariables != new.environmentVariables {
+            let keys = Set(old.environmentVariables.keys).union(new.environmentVariables.keys).sorted()
+            let marks = keys.compactMap { key -> String? in
+                switch (old.environmentVariables[key], new.environmentVariables[key]) {
+                case (nil, _?): "+\(key)"
+                case (_?, nil): "-\(key)"
+                case let (a?, b?) where a != b: "~\(key)"
+                default: nil
+                }
+            }
+            changes.append("environmentVariables: \(marks.joined(separator: " "))")
+        }
+        return changes.isEmpty ? "no changes" : changes.joined(separator: "; ")
+    }
+}
