@@ -11,6 +11,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // SQLite for deploy history (system libsqlite3); PostgreSQL support comes with the server.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // The deploy-history server (REST API, later the web UI).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Python packaging standards (PEP 440/503/508, requirements.txt). Pure, no I/O.
@@ -23,9 +25,11 @@ let package = Package(
         .target(name: "AirlockUpgradeTest", dependencies: ["AirlockToolchain"]),
         // Deploy history storage: the `DeployHistoryStore` contract and its SQLite implementation.
         .target(name: "AirlockStorage", dependencies: ["AirlockCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        // `airlock server`: the REST API over the deploy-history store, with token roles.
+        .target(name: "AirlockServer", dependencies: ["AirlockStorage", .product(name: "Hummingbird", package: "hummingbird")]),
         // Command-line layer: flags, progress, rendering, exit codes.
         .target(name: "AirlockCLI", dependencies: [
-            "AirlockUpgradeTest",
+            "AirlockUpgradeTest", "AirlockServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "airlock", dependencies: ["AirlockCLI"]),
@@ -37,5 +41,6 @@ let package = Package(
         .testTarget(name: "AirlockToolchainTests", dependencies: ["AirlockToolchain", "AirlockTestSupport"]),
         .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
         .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport"]),
     ]
 )

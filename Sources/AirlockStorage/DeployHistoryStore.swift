@@ -50,6 +50,10 @@ public protocol DeployHistoryStore: Sendable {
     /// creators never share a number. Returns the deploy as stored, with its sequence.
     @discardableResult
     func createDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy
+    /// Stores several deploys in one transaction, numbered consecutively in the given order (imports,
+    /// benchmarks). All or none are stored.
+    @discardableResult
+    func createDeploys(_ deploys: [Deploy]) async throws(AirlockError) -> [Deploy]
     /// Replaces the stored fields of an existing deploy. `deploymentId` and `sequence` cannot change;
     /// `everDeployed` never goes back to false. Returns the deploy as stored.
     @discardableResult

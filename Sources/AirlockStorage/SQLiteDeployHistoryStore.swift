@@ -251,39 +251,56 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     // MARK: Deploys
 
     public func createDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy {
-        guard !deploy.id.isEmpty else { throw .usage("A deploy id is required") }
-        let image = try deploy.image.map { value throws(AirlockError) in try Self.json(value) }
-        let git = try deploy.git.map { value throws(AirlockError) in try Self.json(value) }
+        let encoded = try Self.encodedNested(deploy)
+        return try await write { db in try Self.insertDeploy(db, deploy, image: encoded.image, git: encoded.git) }
+    }
+
+    public func createDeploys(_ deploys: [Deploy]) async throws(AirlockError) -> [Deploy] {
+        guard !deploys.isEmpty else { return [] }
+        var encoded: [(image: String?, git: String?)] = []
+        encoded.reserveCapacity(deploys.count)
+        for deploy in deploys { encoded.append(try Self.encodedNested(deploy)) }
+        let nested = encoded
         return try await write { db in
-            _ = try Self.requireDeployment(db, id: deploy.deploymentId)
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM deploys WHERE id = ?", arguments: [deploy.id]) != nil {
-                throw AirlockError.usage("A deploy with id `\(deploy.id)` already exists")
-            }
-            for (label, reference) in [("rollbackFromId", deploy.rollbackFromId), ("rollbackToId", deploy.rollbackToId)] {
-                guard let reference else { continue }
-                let owner = try String.fetchOne(db, sql: "SELECT deployment_id FROM deploys WHERE id = ?", arguments: [reference])
-                guard owner == deploy.deploymentId else {
-                    throw AirlockError.usage("`\(label)` names deploy `\(reference)`, which is not a deploy of this deployment")
-                }
-            }
-            // max+1 inside the write transaction; the UNIQUE(deployment_id, sequence) index backs it.
-            let sequence = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(sequence), 0) + 1 FROM deploys WHERE deployment_id = ?",
-                                            arguments: [deploy.deploymentId]) ?? 1
-            var stored = deploy
-            stored.sequence = sequence
-            try db.execute(sql: """
-                INSERT INTO deploys (id, deployment_id, sequence, type, status, description, created_at, created_by, image,
-                                     dag_bundle_version, dag_deploy_enabled, db_schema_head, git, rollback_from_id, rollback_to_id,
-                                     artifacts_stored, ever_deployed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [stored.id, stored.deploymentId, sequence, stored.type.rawValue, stored.status.rawValue,
-                                 stored.description, stored.createdAt.timeIntervalSince1970, stored.createdBy, image,
-                                 stored.dagBundleVersion, stored.dagDeployEnabled, stored.dbSchemaHead, git,
-                                 stored.rollbackFromId, stored.rollbackToId, stored.artifactsStored,
-                                 stored.everDeployed || stored.status == .deployed])
-            stored.everDeployed = stored.everDeployed || stored.status == .deployed
-            return stored
+            try zip(deploys, nested).map { deploy, nested in try Self.insertDeploy(db, deploy, image: nested.image, git: nested.git) }
         }
+    }
+
+    private static func encodedNested(_ deploy: Deploy) throws(AirlockError) -> (image: String?, git: String?) {
+        guard !deploy.id.isEmpty else { throw .usage("A deploy id is required") }
+        return (try deploy.image.map { value throws(AirlockError) in try json(value) },
+                try deploy.git.map { value throws(AirlockError) in try json(value) })
+    }
+
+    /// Inserts one deploy inside the caller's write transaction, numbering it max+1.
+    private static func insertDeploy(_ db: Database, _ deploy: Deploy, image: String?, git: String?) throws -> Deploy {
+        _ = try requireDeployment(db, id: deploy.deploymentId)
+        if try Bool.fetchOne(db, sql: "SELECT 1 FROM deploys WHERE id = ?", arguments: [deploy.id]) != nil {
+            throw AirlockError.usage("A deploy with id `\(deploy.id)` already exists")
+        }
+        for (label, reference) in [("rollbackFromId", deploy.rollbackFromId), ("rollbackToId", deploy.rollbackToId)] {
+            guard let reference else { continue }
+            let owner = try String.fetchOne(db, sql: "SELECT deployment_id FROM deploys WHERE id = ?", arguments: [reference])
+            guard owner == deploy.deploymentId else {
+                throw AirlockError.usage("`\(label)` names deploy `\(reference)`, which is not a deploy of this deployment")
+            }
+        }
+        // max+1 inside the write transaction; the UNIQUE(deployment_id, sequence) index backs it.
+        let sequence = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(sequence), 0) + 1 FROM deploys WHERE deployment_id = ?",
+                                        arguments: [deploy.deploymentId]) ?? 1
+        var stored = deploy
+        stored.sequence = sequence
+        stored.everDeployed = deploy.everDeployed || deploy.status == .deployed
+        try db.execute(sql: """
+            INSERT INTO deploys (id, deployment_id, sequence, type, status, description, created_at, created_by, image,
+                                 dag_bundle_version, dag_deploy_enabled, db_schema_head, git, rollback_from_id, rollback_to_id,
+                                 artifacts_stored, ever_deployed)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [stored.id, stored.deploymentId, sequence, stored.type.rawValue, stored.status.rawValue,
+                             stored.description, stored.createdAt.timeIntervalSince1970, stored.createdBy, image,
+                             stored.dagBundleVersion, stored.dagDeployEnabled, stored.dbSchemaHead, git,
+                             stored.rollbackFromId, stored.rollbackToId, stored.artifactsStored, stored.everDeployed])
+        return stored
     }
 
     public func updateDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy {

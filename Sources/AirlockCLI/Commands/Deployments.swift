@@ -1,0 +1,177 @@
+import AirlockCore
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Where the CLI finds the server and its token: `--server`/`AIRLOCK_SERVER`, `--token`/`AIRLOCK_TOKEN`.
+struct ServerOptions: ParsableArguments {
+    @Option(name: .customLong("server"), help: "Airlock server URL (default: $AIRLOCK_SERVER or http://127.0.0.1:8765).")
+    var server: String?
+
+    @Option(name: .customLong("token"), help: "API token (default: $AIRLOCK_TOKEN).")
+    var token: String?
+
+    @Flag(name: .customLong("json"), help: "Print the API's JSON.")
+    var json = false
+
+    var client: APIClient {
+        let environment = ProcessInfo.processInfo.environment
+        return APIClient(base: server ?? environment["AIRLOCK_SERVER"] ?? "http://127.0.0.1:8765", token: token ?? environment["AIRLOCK_TOKEN"])
+    }
+}
+
+/// A small JSON client for the REST API; API errors become `AirlockError`s with the server's message.
+struct APIClient: Sendable {
+    var base: String
+    var token: String?
+
+    func request(_ method: String, _ path: String, body: [String: Any]? = nil) async throws(AirlockError) -> Data {
+        guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/api/v1" + path) else {
+            throw .usage("`\(base)` is not a valid server URL")
+        }
+        var request = URLRequest(url: url, timeoutInterval: 30)
+        request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try? JSONSerialization.data(withJSONObject: body)
+        }
+        let data: Data, response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw .environment("Cannot reach the Airlock server at \(base): \(error.localizedDescription)",
+                               hint: "start it with `airlock server --data-dir DIR`, or set AIRLOCK_SERVER")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            let message = object?["message"] as? String ?? "HTTP \(status)"
+            let hint = status == 401 ? "pass --token or set AIRLOCK_TOKEN (the server wrote an admin token to DIR/admin-token)" : nil
+            throw AirlockError(status >= 500 ? .environment : .usage, message, hint: hint)
+        }
+        return data
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(AirlockError) -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(T.self, from: data)
+        } catch {
+            throw .environment("The server answered with unexpected JSON: \(error)")
+        }
+    }
+}
+
+extension Airlock {
+    /// `airlock deployment create|list|show|settings`.
+    struct DeploymentCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "deployment", abstract: "Create, list, show and configure deployments.",
+                                                        subcommands: [Create.self, List.self, Show.self, Settings.self])
+
+        struct Create: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create a deployment.")
+            @Argument(help: "Name: lowercase letters, digits and dashes.") var name: String
+            @Option(name: .customLong("target"), help: "Where it runs: local.") var target: String = "local"
+            @OptionGroup var server: ServerOptions
+
+            func run() async throws {
+                let data = try await server.client.request("POST", "/deployments", body: ["name": name, "target": target])
+                if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
+                let deployment = try server.client.decode(Deployment.self, data)
+                printOut("Created deployment \(deployment.name) (\(deployment.target.rawValue)); rollback is \(deployment.settings.rollbackEnabled ? "enabled" : "disabled")\n")
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List deployments.")
+            @OptionGroup var server: ServerOptions
+
+            func run() async throws {
+                let data = try await server.client.request("GET", "/deployments")
+                if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
+                struct Page: Decodable { var deployments: [Deployment] }
+                let page = try server.client.decode(Page.self, data)
+                printOut(TextTable.render(["Name", "Target", "Current deploy", "Rollback", "DAG deploy"], page.deployments.map {
+                    [$0.name, $0.target.rawValue, $0.currentDeployId ?? "–", $0.settings.rollbackEnabled ? "enabled" : "disabled",
+                     $0.settings.dagDeployEnabled ? "enabled" : "disabled"]
+                }))
+            }
+        }
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show a deployment.")
+            @Argument var name: String
+            @OptionGroup var server: ServerOptions
+
+            func run() async throws {
+                let data = try await server.client.request("GET", "/deployments/\(name)")
+                if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
+                let deployment = try server.client.decode(Deployment.self, data)
+                printOut("""
+                Deployment      \(deployment.name)
+                Target          \(deployment.target.rawValue)
+                Current deploy  \(deployment.currentDeployId ?? "none yet")
+                Rollback        \(deployment.settings.rollbackEnabled ? "enabled" : "disabled")
+                DAG deploy      \(deployment.settings.dagDeployEnabled ? "enabled" : "disabled")
+                Retention       \(deployment.settings.retentionDays) days
+
+                """)
+            }
+        }
+
+        struct Settings: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Change a deployment's settings.")
+            @Argument var name: String
+            @Option(name: .customLong("rollback-enabled"), help: "true or false") var rollbackEnabled: Bool?
+            @Option(name: .customLong("dag-deploy"), help: "true or false") var dagDeploy: Bool?
+            @Option(name: .customLong("retention-days"), help: "Days a deploy stays eligible for rollback.") var retentionDays: Int?
+            @OptionGroup var server: ServerOptions
+
+            func validate() throws {
+                if rollbackEnabled == nil, dagDeploy == nil, retentionDays == nil {
+                    throw ValidationError("Give at least one of --rollback-enabled, --dag-deploy, --retention-days")
+                }
+            }
+
+            func run() async throws {
+                var body: [String: Any] = [:]
+                if let rollbackEnabled { body["rollbackEnabled"] = rollbackEnabled }
+                if let dagDeploy { body["dagDeployEnabled"] = dagDeploy }
+                if let retentionDays { body["retentionDays"] = retentionDays }
+                let data = try await server.client.request("PATCH", "/deployments/\(name)/settings", body: body)
+                if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
+                let deployment = try server.client.decode(Deployment.self, data)
+                printOut("Deployment \(deployment.name): rollback \(deployment.settings.rollbackEnabled ? "enabled" : "disabled"), DAG deploy \(deployment.settings.dagDeployEnabled ? "enabled" : "disabled"), retention \(deployment.settings.retentionDays) days\n")
+            }
+        }
+    }
+
+    /// `airlock deploys list`: a deployment's deploy history, newest first.
+    struct Deploys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show deploy history.", subcommands: [List.self])
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List a deployment's deploys, newest first.")
+            @Option(name: .customLong("deployment"), help: "Deployment name.") var deployment: String
+            @Option(name: .customLong("limit")) var limit: Int = 50
+            @Option(name: .customLong("offset")) var offset: Int = 0
+            @OptionGroup var server: ServerOptions
+
+            func run() async throws {
+                let data = try await server.client.request("GET", "/deployments/\(deployment)/deploys?offset=\(offset)&limit=\(limit)")
+                if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
+                struct Page: Decodable { var deploys: [Deploy]; var totalCount: Int }
+                let page = try server.client.decode(Page.self, data)
+                printOut(TextTable.render(["#", "Created", "By", "Type", "Status", "Image", "DAG bundle", "Description"], page.deploys.map {
+                    [$0.label, ISO8601DateFormatter().string(from: $0.createdAt), $0.createdBy, $0.type.rawValue, $0.status.rawValue,
+                     $0.image?.versionLabel ?? "–", $0.dagBundleVersion.map { String($0.prefix(12)) } ?? "–", $0.description]
+                }))
+                printOut("\(page.totalCount) deploy(s)\n")
+            }
+        }
+    }
+}

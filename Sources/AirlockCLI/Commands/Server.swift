@@ -1,0 +1,40 @@
+import AirlockCore
+import AirlockServer
+import AirlockStorage
+import ArgumentParser
+import Foundation
+import Hummingbird
+
+extension Airlock {
+    /// `airlock server`: the deploy-history REST API (SPEC §4.4), on loopback by default.
+    struct Server: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the deploy-history server (REST API under /api/v1).",
+            discussion: "On first start it writes an admin API token to DIR/admin-token (mode 0600).")
+
+        @Option(name: .customLong("data-dir"), help: "Folder for the SQLite database and artifacts.")
+        var dataDir: String
+
+        @Option(name: .customLong("port"), help: "TCP port.")
+        var port: Int = 8765
+
+        @Option(name: .customLong("host"), help: "Address to bind (default loopback).")
+        var host: String = "127.0.0.1"
+
+        func run() async throws {
+            let folder = URL(fileURLWithPath: dataDir).standardizedFileURL
+            do {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            } catch {
+                throw AirlockError.usage("Cannot create the data folder `\(folder.path)`: \(error.localizedDescription)")
+            }
+            let store = try SQLiteDeployHistoryStore(path: folder.appendingPathComponent("airlock.sqlite").path)
+            if let tokenFile = try await AirlockServerBuilder.ensureAdminToken(store: store, dataDirectory: folder) {
+                FileHandle.standardError.write(Data("Wrote an admin API token to \(tokenFile)\n".utf8))
+            }
+            let app = AirlockServerBuilder.application(configuration: ServerConfiguration(host: host, port: port, dataDirectory: folder), store: store)
+            FileHandle.standardError.write(Data("Airlock server on http://\(host):\(port)/api/v1\n".utf8))
+            try await app.runService()
+        }
+    }
+}

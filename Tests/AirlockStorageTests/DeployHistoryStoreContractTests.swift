@@ -1,0 +1,422 @@
+import AirlockCore
+import AirlockStorage
+import Foundation
+import GRDB
+import Testing
+
+/// The `DeployHistoryStore` contract, run on every store in `StoreFactory.all` (SQLite file, SQLite
+/// in memory; PostgreSQL later). Tests that need files or a restart run on `StoreFactory.persistent`.
+@Suite struct DeployHistoryStoreContractTests {
+    typealias F = Fixtures
+
+    /// A store with deployment `prod` and `count` deploys (`d1`…), none deployed yet.
+    func seeded(_ factory: StoreFactory, deploys count: Int = 0) async throws -> StoreFixture {
+        let fixture = try factory.make(F.clock)
+        try await fixture.store.createDeployment(F.deployment())
+        for index in 1...max(1, count) where count > 0 {
+            try await fixture.store.createDeploy(F.deploy("d\(index)"))
+        }
+        return fixture
+    }
+
+    // MARK: Deployments
+
+    @Test(arguments: StoreFactory.all)
+    func createsListsAndGetsDeployments(factory: StoreFactory) async throws {
+        let store = try factory.make(F.clock).store
+        let staging = try await store.createDeployment(F.deployment("staging"))
+        try await store.createDeployment(F.deployment("prod", rollbackEnabled: true))
+
+        #expect(try await store.listDeployments().map(\.name) == ["prod", "staging"])
+        #expect(try await store.deployment(named: "staging") == staging)
+        let prod = try #require(try await store.deployment(id: "dep-prod"))
+        #expect(prod.name == "prod" && prod.settings.rollbackEnabled && prod.settings.environmentVariables == ["REGION": "eu"])
+        #expect(prod.currentDeployId == nil && prod.pinned == nil)
+        #expect(try await store.deployment(named: "nope") == nil)
+        #expect(try await store.deployment(id: "nope") == nil)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func refusesDuplicateAndInvalidNames(factory: StoreFactory) async throws {
+        let store = try factory.make(F.clock).store
+        try await store.createDeployment(F.deployment("prod"))
+        await #expect(throws: AirlockError.usage("A deployment named `prod` already exists")) {
+            try await store.createDeployment(F.deployment("prod", id: "another-id"))
+        }
+        await #expect(throws: AirlockError.usage("A deployment with id `dep-prod` already exists")) {
+            try await store.createDeployment(Deployment(id: "dep-prod", name: "other"))
+        }
+        let invalid = await #expect(throws: AirlockError.self) { try await store.createDeployment(F.deployment("Prod")) }
+        #expect(invalid?.kind == .usage)
+        #expect(try await store.listDeployments().count == 1)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func updatesSettingsWithAnAuditEvent(factory: StoreFactory) async throws {
+        let store = try factory.make(F.clock).store
+        try await store.createDeployment(F.deployment())
+        var settings = DeploymentSettings(rollbackEnabled: true, retentionDays: 30, environmentVariables: ["REGION": "us", "API_KEY": "s3cr3t"])
+        settings.executor = "CeleryExecutor"
+        let updated = try await store.updateSettings(deploymentId: "dep-prod", settings: settings, actor: "alice", requestId: "req-1")
+
+        #expect(updated.settings == settings)
+        #expect(try await store.deployment(id: "dep-prod")?.settings == settings)
+        let events = try await store.auditEvents(deploymentId: "dep-prod", limit: 10)
+        #expect(events.count == 1)
+        let event = try #require(events.first)
+        #expect(event.action == .deploymentSettings && event.actor == "alice" && event.outcome == .succeeded)
+        #expect(event.requestId == "req-1" && event.at == F.now)
+        let detail = try #require(event.detail)
+        #expect(detail.contains("rollbackEnabled: false → true") && detail.contains("retentionDays: 90 → 30"))
+        #expect(detail.contains("+API_KEY") && detail.contains("~REGION"))
+        #expect(!detail.contains("s3cr3t"), "environment variable values may be secrets")
+
+        await #expect(throws: AirlockError.usage("No deployment with id `nope`")) {
+            try await store.updateSettings(deploymentId: "nope", settings: settings, actor: "alice")
+        }
+        #expect(try await store.auditEvents(deploymentId: nil, limit: 10).count == 1, "a refused update writes nothing")
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func pinsAndUnpinsWithAuditEvents(factory: StoreFactory) async throws {
+        let store = try await seeded(factory).store
+        let pin = Deployment.Pin(reason: "rolled back to #3", by: "bob", at: F.now)
+        #expect(try await store.setPin(deploymentId: "dep-prod", pin: pin, actor: "bob").pinned == pin)
+        #expect(try await store.deployment(id: "dep-prod")?.pinned == pin)
+        #expect(try await store.setPin(deploymentId: "dep-prod", pin: nil, actor: "carol").pinned == nil)
+        #expect(try await store.deployment(id: "dep-prod")?.pinned == nil)
+        let actions = try await store.auditEvents(deploymentId: "dep-prod", limit: 10).map(\.action)
+        #expect(actions == [.deploymentUnpin, .deploymentPin])
+    }
+
+    // MARK: Deploys
+
+    @Test(arguments: StoreFactory.all)
+    func numbersDeploysFromOnePerDeployment(factory: StoreFactory) async throws {
+        let store = try await seeded(factory).store
+        try await store.createDeployment(F.deployment("staging"))
+        var sequences: [Int] = []
+        for index in 1...5 {
+            var deploy = F.deploy("d\(index)")
+            deploy.sequence = 42  // ignored: the store assigns it
+            sequences.append(try await store.createDeploy(deploy).sequence)
+        }
+        #expect(sequences == [1, 2, 3, 4, 5])
+        #expect(try await store.createDeploy(F.deploy("s1", deploymentId: "dep-staging")).sequence == 1)
+        #expect(try await store.history(deploymentId: "dep-prod").map(\.sequence) == [5, 4, 3, 2, 1])
+
+        let stored = try #require(try await store.deploy(id: "d2"))
+        var expected = F.deploy("d2")
+        expected.sequence = 2
+        #expect(stored == expected, "every field round-trips")
+        #expect(try await store.deploy(id: "nope") == nil)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func refusesBadDeploys(factory: StoreFactory) async throws {
+        let store = try await seeded(factory, deploys: 1).store
+        await #expect(throws: AirlockError.usage("A deploy with id `d1` already exists")) { try await store.createDeploy(F.deploy("d1")) }
+        await #expect(throws: AirlockError.usage("No deployment with id `dep-nope`")) {
+            try await store.createDeploy(F.deploy("x", deploymentId: "dep-nope"))
+        }
+        try await store.createDeployment(F.deployment("staging"))
+        try await store.createDeploy(F.deploy("s1", deploymentId: "dep-staging"))
+        let foreign = await #expect(throws: AirlockError.self) {
+            try await store.createDeploy(F.deploy("d2", rollbackFrom: "d1", rollbackTo: "s1"))
+        }
+        #expect(foreign?.kind == .usage)
+        #expect(try await store.listDeploys(deploymentId: "dep-prod", offset: 0, limit: 10).totalCount == 1)
+        // The next successful deploy still gets the next number: refused ones leave no gap.
+        #expect(try await store.createDeploy(F.deploy("d2")).sequence == 2)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func createsDeployBatchesAllOrNothing(factory: StoreFactory) async throws {
+        let store = try await seeded(factory, deploys: 2).store
+        let batch = try await store.createDeploys((3...6).map { F.deploy("d\($0)") })
+        #expect(batch.map(\.sequence) == [3, 4, 5, 6])
+        let refused = await #expect(throws: AirlockError.self) {
+            try await store.createDeploys([F.deploy("d7"), F.deploy("d8"), F.deploy("d1")])
+        }
+        #expect(refused?.kind == .usage)
+        #expect(try await store.deploy(id: "d7") == nil, "a refused batch stores nothing")
+        #expect(try await store.listDeploys(deploymentId: "dep-prod", offset: 0, limit: 1).totalCount == 6)
+        #expect(try await store.createDeploys([]).isEmpty)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func concurrentCreatorsGetDistinctConsecutiveSequences(factory: StoreFactory) async throws {
+        let store = try await seeded(factory).store
+        let sequences = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 1...20 {
+                group.addTask { try await store.createDeploy(F.deploy("c\(index)")).sequence }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(sequences.sorted() == Array(1...20))
+        let history = try await store.history(deploymentId: "dep-prod")
+        #expect(history.map(\.sequence) == Array((1...20).reversed()))
+        #expect(Set(history.map(\.id)).count == 20)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func pagesNewestFirstWithTotalCount(factory: StoreFactory) async throws {
+        let store = try await seeded(factory, deploys: 23).store
+        let first = try await store.listDeploys(deploymentId: "dep-prod", offset: 0, limit: 10)
+        #expect(first.totalCount == 23)
+        #expect(first.deploys.map(\.sequence) == Array((14...23).reversed()))
+        let second = try await store.listDeploys(deploymentId: "dep-prod", offset: 10, limit: 10)
+        #expect(second.deploys.map(\.sequence) == Array((4...13).reversed()))
+        let last = try await store.listDeploys(deploymentId: "dep-prod", offset: 20, limit: 10)
+        #expect(last.deploys.map(\.sequence) == [3, 2, 1] && last.totalCount == 23)
+        let beyond = try await store.listDeploys(deploymentId: "dep-prod", offset: 23, limit: 10)
+        #expect(beyond.deploys.isEmpty && beyond.totalCount == 23)
+        #expect(try await store.listDeploys(deploymentId: "dep-prod", offset: 0, limit: 0).deploys.isEmpty)
+
+        let pages = first.deploys + second.deploys + last.deploys
+        #expect(pages == (try await store.history(deploymentId: "dep-prod")), "pages concatenate to the history")
+
+        let empty = try await store.createDeployment(F.deployment("empty"))
+        let none = try await store.listDeploys(deploymentId: empty.id, offset: 0, limit: 50)
+        #expect(none.deploys.isEmpty && none.totalCount == 0)
+        await #expect(throws: AirlockError.self) { try await store.listDeploys(deploymentId: "dep-prod", offset: -1, limit: 10) }
+        await #expect(throws: AirlockError.usage("No deployment with id `nope`")) {
+            try await store.listDeploys(deploymentId: "nope", offset: 0, limit: 10)
+        }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func updatesDeploys(factory: StoreFactory) async throws {
+        let store = try await seeded(factory, deploys: 2).store
+        var deploy = try #require(try await store.deploy(id: "d1"))
+        deploy.status = .deploying
+        deploy.description = "Now deploying"
+        deploy.dbSchemaHead = "29ce7909c52b"
+        #expect(try await store.updateDeploy(deploy) == deploy)
+        #expect(try await store.deploy(id: "d1") == deploy)
+
+        deploy.status = .deployed
+        let deployed = try await store.updateDeploy(deploy)
+        #expect(deployed.everDeployed, "DEPLOYED implies everDeployed")
+        deploy.status = .failed
+        deploy.everDeployed = false
+        #expect(try await store.updateDeploy(deploy).everDeployed, "everDeployed never goes back")
+
+        var moved = deploy
+        moved.sequence = 7
+        let refused = await #expect(throws: AirlockError.self) { try await store.updateDeploy(moved) }
+        #expect(refused?.kind == .usage)
+        await #expect(throws: AirlockError.usage("No deploy with id `nope`")) { try await store.updateDeploy(F.deploy("nope")) }
+    }
+
+    // MARK: Deployed / failed
+
+    @Test(arguments: StoreFactory.all)
+    func markDeployedMovesCurrentAndAuditsTogether(factory: StoreFactory) async throws {
+        let store = try await seeded(factory, deploys: 2).store
+        let first = try await store.markDeployed(deployId: "d1", deploymentId: "dep-prod", dbSchemaHead: "head-1", actor: "ci", requestId: "r1")
+        #expect(first.status == .deployed && first.everDeployed && first.dbSchemaHead == "head-1")
+        #expect(try await store.deployment(id: "dep-prod")?.currentDeployId == "d1")
+
+        let second = try await store.markDeployed(deployId: "d2", deploymentId: "dep-prod", dbSchemaHead: nil, actor: "ci")
+        #expect(second.dbSchemaHead == "5f2621c13b39", "a nil head keeps the recorded one")
+        #expect(try await store.deployment(id: "dep-prod")?.currentDeployId == "d2")
+
+        let events = try await store.auditEvents(deploymentId: "dep-prod", limit: 10)
+        #expect(events.map(\.afterDeployId) == ["d2", "d1"])
+        #expect(events.map(\.beforeDeployId) == ["d1", nil])
+        #expect(events[0].action == .deployCreate && events[0].outcome == .succeeded && events[0].actor == "ci")
+        #expect(events[0].afterRuntime == "Runtime 13.5.0 (Airflow 2.10.5)" && events[0].beforeRuntime == events[0].afterRuntime)
+        #expect(events[1].requestId == "r1")
+
+        // A rollback deploy is audited as a rollback.
+        try await store.createDeploy(F.deploy("d3", image: F.image(runtime: "12.0.0", airflow: "2.9.3"), rollbackFrom: "d2", rollbackTo: "d1"))
+        try await store.markDeployed(deployId: "d3", deploymentId: "dep-prod", dbSchemaHead: nil, actor: "bob")
+        let rollback = try #require(try await store.auditEvents(deploymentId: "dep-prod", limit: 1).first)
+        #expect(rollback.action == .deployRollback && rollback.afterRuntime == "Runtime 12.0.0 (Airflow 2.9.3)")
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func refusedMarkDeployedChangesNothing(factory: StoreFactory) async throws {
+        let store = try await seeded(factory, deploys: 1).store
+        try await store.markDeployed(deployId: "d1", deploymentId: "dep-prod", dbSchemaHead: nil, actor: "ci")
+        try await store.createDeployment(F.deployment("staging"))
+        try await store.createDeploy(F.deploy("s1", deploymentId: "dep-staging"))
+        let auditBefore = try await store.auditEvents(deploymentId: nil, limit: 100)
+
+        await #expect(throws: AirlockError.usage("No deploy with id `ghost`")) {
+            try await store.markDeployed(deployId: "ghost", deploymentId: "dep-prod", dbSchemaHead: nil, actor: "ci")
+        }
+        let foreign = await #expect(throws: AirlockError.self) {
+            try await store.markDeployed(deployId: "s1", deploymentId: "dep-prod", dbSchemaHead: nil, actor: "ci")
+        }
+        #expect(foreign?.kind == .usage)
+        #expect(try await store.deployment(id: "dep-prod")?.currentDeployId == "d1")
+        #expect(try await store.deploy(id: "s1")?.status == .initialized)
+        #expect(try await store.auditEvents(deploymentId: nil, limit: 100) == auditBefore)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func markFailedKeepsThePreviousCurrentDeploy(factory: StoreFactory) async throws {
+        let store = try await seeded(factory, deploys: 2).store
+        try await store.markDeployed(deployId: "d1", deploymentId: "dep-prod", dbSchemaHead: nil, actor: "ci")
+        let failed = try await store.markFailed(deployId: "d2", reason: "scheduler never became healthy", actor: "ci", requestId: "r9")
+        #expect(failed.status == .failed && !failed.everDeployed)
+        #expect(try await store.deployment(id: "dep-prod")?.currentDeployId == "d1")
+        let event = try #require(try await store.auditEvents(deploymentId: "dep-prod", limit: 1).first)
+        #expect(event.outcome == .failed && event.detail == "scheduler never became healthy" && event.requestId == "r9")
+        #expect(event.beforeDeployId == "d1" && event.afterDeployId == "d2")
+    }
+
+    // MARK: Audit
+
+    @Test(arguments: StoreFactory.all)
+    func auditIsAppendOnlyAndNewestFirst(factory: StoreFactory) async throws {
+        let store = try await seeded(factory).store
+        try await store.createDeployment(F.deployment("staging"))
+        // Timestamps out of order on purpose: the append order decides.
+        for (index, deploymentId) in ["dep-prod", "dep-staging", "dep-prod", "dep-prod"].enumerated() {
+            try await store.appendAudit(AuditEvent(id: "e\(index)", at: F.now.addingTimeInterval(Double(-index)), actor: "alice",
+                                                   action: .deployPrune, deploymentId: deploymentId, outcome: .succeeded))
+        }
+        try await store.appendAudit(AuditEvent(id: "global", at: F.now, actor: "admin", action: "token.create", deploymentId: nil,
+                                               outcome: .refused, requestId: "r", detail: "no"))
+        #expect(try await store.auditEvents(deploymentId: "dep-prod", limit: 10).map(\.id) == ["e3", "e2", "e0"])
+        #expect(try await store.auditEvents(deploymentId: "dep-prod", limit: 2).map(\.id) == ["e3", "e2"])
+        #expect(try await store.auditEvents(deploymentId: nil, limit: 10).map(\.id) == ["global", "e3", "e2", "e1", "e0"])
+        let global = try #require(try await store.auditEvents(deploymentId: nil, limit: 1).first)
+        #expect(global == AuditEvent(id: "global", at: F.now, actor: "admin", action: "token.create", deploymentId: nil,
+                                     outcome: .refused, requestId: "r", detail: "no"))
+
+        await #expect(throws: AirlockError.self) {
+            try await store.appendAudit(AuditEvent(id: "e0", at: F.now, actor: "mallory", action: .deployPrune, deploymentId: "dep-prod",
+                                                   outcome: .succeeded))
+        }
+        #expect(try await store.auditEvents(deploymentId: nil, limit: 10).first { $0.id == "e0" }?.actor == "alice")
+    }
+
+    // MARK: Tokens
+
+    @Test(arguments: StoreFactory.all)
+    func tokensMatchTheirSecretUntilRevoked(factory: StoreFactory) async throws {
+        let store = try factory.make(F.clock).store
+        let (secret, record) = try await store.createToken(name: "ci-prod", role: .deployer)
+        let (otherSecret, other) = try await store.createToken(name: "alice", role: .admin)
+        #expect(secret.hasPrefix(APIToken.secretPrefix) && secret.count == APIToken.secretPrefix.count + 64)
+        #expect(secret != otherSecret)
+        #expect(record.name == "ci-prod" && record.role == .deployer && record.createdAt == F.now && record.revokedAt == nil)
+
+        #expect(try await store.token(matching: secret) == record)
+        #expect(try await store.token(matching: otherSecret) == other)
+        #expect(try await store.token(matching: secret + "x") == nil)
+        #expect(try await store.token(matching: SHA256.hex(secret)) == nil, "the stored hash is not a credential")
+        #expect(try await store.token(matching: "") == nil)
+        #expect(Set(try await store.listTokens()) == [record, other])
+
+        let revoked = try await store.revokeToken(id: record.id)
+        #expect(revoked.revokedAt == F.now && revoked.isRevoked)
+        #expect(try await store.token(matching: secret) == nil)
+        #expect(try await store.token(matching: otherSecret) == other)
+        #expect(try await store.revokeToken(id: record.id) == revoked, "revoking twice keeps the first time")
+        #expect(try await store.listTokens().count == 2, "revoked tokens stay listed")
+        await #expect(throws: AirlockError.usage("No API token with id `nope`")) { try await store.revokeToken(id: "nope") }
+        await #expect(throws: AirlockError.self) { try await store.createToken(name: "  ", role: .viewer) }
+    }
+
+    @Test(arguments: StoreFactory.persistent)
+    func tokenSecretsNeverReachTheDisk(factory: StoreFactory) async throws {
+        let fixture = try factory.make(F.clock)
+        let folder = try #require(fixture.folder)
+        let (secret, _) = try await fixture.store.createToken(name: "ci", role: .deployer)
+        #expect(try await fixture.store.token(matching: secret) != nil)
+
+        let files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+        #expect(!files.isEmpty)
+        var all = Data()
+        for file in files { all.append(try Data(contentsOf: file)) }
+        #expect(all.range(of: Data(secret.utf8)) == nil, "the plain secret is not in \(files.map(\.lastPathComponent))")
+        let randomPart = String(secret.dropFirst(APIToken.secretPrefix.count))
+        #expect(all.range(of: Data(randomPart.utf8)) == nil)
+        #expect(all.range(of: Data(SHA256.hex(secret).utf8)) != nil, "its SHA-256 is what is stored")
+    }
+
+    // MARK: Artifacts
+
+    @Test(arguments: StoreFactory.all)
+    func marksArtifactsExpiredAndKeepsRecords(factory: StoreFactory) async throws {
+        let store = try await seeded(factory, deploys: 3).store
+        #expect(try await store.markArtifactsExpired(deployIds: ["d1", "d2", "d2", "ghost"]) == 2)
+        let history = try await store.history(deploymentId: "dep-prod")
+        #expect(history.map(\.id) == ["d3", "d2", "d1"], "records stay")
+        #expect(history.map(\.artifactsStored) == [true, false, false])
+        #expect(try await store.markArtifactsExpired(deployIds: ["d1"]) == 0)
+        #expect(try await store.markArtifactsExpired(deployIds: []) == 0)
+    }
+
+    // MARK: Persistence and migrations
+
+    @Test(arguments: StoreFactory.persistent)
+    func dataSurvivesReopening(factory: StoreFactory) async throws {
+        let fixture = try await seeded(factory, deploys: 3)
+        try await fixture.store.markDeployed(deployId: "d2", deploymentId: "dep-prod", dbSchemaHead: nil, actor: "ci")
+        let (secret, token) = try await fixture.store.createToken(name: "ci", role: .deployer)
+        let history = try await fixture.store.history(deploymentId: "dep-prod")
+        let audit = try await fixture.store.auditEvents(deploymentId: nil, limit: 10)
+
+        let reopen = try #require(fixture.reopen)
+        let reopened = try reopen()
+        #expect(try await reopened.deployment(id: "dep-prod")?.currentDeployId == "d2")
+        #expect(try await reopened.history(deploymentId: "dep-prod") == history)
+        #expect(try await reopened.auditEvents(deploymentId: nil, limit: 10) == audit)
+        #expect(try await reopened.token(matching: secret) == token)
+        #expect(try await reopened.createDeploy(F.deploy("d4")).sequence == 4)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func migrationsAreVersioned(factory: StoreFactory) async throws {
+        let fixture = try factory.make(F.clock)
+        #expect(try await fixture.store.schemaVersion() == 1)
+        guard let reopen = fixture.reopen, let path = fixture.sqlitePath else { return }
+        try await fixture.store.createDeployment(F.deployment())
+        // v1 creates tables without IF NOT EXISTS: running it twice would fail, so opening twice proves it runs once.
+        for _ in 0..<2 {
+            let store = try reopen()
+            #expect(try await store.schemaVersion() == 1)
+            #expect(try await (store as? SQLiteDeployHistoryStore)?.appliedMigrations() == ["v1"])
+        }
+        let migrations = try await DatabaseQueue(path: path).read { db in
+            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+        }
+        #expect(migrations == ["v1"])
+    }
+
+    @Test(arguments: StoreFactory.persistent)
+    func schemaRefusesInconsistentWrites(factory: StoreFactory) async throws {
+        let fixture = try await seeded(factory, deploys: 1)
+        try await fixture.store.createDeployment(F.deployment("staging"))
+        try await fixture.store.createDeploy(F.deploy("s1", deploymentId: "dep-staging"))
+        let path = try #require(fixture.sqlitePath)
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        let raw = try DatabaseQueue(path: path, configuration: config)
+
+        // A deployment cannot point at a deploy that does not exist, nor at another deployment's deploy.
+        #expect(throws: DatabaseError.self) {
+            try raw.write { db in try db.execute(sql: "UPDATE deployments SET current_deploy_id = 'ghost' WHERE id = 'dep-prod'") }
+        }
+        #expect(throws: DatabaseError.self) {
+            try raw.write { db in try db.execute(sql: "UPDATE deployments SET current_deploy_id = 's1' WHERE id = 'dep-prod'") }
+        }
+        // Two deploys of one deployment cannot share a sequence number.
+        #expect(throws: DatabaseError.self) {
+            try raw.write { db in try db.execute(sql: "UPDATE deploys SET sequence = 1, deployment_id = 'dep-prod' WHERE id = 's1'") }
+        }
+        // Audit rows cannot be changed or removed.
+        try await fixture.store.appendAudit(AuditEvent(id: "e1", at: F.now, actor: "alice", action: .deployPrune, deploymentId: "dep-prod",
+                                                       outcome: .succeeded))
+        #expect(throws: DatabaseError.self) { try raw.write { db in try db.execute(sql: "UPDATE audit_events SET actor = 'mallory'") } }
+        #expect(throws: DatabaseError.self) { try raw.write { db in try db.execute(sql: "DELETE FROM audit_events") } }
+        #expect(try await fixture.store.auditEvents(deploymentId: nil, limit: 10).map(\.actor) == ["alice"])
+        #expect(try await fixture.store.deployment(id: "dep-prod")?.currentDeployId == nil)
+    }
+}
