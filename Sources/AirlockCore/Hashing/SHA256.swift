@@ -23,6 +23,24 @@ public struct SHA256: Sendable {
     public init() {}
 
     public mutating func update<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        // Fast path for contiguous input: whole 64-byte blocks are compressed without copying byte by byte.
+        let handled: Bool? = bytes.withContiguousStorageIfAvailable { storage in
+            var index = 0
+            while index < storage.count, !buffer.isEmpty {
+                buffer.append(storage[index]); index += 1; length &+= 1
+                if buffer.count == 64 { compress(buffer); buffer.removeAll(keepingCapacity: true) }
+            }
+            while storage.count - index >= 64 {
+                compress(Array(storage[index..<index + 64]))
+                index += 64
+                length &+= 64
+            }
+            while index < storage.count {
+                buffer.append(storage[index]); index += 1; length &+= 1
+            }
+            return true
+        }
+        if handled == true { return }
         for byte in bytes {
             buffer.append(byte)
             length &+= 1
