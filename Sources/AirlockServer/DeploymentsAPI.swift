@@ -7,6 +7,10 @@ import Hummingbird
 /// Reads are open on loopback; every mutating call needs a bearer token with a sufficient role.
 struct DeploymentsAPI: Sendable {
     var store: any DeployHistoryStore
+    var artifacts: ArtifactStore
+
+    /// Upload size limits: the compressed-free tar itself and its unpacked content.
+    static let uploadLimits: [ArtifactStore.Kind: Int] = [.image: 256 * 1024 * 1024, .dags: 64 * 1024 * 1024]
 
     func register(on group: RouterGroup<BasicRequestContext>) {
         group.get("openapi.json") { _, _ in
@@ -52,6 +56,30 @@ struct DeploymentsAPI: Sendable {
                 let limit = min(500, max(1, request.uri.queryParameters.get("limit", as: Int.self) ?? 50))
                 let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: limit)
                 return JSONBody(value: DeployPage(deploys: page.deploys, offset: offset, limit: limit, totalCount: page.totalCount))
+            }
+        }
+        group.put("deployments/:name/artifacts/:kind") { request, context in
+            try await call {
+                _ = try await authorize(request, .deployer)
+                _ = try await deployment(context)
+                guard let kind = ArtifactStore.Kind(rawValue: try context.parameters.require("kind")) else {
+                    throw APIError(.notFound, code: "not_found", "Artifacts are `image` or `dags`")
+                }
+                let limit = Self.uploadLimits[kind] ?? 0
+                let buffer: ByteBuffer
+                do {
+                    buffer = try await request.body.collect(upTo: limit)
+                } catch {
+                    throw APIError(.contentTooLarge, code: "upload_too_large", "The \(kind.rawValue) upload is larger than \(limit / (1024 * 1024)) MB")
+                }
+                let bytes = Array(buffer.readableBytesView)
+                do {
+                    let result = try artifacts.store(kind, tar: bytes, limits: .init(maxEntries: 100_000, maxTotalBytes: limit * 4))
+                    return JSONBody(value: UploadResult(kind: kind.rawValue, digest: result.digest, files: result.manifest.files.count,
+                                                        stored: result.stored), status: result.stored ? .created : .ok)
+                } catch let error as AirlockError where error.kind == .usage {
+                    throw APIError(.badRequest, code: "invalid_bundle", error.message)
+                }
             }
         }
         group.get("deployments/:name/audit-events") { request, context in
@@ -121,5 +149,6 @@ struct SettingsBody: Decodable {
 }
 
 struct DeploymentList: Encodable, Sendable { var deployments: [Deployment] }
+struct UploadResult: Encodable, Sendable { var kind: String; var digest: String; var files: Int; var stored: Bool }
 struct DeployPage: Encodable, Sendable { var deploys: [Deploy]; var offset: Int; var limit: Int; var totalCount: Int }
 struct AuditList: Encodable, Sendable { var events: [AuditEvent] }

@@ -31,7 +31,8 @@ public enum AirlockServerBuilder {
 
     public static func application(configuration: ServerConfiguration, store: any DeployHistoryStore) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
-        DeploymentsAPI(store: store).register(on: router.group("api/v1"))
+        let artifacts = ArtifactStore(root: configuration.dataDirectory.appendingPathComponent("artifacts"))
+        DeploymentsAPI(store: store, artifacts: artifacts).register(on: router.group("api/v1"))
         return Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                                                   serverName: "airlock"))
     }

@@ -42,6 +42,14 @@ import Testing
             get throws { try String(contentsOf: dataDirectory.appendingPathComponent("admin-token"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
         }
 
+        func upload(_ path: String, _ bytes: [UInt8], token: String?) async throws -> (data: Data, status: Int) {
+            var request = URLRequest(url: try #require(URL(string: url + path)))
+            request.httpMethod = "PUT"
+            if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+            let (data, response) = try await URLSession.shared.upload(for: request, from: Data(bytes))
+            return (data, (response as? HTTPURLResponse)?.statusCode ?? 0)
+        }
+
         func stop() { kill(process.processIdentifier, SIGKILL) }
     }
 
@@ -89,6 +97,27 @@ import Testing
         let openapi = try await server.fetch("/api/v1/openapi.json")
         let document = try JSONSerialization.jsonObject(with: openapi.data) as? [String: Any]
         #expect((document?["paths"] as? [String: Any])?["/deployments/{name}/deploys"] != nil)
+
+        // Uploads: content-addressed, deduplicated, unsafe bundles refused before anything is written.
+        let bundle = TarArchive(entries: [TarArchive.Entry(path: "dags/a.py", kind: .file, contents: Array("print(1)\n".utf8))]).bytes()
+        let admin = try server.adminToken
+        let anonymous = try await server.upload("/api/v1/deployments/prod/artifacts/dags", bundle, token: nil)
+        #expect(anonymous.status == 401)
+        let first = try await server.upload("/api/v1/deployments/prod/artifacts/dags", bundle, token: admin)
+        #expect(first.status == 201)
+        let uploaded = try JSONSerialization.jsonObject(with: first.data) as? [String: Any]
+        #expect(uploaded?["digest"] as? String == TarArchive(entries: [TarArchive.Entry(path: "dags/a.py", kind: .file, contents: Array("print(1)\n".utf8))]).manifest.digest)
+        let again = try await server.upload("/api/v1/deployments/prod/artifacts/dags", bundle, token: admin)
+        #expect(again.status == 200)
+        #expect((try JSONSerialization.jsonObject(with: again.data) as? [String: Any])?["stored"] as? Bool == false)
+        let escaping = TarArchive(entries: [TarArchive.Entry(path: "dags/l.py", kind: .symlink, linkTarget: "../../../etc/passwd")]).bytes()
+        let unsafe = try await server.upload("/api/v1/deployments/prod/artifacts/dags", escaping, token: admin)
+        #expect(unsafe.status == 400)
+        #expect((try JSONSerialization.jsonObject(with: unsafe.data) as? [String: Any])?["code"] as? String == "invalid_bundle")
+        let truncated = try await server.upload("/api/v1/deployments/prod/artifacts/image", Array(bundle.prefix(600)), token: admin)
+        #expect(truncated.status == 400)
+        let stored = try FileManager.default.contentsOfDirectory(atPath: server.dataDirectory.appendingPathComponent("artifacts/dags").path)
+        #expect(stored.filter { !$0.hasPrefix(".") }.count == 1)
 
         // The settings change was audited.
         let audit = try await server.fetch("/api/v1/deployments/prod/audit-events")

@@ -10,6 +10,12 @@ public struct PythonEnvironment: Sendable, Hashable {
     public var lockHash: String
     public var pythonVersion: String
     public var python: String { root.appendingPathComponent("bin/python").path }
+
+    public init(root: URL, lockHash: String, pythonVersion: String) {
+        self.root = root
+        self.lockHash = lockHash
+        self.pythonVersion = pythonVersion
+    }
     public var bin: URL { root.appendingPathComponent("bin") }
     /// A folder inside the environment for Airlock's own per-environment files (e.g. the migrated DB template).
     public var airlockFolder: URL { root.appendingPathComponent("airlock") }
