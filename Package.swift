@@ -35,6 +35,7 @@ let package = Package(
         .executableTarget(name: "airlock", dependencies: ["AirlockCLI"]),
         // Helpers shared by the test targets (paths, scratch folders, the built binary, a loopback HTTP server).
         .target(name: "AirlockTestSupport", dependencies: ["AirlockToolchain"]),
+        .target(name: "AirlockLocalTarget", dependencies: ["AirlockToolchain"]),
 
         .testTarget(name: "PythonPackagingTests", dependencies: ["PythonPackaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AirlockCoreTests", dependencies: ["AirlockCore"]),
@@ -42,5 +43,6 @@ let package = Package(
         .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
         .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockTestSupport"]),
         .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockLocalTargetTests", dependencies: ["AirlockLocalTarget", "AirlockTestSupport"]),
     ]
 )

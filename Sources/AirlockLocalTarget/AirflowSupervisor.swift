@@ -1,0 +1,243 @@
+import AirlockCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Runs one deployment's Airflow components as supervised child processes and judges their health.
+///
+/// 2.x: `scheduler` + `webserver` (one gunicorn worker: memory on a 2-core machine).
+/// 3.x: `api-server` (one worker) + `scheduler` + `dag-processor` (standalone in 3.x).
+/// An actor because start, health polling and stop touch the same process table and must not interleave.
+public actor AirflowSupervisor {
+    /// One component: its name (also the log file's suffix) and its `airflow` arguments.
+    public struct Component: Sendable, Hashable {
+        public var name: String
+        public var arguments: [String]
+        /// The name `/health` reports it under, if it reports it at all (`webserver` is judged by answering).
+        public var healthName: String?
+    }
+
+    private var processes: [SupervisedProcess] = []
+    private var instance: AirflowInstance?
+    private var startedAt: Date?
+
+    public init() {}
+
+    /// The components a deployment of `instance`'s major version runs.
+    public static func components(for instance: AirflowInstance) -> [Component] {
+        let port = String(instance.ports.web)
+        if instance.airflowMajor >= 3 {
+            return [
+                Component(name: "api-server", arguments: ["api-server", "--port", port, "--host", "127.0.0.1", "--workers", "1"], healthName: nil),
+                Component(name: "scheduler", arguments: ["scheduler"], healthName: "scheduler"),
+                Component(name: "dag-processor", arguments: ["dag-processor"], healthName: "dag_processor"),
+            ]
+        }
+        let pidFile = instance.airflowHome.appendingPathComponent("airflow-webserver.pid").path
+        return [
+            Component(name: "scheduler", arguments: ["scheduler"], healthName: "scheduler"),
+            Component(name: "webserver", arguments: ["webserver", "--port", port, "--hostname", "127.0.0.1", "--workers", "1", "--pid", pidFile], healthName: nil),
+        ]
+    }
+
+    /// Whether any component (or a helper it forked) is still alive.
+    public var isRunning: Bool {
+        processes.contains { $0.groupAlive } || !Self.stragglers(of: processes).isEmpty
+    }
+
+    /// The running deployment, if any.
+    public var current: AirflowInstance? { instance }
+
+    /// Component name → process (group) id, for diagnostics and tests.
+    public var processIDs: [String: Int32] {
+        Dictionary(uniqueKeysWithValues: processes.map { ($0.name, $0.pid) })
+    }
+
+    /// Starts the components of `instance` and returns without waiting for health.
+    ///
+    /// - Parameter variables: the deployment's own environment variables. They may change Airflow
+    ///   settings, but not the ones that define where the deployment lives (home, DAGs folder,
+    ///   database, PATH): those always win, so a variable can never point a deployment at another's state.
+    /// - Throws: when something already runs here, the web port is taken (refused before spawning,
+    ///   which is clearer than a gunicorn/uvicorn bind error later), or a process cannot be spawned.
+    public func start(_ instance: AirflowInstance, variables: [String: String] = [:]) async throws(AirlockError) {
+        if isRunning {
+            throw .environment("Airflow is already running for `\(self.instance?.airflowHome.path ?? instance.airflowHome.path)`; stop it first.")
+        }
+        processes = []
+        guard FileManager.default.isExecutableFile(atPath: instance.environment.bin.appendingPathComponent("airflow").path) else {
+            throw .environment("The environment `\(instance.environment.root.path)` has no `airflow` executable.")
+        }
+        for port in [instance.ports.web, instance.ports.logServer] where LoopbackPort.accepts(port) {
+            throw .environment("Port \(port) on 127.0.0.1 is already in use; Airflow cannot listen there.",
+                               hint: "Stop whatever listens on \(port), or choose other ports for the deployment.")
+        }
+        do {
+            try FileManager.default.createDirectory(at: instance.logsFolder, withIntermediateDirectories: true)
+        } catch {
+            throw .environment("Cannot create `\(instance.logsFolder.path)`: \(error.localizedDescription)")
+        }
+        // Stale PID files from a killed run make the 2.x webserver refuse to start when the PID was reused.
+        for name in ["airflow-webserver.pid", "airflow-webserver-monitor.pid", "airflow-scheduler.pid"] {
+            try? FileManager.default.removeItem(at: instance.airflowHome.appendingPathComponent(name))
+        }
+        let secrets = try DeploymentSecrets.load(home: instance.airflowHome)
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in variables { environment[key] = value }
+        for (key, value) in instance.processEnvironment(secrets: secrets) {
+            let pinned = ["PATH", "VIRTUAL_ENV", "AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].contains(key)
+            if pinned || variables[key] == nil { environment[key] = value }
+        }
+
+        let executable = instance.environment.bin.appendingPathComponent("airflow")
+        self.instance = instance
+        startedAt = Date()
+        for component in Self.components(for: instance) {
+            let log = instance.logFile(component.name)
+            Self.rotate(log)
+            do {
+                let process = try SupervisedProcess(name: component.name, executable: executable, arguments: component.arguments,
+                                                    environment: environment, workingDirectory: instance.airflowHome, logFile: log)
+                processes.append(process)
+            } catch {
+                await stop()
+                throw error
+            }
+        }
+    }
+
+    /// Keeps the previous run's output as `.1` so a failed restart does not erase the evidence.
+    private static func rotate(_ log: URL) {
+        let previous = URL(fileURLWithPath: log.path + ".1")
+        try? FileManager.default.removeItem(at: previous)
+        try? FileManager.default.moveItem(at: log, to: previous)
+    }
+
+    /// The health document right now, or nil when the web component does not answer (yet).
+    public func health() async -> AirflowHealth? {
+        guard let instance else { return nil }
+        return await Self.fetchHealth(instance.healthURL)
+    }
+
+    /// Polls the health endpoint every 0.5 s until the metadatabase and every started component report
+    /// healthy with a heartbeat from this start.
+    ///
+    /// Fails early when a component exits. On failure (exit or timeout) it stops everything it started,
+    /// so a failed deploy never leaves processes holding the ports, and the error names the culprit
+    /// with the tail of its log.
+    /// - Returns: seconds from `start` to healthy.
+    @discardableResult
+    public func waitUntilHealthy(timeout: Double) async throws(AirlockError) -> Double {
+        guard let instance, let startedAt, !processes.isEmpty else {
+            throw .environment("Airflow is not running; nothing to wait for.")
+        }
+        let components = Self.components(for: instance)
+        let required = ["metadatabase"] + components.compactMap(\.healthName)
+        // Heartbeats are whole seconds in our parse; allow a little skew.
+        let freshSince = startedAt.addingTimeInterval(-2)
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: AirflowHealth?
+        while true {
+            if let dead = processes.first(where: { !$0.leaderAlive }) {
+                let status = dead.exited.map { " (status \($0))" } ?? ""
+                let message = "The Airflow \(dead.name) exited\(status) before the deployment became healthy."
+                let tail = Self.tail(of: dead.logFile)
+                await stop()
+                throw .environment("\(message)\n--- last lines of \(dead.logFile.path) ---\n\(tail)",
+                                   hint: "Read \(dead.logFile.path) for the whole output.")
+            }
+            last = await Self.fetchHealth(instance.healthURL)
+            if let health = last, health.unhealthy(required: required, since: freshSince).isEmpty {
+                return Date().timeIntervalSince(startedAt)
+            }
+            if Date() >= deadline { break }
+            try? await Task.sleep(nanoseconds: 500_000_000)
+        }
+
+        // Timed out: name what is unhealthy, and show the log of the component responsible.
+        let culprit: Component
+        let what: String
+        let web = components.first { $0.healthName == nil }!
+        if let health = last {
+            let bad = health.unhealthy(required: required, since: freshSince)
+            let name = bad.first { $0 != "metadatabase" } ?? bad.first ?? "?"
+            culprit = components.first { $0.healthName == name } ?? web
+            what = bad.map { name in
+                let status = health[name]?.status ?? "not reported"
+                return health[name]?.isHealthy == true ? "\(name) (heartbeat from an earlier run)" : "\(name) (\(status))"
+            }.joined(separator: ", ")
+        } else {
+            culprit = web
+            what = "\(web.name) (no answer from \(instance.healthURL))"
+        }
+        let log = instance.logFile(culprit.name)
+        let tail = Self.tail(of: log)
+        await stop()
+        throw .environment("Airflow did not become healthy within \(Int(timeout)) s; unhealthy: \(what).\n--- last lines of \(log.path) ---\n\(tail)",
+                           hint: "Read the component logs in \(instance.logsFolder.path).")
+    }
+
+    /// SIGTERM to every component's process group, up to `grace` seconds for everything to exit,
+    /// then SIGKILL to whatever is left — including descendants that left the groups (found by the
+    /// run marker, see `ProcessGroups.processes(withEnvironment:)`). Returns once all are gone and
+    /// the leaders are reaped (their termination handlers ran), so no zombie of ours is left behind.
+    public func stop(grace: Double = 15) async {
+        let targets = processes
+        guard !targets.isEmpty else { return }
+        func stragglers() -> [Int32] { Self.stragglers(of: targets) }
+        func anyAlive() -> Bool { targets.contains { $0.groupAlive } || !stragglers().isEmpty }
+
+        for process in targets { process.signal(SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        while anyAlive() && Date() < deadline {
+            try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+        if anyAlive() {
+            for process in targets where process.groupAlive { process.signal(SIGKILL) }
+            for pid in stragglers() {
+                if getpgid(pid) == pid { kill(-pid, SIGKILL) }
+                kill(pid, SIGKILL)
+            }
+            let killDeadline = Date().addingTimeInterval(5)
+            while anyAlive() && Date() < killDeadline {
+                try? await Task.sleep(nanoseconds: 50_000_000)
+            }
+        }
+        // Foundation reaps a leader once every inherited copy of its status pipe is closed, i.e. just after the above.
+        let reapDeadline = Date().addingTimeInterval(5)
+        while targets.contains(where: { $0.exited == nil }) && Date() < reapDeadline {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        processes = []
+        instance = nil
+        startedAt = nil
+    }
+
+    /// Processes still writing to the components' log files (descendants that left the groups).
+    static func stragglers(of processes: [SupervisedProcess]) -> [Int32] {
+        ProcessGroups.processes(writingTo: Set(processes.compactMap(\.logIdentity)))
+    }
+
+    static func fetchHealth(_ url: String) async -> AirflowHealth? {
+        guard let url = URL(string: url) else { return nil }
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 3
+        let session = URLSession(configuration: .ephemeral)
+        defer { session.finishTasksAndInvalidate() }
+        guard let (data, response) = try? await session.data(for: request),
+              (response as? HTTPURLResponse)?.statusCode == 200 else { return nil }
+        return AirflowHealth(json: data)
+    }
+
+    /// The last `lines` lines of a log (at most the last 16 KB), for error messages.
+    static func tail(of file: URL, lines: Int = 40) -> String {
+        guard let handle = try? FileHandle(forReadingFrom: file) else { return "(no log)" }
+        defer { try? handle.close() }
+        let size = handle.seekToEndOfFile()
+        handle.seek(toFileOffset: size > 16_384 ? size - 16_384 : 0)
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        let selected = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines)
+        return selected.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
