@@ -174,6 +174,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
 
     // MARK: Deployments
 
+    @discardableResult
     public func createDeployment(_ deployment: Deployment) async throws(AirlockError) -> Deployment {
         try Deployment.validateName(deployment.name)
         guard !deployment.id.isEmpty else { throw .usage("A deployment id is required") }
@@ -212,6 +213,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         }
     }
 
+    @discardableResult
     public func updateSettings(deploymentId: String, settings: DeploymentSettings, actor: String,
                                requestId: String?) async throws(AirlockError) -> Deployment {
         let encoded = try Self.json(settings)
@@ -230,6 +232,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         }
     }
 
+    @discardableResult
     public func setPin(deploymentId: String, pin: Deployment.Pin?, actor: String,
                        requestId: String?) async throws(AirlockError) -> Deployment {
         let encoded = try pin.map { pin throws(AirlockError) in try Self.json(pin) }
@@ -250,11 +253,13 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
 
     // MARK: Deploys
 
+    @discardableResult
     public func createDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy {
         let encoded = try Self.encodedNested(deploy)
         return try await write { db in try Self.insertDeploy(db, deploy, image: encoded.image, git: encoded.git) }
     }
 
+    @discardableResult
     public func createDeploys(_ deploys: [Deploy]) async throws(AirlockError) -> [Deploy] {
         guard !deploys.isEmpty else { return [] }
         var encoded: [(image: String?, git: String?)] = []
@@ -303,6 +308,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         return stored
     }
 
+    @discardableResult
     public func updateDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy {
         let image = try deploy.image.map { value throws(AirlockError) in try Self.json(value) }
         let git = try deploy.git.map { value throws(AirlockError) in try Self.json(value) }
@@ -373,6 +379,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         }
     }
 
+    @discardableResult
     public func markDeployed(deployId: String, deploymentId: String, dbSchemaHead: String?, actor: String,
                              requestId: String?) async throws(AirlockError) -> Deploy {
         let at = now()
@@ -397,6 +404,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         }
     }
 
+    @discardableResult
     public func markFailed(deployId: String, reason: String, actor: String, requestId: String?) async throws(AirlockError) -> Deploy {
         let at = now()
         let eventId = Self.newId()
@@ -488,6 +496,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         }
     }
 
+    @discardableResult
     public func revokeToken(id: String) async throws(AirlockError) -> APIToken {
         let at = now().timeIntervalSince1970
         return try await write { db in
@@ -501,6 +510,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
 
     // MARK: Artifacts
 
+    @discardableResult
     public func markArtifactsExpired(deployIds: [String]) async throws(AirlockError) -> Int {
         guard !deployIds.isEmpty else { return 0 }
         return try await write { db in

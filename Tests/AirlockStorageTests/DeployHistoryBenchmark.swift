@@ -36,6 +36,19 @@ struct DeployHistoryBenchmark {
         return Stats(samples: samples)
     }
 
+    static func deploy(_ index: Int, base: Date) -> Deploy {
+        let image = DeployImage(runtimeVersion: "13.\(index % 5).0", airflowVersion: "2.10.5", python: "3.12",
+                                lockHash: SHA256.hex("lock-\(index / 100)"), projectDigest: SHA256.hex("digest-\(index / 10)"))
+        let git = GitMetadata(commit: SHA256.hex("commit-\(index)"), branch: "main", author: "CI", remote: "git@example.com:team/dags.git")
+        let type: DeployType = index % 3 == 0 ? .dagOnly : .imageAndDag
+        let status: DeployStatus = index % 10 == 0 ? .failed : .deployed
+        let createdAt = base.addingTimeInterval(Double(index) * 60)
+        return Deploy(id: "deploy-\(index)", deploymentId: "dep-bench", sequence: 0, type: type, status: status,
+                      description: "Deploy number \(index) from CI", createdAt: createdAt, createdBy: "ci-token", image: image,
+                      dagBundleVersion: SHA256.hex("dags-\(index)"), dagDeployEnabled: true, dbSchemaHead: "5f2621c13b39",
+                      git: git, everDeployed: status == .deployed)
+    }
+
     @Test func pagingHundredThousandDeploys() async throws {
         let folder = try TestSupport.scratchFolder("airlock-deploys-bench")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -50,16 +63,7 @@ struct DeployHistoryBenchmark {
             var next = 1
             while next <= Self.deployCount {
                 let upper = min(Self.deployCount, next + Self.batchSize - 1)
-                let batch = (next...upper).map { index in
-                    Deploy(id: "deploy-\(index)", deploymentId: "dep-bench", sequence: 0, type: index % 3 == 0 ? .dagOnly : .imageAndDag,
-                           status: index % 10 == 0 ? .failed : .deployed, description: "Deploy number \(index) from CI",
-                           createdAt: base.addingTimeInterval(Double(index) * 60), createdBy: "ci-token",
-                           image: DeployImage(runtimeVersion: "13.\(index % 5).0", airflowVersion: "2.10.5", python: "3.12",
-                                              lockHash: SHA256.hex("lock-\(index / 100)"), projectDigest: SHA256.hex("digest-\(index / 10)")),
-                           dagBundleVersion: SHA256.hex("dags-\(index)"), dagDeployEnabled: true, dbSchemaHead: "5f2621c13b39",
-                           git: GitMetadata(commit: SHA256.hex("commit-\(index)"), branch: "main", author: "CI", remote: "git@example.com:team/dags.git"),
-                           everDeployed: index % 10 != 0)
-                }
+                let batch = (next...upper).map { Self.deploy($0, base: base) }
                 try await store.createDeploys(batch)
                 next = upper + 1
             }

@@ -419,4 +419,17 @@ import Testing
         #expect(try await fixture.store.auditEvents(deploymentId: nil, limit: 10).map(\.actor) == ["alice"])
         #expect(try await fixture.store.deployment(id: "dep-prod")?.currentDeployId == nil)
     }
+
+    @Test(arguments: StoreFactory.persistent)
+    func pagingStaysCorrectWithSequenceGaps(factory: StoreFactory) async throws {
+        // Deploys are never deleted through the store; a manual repair could still leave a gap, and
+        // paging must then fall back from the range seek to LIMIT/OFFSET.
+        let fixture = try await seeded(factory, deploys: 12)
+        let path = try #require(fixture.sqlitePath)
+        try await DatabaseQueue(path: path).write { db in try db.execute(sql: "DELETE FROM deploys WHERE id IN ('d5', 'd9')") }
+        let page = try await fixture.store.listDeploys(deploymentId: "dep-prod", offset: 2, limit: 5)
+        #expect(page.totalCount == 10)
+        #expect(page.deploys.map(\.sequence) == [10, 8, 7, 6, 4])
+        #expect(try await fixture.store.createDeploy(F.deploy("d13")).sequence == 13)
+    }
 }
