@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockToolchain
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
