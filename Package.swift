@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "AirlockCoreTests", dependencies: ["AirlockCore"]),
         .testTarget(name: "AirlockToolchainTests", dependencies: ["AirlockToolchain", "AirlockTestSupport"]),
         .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
-        .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockStorage", "AirlockTestSupport"]),
         .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "AirlockLocalTargetTests", dependencies: ["AirlockLocalTarget", "AirlockTestSupport"]),
     ]

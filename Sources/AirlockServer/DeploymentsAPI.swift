@@ -82,6 +82,33 @@ struct DeploymentsAPI: Sendable {
                 }
             }
         }
+        group.post("deployments/:name/deploys/:ref/rollback") { request, context in
+            try await call {
+                let deployment = try await deployment(context)
+                let body = try await decode(RollbackBody.self, request, context)
+                let dryRun = body.dryRun ?? false
+                // Anyone may preview; executing needs a token with the rollback role (checked by the planner).
+                let role: Role = dryRun ? .viewer : try await authorize(request, .viewer).role
+                let history = try await store.history(deploymentId: deployment.id)
+                let reference = try context.parameters.require("ref")
+                let target = try RollbackPlanner.resolveTarget(reference, in: history)
+                let current = history.first { $0.id == deployment.currentDeployId }
+                let plan: RollbackPlan
+                do {
+                    plan = try RollbackPlanner.plan(
+                        deployment: deployment, history: history, targetId: reference, now: Date(), description: body.description,
+                        dryRun: dryRun, restoreBackup: body.restoreBackup ?? false, role: role,
+                        currentManifest: manifest(of: current), targetManifest: manifest(of: target))
+                } catch let error as AirlockError {
+                    throw APIError(.conflict, code: "rollback_refused", error.message)
+                }
+                guard dryRun else {
+                    throw APIError(.notImplemented, code: "not_implemented",
+                                   "Rollback execution arrives with the local deploy flow; use dryRun to preview")
+                }
+                return JSONBody(value: plan)
+            }
+        }
         group.get("deployments/:name/audit-events") { request, context in
             try await call {
                 let deployment = try await deployment(context)
@@ -98,6 +125,22 @@ struct DeploymentsAPI: Sendable {
         } catch let error as AirlockError {
             throw APIError.from(error)
         }
+    }
+
+    /// The files of a deploy's image and DAG bundle (`path → sha256`), when its artifacts are stored.
+    private func manifest(of deploy: Deploy?) -> [String: String]? {
+        guard let deploy else { return nil }
+        var files: [String: String] = [:]
+        var found = false
+        if let digest = deploy.image?.projectDigest, let image = artifacts.manifest(.image, digest: digest) {
+            files.merge(image.files) { first, _ in first }
+            found = true
+        }
+        if let digest = deploy.dagBundleVersion, let dags = artifacts.manifest(.dags, digest: digest) {
+            files.merge(dags.files) { first, _ in first }
+            found = true
+        }
+        return found ? files : nil
     }
 
     private func deployment(_ context: BasicRequestContext) async throws -> Deployment {
@@ -140,6 +183,12 @@ struct DeploymentsAPI: Sendable {
 struct CreateDeploymentBody: Decodable {
     var name: String
     var target: DeploymentTarget?
+}
+
+struct RollbackBody: Decodable {
+    var description: String?
+    var dryRun: Bool?
+    var restoreBackup: Bool?
 }
 
 struct SettingsBody: Decodable {

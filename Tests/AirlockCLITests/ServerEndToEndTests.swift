@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockStorage
 import AirlockTestSupport
 import AirlockToolchain
 import Foundation
@@ -14,8 +15,8 @@ import Testing
         let url: String
         let dataDirectory: URL
 
-        init() throws {
-            dataDirectory = try TestSupport.scratchFolder("airlock-server")
+        init(dataDirectory existing: URL? = nil) throws {
+            dataDirectory = try existing ?? TestSupport.scratchFolder("airlock-server")
             let port = Int.random(in: 20_000..<60_000)
             url = "http://127.0.0.1:\(port)"
             process.executableURL = TestSupport.airlockBinary
@@ -122,5 +123,49 @@ import Testing
         // The settings change was audited.
         let audit = try await server.fetch("/api/v1/deployments/prod/audit-events")
         #expect(String(decoding: audit.data, as: UTF8.self).contains("deployment.settings"))
+    }
+
+    /// A 2.10.5 → 3.0.6 history, then the rollback preview: refused while disabled, then the plan.
+    @Test func rollbackPreview() async throws {
+        let data = try TestSupport.scratchFolder("airlock-server")
+        let store = try SQLiteDeployHistoryStore(path: data.appendingPathComponent("airlock.sqlite").path)
+        let deployment = try await store.createDeployment(Deployment(id: "d1", name: "prod"))
+        var ids: [String] = []
+        for (airflow, head) in [("2.10.5", "5f2621c13b39"), ("3.0.6", "fe199e1abd77")] {
+            let deploy = try await store.createDeploy(Deploy(
+                id: "deploy-\(airflow)", deploymentId: deployment.id, sequence: 0, type: .imageAndDag, status: .deploying,
+                description: "Airflow \(airflow)", createdAt: Date(), createdBy: "ci",
+                image: DeployImage(runtimeVersion: nil, airflowVersion: airflow, python: "3.11", lockHash: "lock-\(airflow)", projectDigest: "img-\(airflow)"),
+                dagBundleVersion: "dags-\(airflow)", dagDeployEnabled: true, dbSchemaHead: nil, everDeployed: false))
+            _ = try await store.markDeployed(deployId: deploy.id, deploymentId: deployment.id, dbSchemaHead: head, actor: "ci")
+            ids.append(deploy.id)
+        }
+        let server = try RunningServer(dataDirectory: data)
+        defer { server.stop() }
+        try await server.waitUntilUp()
+        let env = ["AIRLOCK_SERVER": server.url]
+
+        let refused = try await TestSupport.airlock(["rollback", "--deployment", "prod", "1", "--dry-run"], environment: env)
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("Rollback is disabled"), "\(refused.stderr)")
+
+        let admin = env.merging(["AIRLOCK_TOKEN": try server.adminToken]) { $1 }
+        #expect(try await TestSupport.airlock(["deployment", "settings", "prod", "--rollback-enabled", "true"], environment: admin).status == 0)
+        let preview = try await TestSupport.airlock(["rollback", "--deployment", "prod", "#1", "--dry-run"], environment: env)
+        #expect(preview.status == 0, "\(preview.stderr)")
+        #expect(preview.stdout.contains("#2 → #1, recorded as #3"))
+        #expect(preview.stdout.contains("Airflow:  3.0.6 → 2.10.5"))
+        #expect(preview.stdout.contains("downgrade fe199e1abd77 → 5f2621c13b39"))
+        #expect(preview.stdout.contains("Not rolled back"))
+
+        let json = try await TestSupport.airlock(["rollback", "--deployment", "prod", ids[0], "--dry-run", "--json"], environment: env)
+        let plan = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(plan?["newSequence"] as? Int == 3)
+        #expect((plan?["toDeploy"] as? [String: Any])?["id"] as? String == ids[0])
+        #expect((plan?["fromDeploy"] as? [String: Any])?["id"] as? String == ids[1])
+
+        // The current deploy itself is never a target.
+        let current = try await TestSupport.airlock(["rollback", "--deployment", "prod", "2", "--dry-run"], environment: env)
+        #expect(current.status == 2)
     }
 }
