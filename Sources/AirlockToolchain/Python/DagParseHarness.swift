@@ -15,7 +15,6 @@ public struct AirflowEnvironmentInfo: Hashable, Sendable, Codable {
     public var python: String?
     public var alembicHeads: [String]?
     public var migrations: [Migration]?
-    public var fromRevisionKnown: Bool?
     public var ok: Bool?
     public var error: String?
 }
@@ -43,10 +42,9 @@ public struct DagParseHarness: Sendable {
         return url.path
     }
 
-    /// Where the answer of `info` with `arguments` is kept for this environment and harness version.
-    func infoCache(_ arguments: [String]) -> URL {
-        let key = SHA256.hex(EmbeddedPython.dagParseHarness + arguments.joined(separator: " ")).prefix(16)
-        return environment.airlockFolder.appendingPathComponent("info-\(key).json")
+    /// Where the answer of `info` is kept for this environment and harness version.
+    var infoCache: URL {
+        environment.airlockFolder.appendingPathComponent("info-\(SHA256.hex(EmbeddedPython.dagParseHarness).prefix(16)).json")
     }
 
     /// The environment's migrated SQLite metadata DB, made by the first parse run in it.
@@ -78,7 +76,7 @@ public struct DagParseHarness: Sendable {
         ]
         request["databasePath"] = .string(databasePath)
         request["databaseTemplate"] = .string(databaseTemplate.path)
-        request["infoOut"] = .string(infoCache(["info"]).path)  // the DB check's facts, written by the same Airflow start
+        request["infoOut"] = .string(infoCache.path)  // the DB check's facts, written by the same Airflow start
         let requestURL = scratch.appendingPathComponent("request.json")
         do {
             try JSONEncoder().encode(request).write(to: requestURL)
@@ -94,19 +92,17 @@ public struct DagParseHarness: Sendable {
         }
     }
 
-    /// Airflow version, alembic heads and the migrations since `fromRevision`.
+    /// Airflow version, alembic heads and the environment's whole migration chain.
     ///
     /// An environment never changes once built, so the answer is kept next to it (keyed by the
     /// harness version) and later runs do not start Airflow for it.
-    public func info(fromRevision: String? = nil) async throws(AirlockError) -> AirflowEnvironmentInfo {
-        var arguments = ["info"]
-        if let fromRevision { arguments += ["--from-revision", fromRevision] }
-        let cached = infoCache(arguments)
+    public func info() async throws(AirlockError) -> AirflowEnvironmentInfo {
+        let cached = infoCache
         if let data = FileManager.default.contents(atPath: cached.path),
            let info = try? JSONDecoder().decode(AirflowEnvironmentInfo.self, from: data) {
             return info
         }
-        let data = try await runRaw(arguments, timeout: 300)
+        let data = try await runRaw(["info"], timeout: 300)
         let info: AirflowEnvironmentInfo
         do {
             info = try JSONDecoder().decode(AirflowEnvironmentInfo.self, from: data)
@@ -115,14 +111,6 @@ public struct DagParseHarness: Sendable {
         }
         if info.ok != false { try? CacheFile.writeAtomically(data, to: cached) }
         return info
-    }
-
-    private func run(_ arguments: [String], timeout: Double) async throws(AirlockError) -> [String: JSONValue] {
-        let data = try await runRaw(arguments, timeout: timeout)
-        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-            throw .environment("The DAG-parse harness returned an unreadable result")
-        }
-        return object
     }
 
     private func runRaw(_ arguments: [String], timeout: Double) async throws(AirlockError) -> Data {

@@ -6,16 +6,14 @@ enum EmbeddedPython {
     static let dagParseHarness = #"""
 """Airlock DAG-parse harness: stdlib + Airflow only; Python 3.9-3.12; Airflow 2.7-3.1.
 
-  python dag_parse_harness.py parse   --request REQ.json --out RESULT.json
-  python dag_parse_harness.py init-db --db PATH.sqlite --out RESULT.json
-  python dag_parse_harness.py info    --out RESULT.json [--from-revision REV]
+  python dag_parse_harness.py parse --request REQ.json --out RESULT.json
+  python dag_parse_harness.py info  --out RESULT.json
 
 Each mode writes one JSON document to --out and exits 0 (2 = bad command line). stdout is never
 used for results (Airflow 3 logs there; fd 1 is pointed at fd 2). `parse` imports Airflow once,
 then parses every DAG file in a forked child (parse_one) with at most `parallelism` alive.
 """
 import argparse
-import ast
 import faulthandler
 import json
 import os
@@ -459,59 +457,9 @@ def cmd_parse(args):
             "duplicateDagIds": {k: v for k, v in owners.items() if len(v) > 1}}
 
 
-# ----------------------------------------------------------------------------- init-db / info
-def cmd_init_db(args):
-    t0, db = time.monotonic(), os.path.abspath(args.db)
-    os.makedirs(os.path.dirname(db), exist_ok=True)
-    for stale in (db + s for s in ("", "-journal", "-wal", "-shm")):
-        if os.path.exists(stale):
-            os.remove(stale)
-    home = tempfile.mkdtemp(prefix="airlock-initdb-")
-    try:
-        prepare_env(home, db, defaults={"AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                                         "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False"})
-        from airflow import settings
-        from airflow.utils import db as dbu
-        from alembic.migration import MigrationContext
-        dbu.initdb()   # fresh DB: creates tables from the ORM and stamps the alembic head (2.x and 3.x)
-        with settings.engine.connect() as conn:
-            head = MigrationContext.configure(conn).get_current_revision()
-        settings.engine.dispose()
-        return {"ok": True, "seconds": round(time.monotonic() - t0, 3), "alembicHead": head,
-                "airflowVersion": airflow_version(), "path": db}
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def deprecated_imports(pkg_dir):
-    """Read the `__deprecated_classes` tables of airflow/**/__init__.py with ast (nothing imported)."""
-    out, base = {}, os.path.dirname(pkg_dir)
-    for dirpath, dirnames, filenames in os.walk(pkg_dir):
-        dirnames[:] = [d for d in dirnames if d not in ("__pycache__", "providers", "ui", "www", "migrations")]
-        init = os.path.join(dirpath, "__init__.py")
-        if "__init__.py" not in filenames:
-            continue
-        with open(init, encoding="utf-8") as fh:
-            src = fh.read()
-        package = os.path.relpath(dirpath, base).replace(os.sep, ".")
-        for node in ast.parse(src).body if "__deprecated_classes" in src else ():
-            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-            if not any(isinstance(t, ast.Name) and t.id == "__deprecated_classes" for t in targets):
-                continue
-            try:
-                table = ast.literal_eval(node.value)
-            except ValueError:   # not a plain literal (e.g. built from other names): skip it
-                continue
-            for mod, names in table.items():
-                if isinstance(names, dict):
-                    out.update(("%s.%s.%s" % (package, mod, n), t) for n, t in names.items())
-                else:
-                    out["%s.%s" % (package, mod)] = names
-    return out
-
-
-def info_doc(stop=None):
-    """Facts about the imported Airflow: version, alembic heads, migration chain, deprecation tables."""
+# ----------------------------------------------------------------------------- info
+def info_doc():
+    """Facts about the imported Airflow: version, alembic heads, the whole migration chain (newest first)."""
     import airflow
     from airflow.utils import db as dbu
     from alembic.script import ScriptDirectory
@@ -524,25 +472,13 @@ def info_doc(stop=None):
            "alembicHeads": list(script.get_heads()),
            "revisionHeadsMap": dict(getattr(dbu, "_REVISION_HEADS_MAP", None) or {})}
     migrations = []
-    if stop:
-        try:
-            doc["fromRevisionKnown"] = script.get_revision(stop) is not None
-        except Exception:   # alembic raises for a revision it does not know (newer Airflow)
-            doc["fromRevisionKnown"] = False
-    if not stop or doc["fromRevisionKnown"]:
-        for rev in script.walk_revisions():   # newest first
-            if stop and rev.revision == stop:
-                break
-            down = rev.down_revision
-            migrations.append({"revision": rev.revision,
-                               "downRevision": list(down) if isinstance(down, (tuple, list)) else down,
-                               "description": (rev.doc or "").strip(),
-                               "airflowVersion": getattr(rev.module, "airflow_version", None)})
+    for rev in script.walk_revisions():   # newest first
+        down = rev.down_revision
+        migrations.append({"revision": rev.revision,
+                           "downRevision": list(down) if isinstance(down, (tuple, list)) else down,
+                           "description": (rev.doc or "").strip(),
+                           "airflowVersion": getattr(rev.module, "airflow_version", None)})
     doc["migrations"] = migrations
-    try:
-        doc["deprecatedImports"] = deprecated_imports(pkg_dir)
-    except Exception as exc:
-        doc["deprecatedImports"], doc["deprecatedImportsError"] = {}, str(exc)
     doc["seconds"] = round(time.monotonic() - t0, 3)
     return doc
 
@@ -555,7 +491,7 @@ def cmd_info(args):
             import airflow  # noqa: F401
         except BaseException as exc:
             return err_doc(exc, "cannot import Airflow: ")
-        return info_doc(args.from_revision)
+        return info_doc()
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -563,17 +499,16 @@ def cmd_info(args):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="dag_parse_harness.py")
     sub = ap.add_subparsers(dest="mode", required=True)
-    for mode, opts in (("parse", ("--request",)), ("init-db", ("--db",)), ("info", ())):
+    for mode, opts in (("parse", ("--request",)), ("info", ())):
         p = sub.add_parser(mode)
         for opt in opts + ("--out",):
             p.add_argument(opt, required=True)
-    sub.choices["info"].add_argument("--from-revision", dest="from_revision", default=None)
     args = ap.parse_args(argv)
     out = os.path.abspath(args.out)
     sys.stdout.flush()
     os.dup2(2, 1)   # keep stdout clean: Airflow 3 logs to stdout
     try:
-        doc = {"parse": cmd_parse, "init-db": cmd_init_db, "info": cmd_info}[args.mode](args)
+        doc = {"parse": cmd_parse, "info": cmd_info}[args.mode](args)
     except BaseException as exc:
         doc = err_doc(exc)
     write_json(out, doc)
