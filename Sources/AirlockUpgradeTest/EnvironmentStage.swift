@@ -31,8 +31,6 @@ struct EnvironmentStage: Sendable {
             progress(.note("The project has no dags/ folder: no DAG files to test"))
             return DagParseRun(ok: true, files: [])
         }
-        let dotEnv = FileManager.default.contents(atPath: project.root.appendingPathComponent(".env").path)
-            .map { DotEnv.parse(String(decoding: $0, as: UTF8.self)) } ?? [:]
         // Sides parse at the same time; each gets its share of the cores plus one (children wait on I/O too).
         let sides = 1 + max(1, options.targets.count)
         let parallelism = max(1, ProcessInfo.processInfo.activeProcessorCount / sides) + 1
@@ -42,7 +40,7 @@ struct EnvironmentStage: Sendable {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-dagtest-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let run = try await DagParseHarness(environment: environment).parse(
-            project: project.root, environmentVariables: dotEnv, timeoutSeconds: options.parseTimeout,
+            project: project.root, environmentVariables: project.environmentVariables, timeoutSeconds: options.parseTimeout,
             parallelism: parallelism, scratch: scratch)
         guard run.ok else {
             throw .environment("The DAG test could not run on Airflow \(side.airflowVersion): \(run.error ?? "unknown error")")
@@ -54,10 +52,8 @@ struct EnvironmentStage: Sendable {
 
     /// Verdicts for one target against today's parse.
     func verdicts(target: ResolvedSide, targetRun: DagParseRun, currentRun: DagParseRun?) -> [DagFileVerdict] {
-        let exempt = FileManager.default.contents(atPath: project.root.appendingPathComponent(".astro/dag_integrity_exceptions.txt").path)
-            .map { DagIntegrityExceptions.parse(String(decoding: $0, as: UTF8.self)) } ?? []
         let classifier = FailureClassifier(targetPins: target.pins, targetAirflow: target.side.airflowVersion)
-        return DagTestComparer.verdicts(target: targetRun.files ?? [], current: currentRun?.files, exempt: exempt) { file in
+        return DagTestComparer.verdicts(target: targetRun.files ?? [], current: currentRun?.files, exempt: project.integrityExceptions) { file in
             classifier.classify(file, sourceLine: sourceLine(file))
         }
     }

@@ -92,20 +92,12 @@ struct SideResolver: Sendable {
     /// Release date + 1 day, from the catalog's Airflow release list.
     private func exclusionDate(for side: UpgradeSide) throws(AirlockError) -> String {
         guard let date = catalog.airflowRelease(side.airflowVersion)?.releaseDate ?? side.runtime?.releaseDate,
-              let parsed = SideResolver.dayFormatter.date(from: String(date.prefix(10))) else {
+              let parsed = CalendarDay.date(from: date) else {
             throw .environment("There is no constraints file and no release date for Airflow \(side.airflowVersion), so it cannot be resolved reproducibly",
                                hint: "pass --constraints-source with a folder that has constraints-\(side.airflowVersion)/constraints-\(side.python).txt")
         }
-        return SideResolver.dayFormatter.string(from: parsed.addingTimeInterval(86_400))
+        return CalendarDay.string(from: parsed.addingTimeInterval(86_400))
     }
-
-    static let dayFormatter: DateFormatter = {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd"
-        return formatter
-    }()
 
     /// The project's requirement lines as uv reads them. `excluding` nil drops every requirement.
     private func requirementLines(excluding dropped: Set<String>?) -> [String] {

@@ -112,7 +112,7 @@ extension Airlock {
                 runConflictTest: runAll || conflictTest,
                 python: python, currentAirflowVersion: currentAirflowVersion,
                 constraintsSource: constraintsSource, runtimeFeed: runtimeFeed, offline: offline,
-                today: Self.today())
+                today: CalendarDay.string(from: Date()))
             options.runDagTest = runAll || dagTest
             options.runDatabaseCheck = runAll || dagTest
             options.runLintTest = lintTest ? true : (runAll ? false : nil)
@@ -151,14 +151,6 @@ extension Airlock {
                 }
             }
             return runtimeVersions.map { TargetRequest(runtimeVersion: $0) } + airflowVersions.map { TargetRequest(airflowVersion: $0) }
-        }
-
-        static func today() -> String {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = "yyyy-MM-dd"
-            return formatter.string(from: Date())
         }
     }
 }

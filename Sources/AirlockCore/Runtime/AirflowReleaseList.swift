@@ -40,11 +40,44 @@ extension AirflowRelease {
     }
 }
 
+extension RuntimeFeed {
+    /// The feed snapshot compiled into the binary.
+    public static var bundled: RuntimeFeed {
+        (try? RuntimeFeed.decode(Data(BundledData.runtimeFeed.utf8))) ?? RuntimeFeed()
+    }
+}
+
+extension AirflowRelease {
+    /// The release list compiled into the binary.
+    public static var bundled: [AirflowRelease] {
+        parseCSV(BundledData.airflowReleases)
+    }
+}
+
 extension RuntimeCatalog {
     /// The catalog compiled into the binary: the last fallback, and what `--offline` uses without a cache.
     public static func bundled() -> RuntimeCatalog {
-        let feed = (try? RuntimeFeed.decode(Data(BundledData.runtimeFeed.utf8))) ?? RuntimeFeed()
-        return RuntimeCatalog(feed: feed, airflowReleases: AirflowRelease.parseCSV(BundledData.airflowReleases))
+        RuntimeCatalog(feed: .bundled, airflowReleases: AirflowRelease.bundled)
+    }
+}
+
+/// Calendar days as `YYYY-MM-DD` in UTC: release dates, `--exclude-newer`, end-of-maintenance checks.
+public enum CalendarDay {
+    private static let formatter: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter
+    }()
+
+    public static func string(from date: Date) -> String {
+        formatter.string(from: date)
+    }
+
+    /// The day a `YYYY-MM-DD…` text starts with, or nil.
+    public static func date(from text: String) -> Date? {
+        formatter.date(from: String(text.prefix(10)))
     }
 }
 

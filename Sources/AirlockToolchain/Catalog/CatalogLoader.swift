@@ -38,14 +38,14 @@ public struct CatalogLoader: Sendable {
         var warnings: [String] = []
         let (feed, feedSource) = runtimes || feedLocation != nil
             ? await loadFeed(&warnings)
-            : ((try? RuntimeFeed.decode(Data(BundledData.runtimeFeed.utf8))) ?? RuntimeFeed(), "bundled snapshot")
+            : (RuntimeFeed.bundled, "bundled snapshot")
         let (releases, releasesSource) = await loadReleases(&warnings)
         return Loaded(catalog: RuntimeCatalog(feed: feed, airflowReleases: releases), feedSource: feedSource,
                       releasesSource: releasesSource, warnings: warnings)
     }
 
     private func loadFeed(_ warnings: inout [String]) async -> (RuntimeFeed, String) {
-        let bundled = (try? RuntimeFeed.decode(Data(BundledData.runtimeFeed.utf8))) ?? RuntimeFeed()
+        let bundled = RuntimeFeed.bundled
         let cacheURL = paths.feeds.appendingPathComponent("astronomer-runtime.json")
         if let explicit = feedLocation {
             // An explicit feed is the user's choice: no cache in between, but still never a crash.
@@ -88,7 +88,7 @@ public struct CatalogLoader: Sendable {
     }
 
     private func loadReleases(_ warnings: inout [String]) async -> ([AirflowRelease], String) {
-        let bundled = AirflowRelease.parseCSV(BundledData.airflowReleases)
+        let bundled = AirflowRelease.bundled
         let cacheURL = paths.feeds.appendingPathComponent("apache-airflow-releases.json")
         let cached = FileManager.default.contents(atPath: cacheURL.path).flatMap { try? JSONDecoder().decode([AirflowRelease].self, from: $0) }
         if let cached, let age = CacheFile.age(of: cacheURL), age < CatalogLoader.timeToLive {

@@ -13,6 +13,10 @@ public struct AirflowProject: Sendable {
     public var osPackages: [String]
     /// Whether `.astro/config.yaml` marks this as an Astro CLI project.
     public var isAstroProject: Bool
+    /// The project's `.env`, made visible to DAG parsing.
+    public var environmentVariables: [String: String]
+    /// DAG files listed in `.astro/dag_integrity_exceptions.txt` (project-relative).
+    public var integrityExceptions: Set<String>
 
     /// Requirement lines (not constraints) of the project.
     public var requirementEntries: [RequirementsEntry] {
@@ -64,9 +68,14 @@ public enum ProjectReader {
                 .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         }
 
+        func text(_ path: String) -> String? {
+            FileManager.default.contents(atPath: root.appendingPathComponent(path).path).map { String(decoding: $0, as: UTF8.self) }
+        }
         return AirflowProject(
             root: root, dockerfile: dockerfile, baseImage: dockerfile.map { BaseImage($0.image) },
             requirements: requirements, osPackages: osPackages,
-            isAstroProject: FileManager.default.fileExists(atPath: root.appendingPathComponent(".astro/config.yaml").path))
+            isAstroProject: FileManager.default.fileExists(atPath: root.appendingPathComponent(".astro/config.yaml").path),
+            environmentVariables: text(".env").map(DotEnv.parse) ?? [:],
+            integrityExceptions: text(".astro/dag_integrity_exceptions.txt").map(DagIntegrityExceptions.parse) ?? [])
     }
 }
