@@ -32,8 +32,14 @@ public struct UVTool: Sendable {
         if FileManager.default.isExecutableFile(atPath: binary) {
             return try await probe(binary)
         }
-        progress?("Installing uv \(pinnedVersion) into \(paths.tools.path) (first use)")
-        try await bootstrap(into: home, environment: environment)
+        // One bootstrap at a time, across threads and processes: the others wait, then reuse it.
+        let lock = try FileLock(paths.tools.appendingPathComponent(".uv.lock"))
+        try await lock.acquire()
+        defer { lock.release() }
+        if !FileManager.default.isExecutableFile(atPath: binary) {
+            progress?("Installing uv \(pinnedVersion) into \(paths.tools.path) (first use)")
+            try await bootstrap(into: home, environment: environment)
+        }
         return try await probe(binary)
     }
 
@@ -45,8 +51,8 @@ public struct UVTool: Sendable {
         return UVTool(executable: executable, version: output.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// Installs the pinned uv with pip into a temporary folder, then renames it into place, so two
-    /// Airlock processes bootstrapping at once never see a half-installed tool.
+    /// Installs the pinned uv with pip into a temporary folder, then renames it into place, so a
+    /// reader never sees a half-installed tool.
     private static func bootstrap(into home: URL, environment: [String: String]) async throws(AirlockError) {
         guard let python = ProcessRunner.which("python3", path: environment["PATH"]) ?? ProcessRunner.which("python", path: environment["PATH"]) else {
             throw .environment("uv is not installed and there is no python3 to install it with",
