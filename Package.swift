@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // The deploy-history server (REST API, later the web UI).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // PostgreSQL deploy history (`airlock server --database-url postgresql://…`).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Python packaging standards (PEP 440/503/508, requirements.txt). Pure, no I/O.
@@ -23,10 +25,14 @@ let package = Package(
         .target(name: "AirlockToolchain", dependencies: ["AirlockCore"], exclude: ["Python/Resources"]),
         // `airlock upgrade-test`: resolves both sides, compares, checks conflicts, writes the report folder.
         .target(name: "AirlockUpgradeTest", dependencies: ["AirlockToolchain"]),
-        // Deploy history storage: the `DeployHistoryStore` contract and its SQLite implementation.
-        .target(name: "AirlockStorage", dependencies: ["AirlockCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Deploy history storage: the `DeployHistoryStore` contract, its SQLite and PostgreSQL implementations.
+        .target(name: "AirlockStorage", dependencies: [
+            "AirlockCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
+        // Deploys and rollbacks on the local target: releases, DB backups/migrations, switch, recovery.
+        .target(name: "AirlockDeployer", dependencies: ["AirlockStorage", "AirlockLocalTarget", "AirlockUpgradeTest"]),
         // `airlock server`: the REST API over the deploy-history store, with token roles.
-        .target(name: "AirlockServer", dependencies: ["AirlockStorage", .product(name: "Hummingbird", package: "hummingbird")]),
+        .target(name: "AirlockServer", dependencies: ["AirlockDeployer", .product(name: "Hummingbird", package: "hummingbird")]),
         // Command-line layer: flags, progress, rendering, exit codes.
         .target(name: "AirlockCLI", dependencies: [
             "AirlockUpgradeTest", "AirlockServer",
@@ -35,13 +41,14 @@ let package = Package(
         .executableTarget(name: "airlock", dependencies: ["AirlockCLI"]),
         // Helpers shared by the test targets (paths, scratch folders, the built binary, a loopback HTTP server).
         .target(name: "AirlockTestSupport", dependencies: ["AirlockToolchain"]),
+        // The local target: supervises a deployment's Airflow processes and its metadata DB.
         .target(name: "AirlockLocalTarget", dependencies: ["AirlockToolchain"]),
 
         .testTarget(name: "PythonPackagingTests", dependencies: ["PythonPackaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AirlockCoreTests", dependencies: ["AirlockCore"]),
         .testTarget(name: "AirlockToolchainTests", dependencies: ["AirlockToolchain", "AirlockTestSupport"]),
         .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
-        .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockStorage", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockStorage", "AirlockLocalTarget", "AirlockTestSupport"]),
         .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "AirlockLocalTargetTests", dependencies: ["AirlockLocalTarget", "AirlockTestSupport"]),
     ]

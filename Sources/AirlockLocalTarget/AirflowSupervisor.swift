@@ -216,6 +216,27 @@ public actor AirflowSupervisor {
     }
 
     /// Processes still writing to the components' log files (descendants that left the groups).
+    /// Kills Airflow processes of `home` that outlived their supervisor (its server was killed):
+    /// they hold the ports and the DB, so they must go before the deployment starts again. Found by
+    /// the component log files they still write to, like `stragglers`.
+    /// - Returns: how many processes were killed.
+    @discardableResult
+    public static func killOrphans(home: URL) -> Int {
+        let logs = home.appendingPathComponent("logs")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: logs.path)) ?? []
+        let identities = Set(names.filter { $0.hasPrefix("airlock-") }
+            .compactMap { ProcessGroups.FileIdentity(path: logs.appendingPathComponent($0).path) })
+        var killed: Set<Int32> = []
+        for _ in 0..<50 {
+            let pids = ProcessGroups.processes(writingTo: identities)
+            if pids.isEmpty { break }
+            for pid in pids { kill(pid, SIGKILL) }
+            killed.formUnion(pids)
+            usleep(100_000)
+        }
+        return killed.count
+    }
+
     static func stragglers(of processes: [SupervisedProcess]) -> [Int32] {
         ProcessGroups.processes(writingTo: Set(processes.compactMap(\.logIdentity)))
     }

@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockDeployer
 import AirlockStorage
 import Foundation
 import Hummingbird
@@ -8,6 +9,7 @@ import Hummingbird
 struct DeploymentsAPI: Sendable {
     var store: any DeployHistoryStore
     var artifacts: ArtifactStore
+    var coordinator: DeployCoordinator
 
     /// Upload size limits: the compressed-free tar itself and its unpacked content.
     static let uploadLimits: [ArtifactStore.Kind: Int] = [.image: 256 * 1024 * 1024, .dags: 64 * 1024 * 1024]
@@ -41,6 +43,7 @@ struct DeploymentsAPI: Sendable {
                 let body = try await decode(SettingsBody.self, request, context)
                 if let value = body.rollbackEnabled { deployment.settings.rollbackEnabled = value }
                 if let value = body.dagDeployEnabled { deployment.settings.dagDeployEnabled = value }
+                if let value = body.deployMechanism { deployment.settings.deployMechanism = value }
                 if let value = body.retentionDays {
                     guard value >= 1 else { throw AirlockError.usage("`retentionDays` must be at least 1") }
                     deployment.settings.retentionDays = value
@@ -56,6 +59,71 @@ struct DeploymentsAPI: Sendable {
                 let limit = min(500, max(1, request.uri.queryParameters.get("limit", as: Int.self) ?? 50))
                 let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: limit)
                 return JSONBody(value: DeployPage(deploys: page.deploys, offset: offset, limit: limit, totalCount: page.totalCount))
+            }
+        }
+        group.post("deployments/:name/deploys") { request, context in
+            try await call {
+                let token = try await authorize(request, .deployer)
+                let deployment = try await deployment(context)
+                let body = try await decode(CreateDeployBody.self, request, context)
+                if let pin = deployment.pinned {
+                    throw APIError(.conflict, code: "deployment_pinned",
+                                   "Deployment `\(deployment.name)` is pinned (\(pin.reason)); unpin it before deploying")
+                }
+                let type = body.type ?? .imageAndDag
+                if type == .dagOnly, !deployment.settings.dagDeployEnabled {
+                    throw APIError(.conflict, code: "dag_deploy_disabled", "DAG-only deploys are disabled for `\(deployment.name)`; deploy the whole project or enable DAG deploys")
+                }
+                let description = (body.description ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                guard description.count <= RollbackPolicy.maximumDescriptionLength else {
+                    throw APIError(.badRequest, code: "invalid_request", "The description is longer than \(RollbackPolicy.maximumDescriptionLength) characters")
+                }
+                let deploy = Deploy(id: UUID().uuidString.lowercased(), deploymentId: deployment.id, sequence: 0, type: type,
+                                    status: .initialized, description: description, createdAt: Date(), createdBy: token.name,
+                                    image: nil, dagBundleVersion: nil, dagDeployEnabled: deployment.settings.dagDeployEnabled,
+                                    dbSchemaHead: nil, git: body.git, everDeployed: false)
+                return JSONBody(value: try await store.createDeploy(deploy), status: .created)
+            }
+        }
+        group.get("deployments/:name/deploys/:ref") { _, context in
+            try await call {
+                let deployment = try await deployment(context)
+                let deploy = try await deploy(context, in: deployment)
+                var message = await coordinator.statusMessage(deployId: deploy.id)
+                if message == nil, deploy.status == .failed {
+                    message = try await store.auditEvents(deploymentId: deployment.id, limit: 200)
+                        .first { $0.afterDeployId == deploy.id && $0.outcome == .failed }?.detail
+                }
+                return JSONBody(value: DeployView(deploy: deploy, statusMessage: message))
+            }
+        }
+        group.post("deployments/:name/deploys/:ref/finalize") { request, context in
+            try await call {
+                let token = try await authorize(request, .deployer)
+                let deployment = try await deployment(context)
+                let deploy = try await deploy(context, in: deployment)
+                let body = try await decode(FinalizeBody.self, request, context)
+                let queued = try await coordinator.finalize(deployId: deploy.id, deployment: deployment, imageDigest: body.imageDigest,
+                                                            dagsDigest: body.dagsDigest, constraintsSource: body.constraintsSource,
+                                                            actor: token.name)
+                return JSONBody(value: queued, status: .accepted)
+            }
+        }
+        group.get("deployments/:name/status") { _, context in
+            try await call {
+                let deployment = try await deployment(context)
+                var current: Deploy?
+                if let id = deployment.currentDeployId { current = try await store.deploy(id: id) }
+                let live = await coordinator.status(of: deployment)
+                return JSONBody(value: DeploymentStatus(deployment: deployment, currentDeploy: current, airflowUrl: live.airflowUrl,
+                                                        health: live.health, dbSchemaHead: live.dbSchemaHead))
+            }
+        }
+        group.delete("deployments/:name/pin") { request, context in
+            try await call {
+                let token = try await authorize(request, .admin)
+                let deployment = try await deployment(context)
+                return JSONBody(value: try await store.setPin(deploymentId: deployment.id, pin: nil, actor: token.name))
             }
         }
         group.put("deployments/:name/artifacts/:kind") { request, context in
@@ -88,25 +156,29 @@ struct DeploymentsAPI: Sendable {
                 let body = try await decode(RollbackBody.self, request, context)
                 let dryRun = body.dryRun ?? false
                 // Anyone may preview; executing needs a token with the rollback role (checked by the planner).
-                let role: Role = dryRun ? .viewer : try await authorize(request, .viewer).role
+                let token: APIToken? = dryRun ? nil : try await authorize(request, .viewer)
                 let history = try await store.history(deploymentId: deployment.id)
                 let reference = try context.parameters.require("ref")
                 let target = try RollbackPlanner.resolveTarget(reference, in: history)
                 let current = history.first { $0.id == deployment.currentDeployId }
+                let currentPins = current.flatMap { coordinator.pins(deploymentId: deployment.id, deployId: $0.id) }
+                let targetPins = coordinator.pins(deploymentId: deployment.id, deployId: target.id)
+                let backup = coordinator.backupBeforeUpgrade(deploymentId: deployment.id, target: target)
                 let plan: RollbackPlan
                 do {
                     plan = try RollbackPlanner.plan(
                         deployment: deployment, history: history, targetId: reference, now: Date(), description: body.description,
-                        dryRun: dryRun, restoreBackup: body.restoreBackup ?? false, role: role,
-                        currentManifest: manifest(of: current), targetManifest: manifest(of: target))
+                        dryRun: dryRun, restoreBackup: body.restoreBackup ?? false, role: token?.role ?? .viewer,
+                        currentPins: currentPins, targetPins: targetPins,
+                        currentManifest: manifest(of: current), targetManifest: manifest(of: target),
+                        migrations: [], backupBeforeUpgrade: backup)
                 } catch let error as AirlockError {
                     throw APIError(.conflict, code: "rollback_refused", error.message)
                 }
-                guard dryRun else {
-                    throw APIError(.notImplemented, code: "not_implemented",
-                                   "Rollback execution arrives with the local deploy flow; use dryRun to preview")
-                }
-                return JSONBody(value: plan)
+                guard let token else { return JSONBody(value: RollbackResult(plan: plan, deploy: nil)) }
+                let deploy = try await coordinator.rollback(plan: plan, deployment: deployment, actor: token.name, pin: body.pin ?? false,
+                                                            constraintsSource: body.constraintsSource)
+                return JSONBody(value: RollbackResult(plan: plan, deploy: deploy), status: .accepted)
             }
         }
         group.get("deployments/:name/audit-events") { request, context in
@@ -141,6 +213,23 @@ struct DeploymentsAPI: Sendable {
             found = true
         }
         return found ? files : nil
+    }
+
+    /// The deploy named by `:ref` (`3`, `#3` or an id) in the deployment.
+    private func deploy(_ context: BasicRequestContext, in deployment: Deployment) async throws -> Deploy {
+        let reference = (try context.parameters.require("ref")).removingPercentEncoding ?? ""
+        if let deploy = try await store.deploy(id: reference), deploy.deploymentId == deployment.id { return deploy }
+        let digits = reference.hasPrefix("#") ? String(reference.dropFirst()) : reference
+        if let sequence = Int(digits), sequence > 0 {
+            // Sequences are dense from 1, newest first: the page holding #sequence.
+            let total = try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 1).totalCount
+            let offset = total - sequence
+            if offset >= 0, let deploy = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: 1).deploys.first,
+               deploy.sequence == sequence {
+                return deploy
+            }
+        }
+        throw APIError(.notFound, code: "deploy_not_found", "No deploy `\(reference)` in deployment `\(deployment.name)`")
     }
 
     private func deployment(_ context: BasicRequestContext) async throws -> Deployment {
@@ -189,12 +278,80 @@ struct RollbackBody: Decodable {
     var description: String?
     var dryRun: Bool?
     var restoreBackup: Bool?
+    var pin: Bool?
+    var constraintsSource: String?
+}
+
+struct CreateDeployBody: Decodable {
+    var type: DeployType?
+    var description: String?
+    var git: GitMetadata?
+}
+
+struct FinalizeBody: Decodable {
+    var imageDigest: String?
+    var dagsDigest: String?
+    var constraintsSource: String?
+}
+
+/// A dry run answers the plan alone (as before); a real rollback answers `{plan, deploy}`.
+struct RollbackResult: Encodable, Sendable {
+    var plan: RollbackPlan
+    var deploy: Deploy?
+
+    func encode(to encoder: any Encoder) throws {
+        guard let deploy else { return try plan.encode(to: encoder) }
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(plan, forKey: .plan)
+        try container.encode(deploy, forKey: .deploy)
+    }
+
+    private enum CodingKeys: String, CodingKey { case plan, deploy }
+}
+
+/// A deploy and, while it runs or once it failed, what it is doing or why it failed.
+struct DeployView: Encodable, Sendable {
+    var deploy: Deploy
+    var statusMessage: String?
+
+    func encode(to encoder: any Encoder) throws {
+        try deploy.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(statusMessage, forKey: Key(stringValue: "statusMessage"))
+    }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
+struct DeploymentStatus: Encodable, Sendable {
+    var deployment: Deployment
+    var currentDeploy: Deploy?
+    var airflowUrl: String?
+    var health: LiveStatus.Health
+    var dbSchemaHead: String?
+
+    private enum CodingKeys: String, CodingKey { case deployment, currentDeploy, airflowUrl, health, dbSchemaHead }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(deployment, forKey: .deployment)
+        try container.encode(currentDeploy, forKey: .currentDeploy)
+        try container.encode(airflowUrl, forKey: .airflowUrl)
+        try container.encode(health, forKey: .health)
+        try container.encode(dbSchemaHead, forKey: .dbSchemaHead)
+    }
 }
 
 struct SettingsBody: Decodable {
     var rollbackEnabled: Bool?
     var dagDeployEnabled: Bool?
     var retentionDays: Int?
+    var deployMechanism: DeployMechanism?
 }
 
 struct DeploymentList: Encodable, Sendable { var deployments: [Deployment] }

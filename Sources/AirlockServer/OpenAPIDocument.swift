@@ -29,7 +29,8 @@ enum OpenAPIDocument {
         "dagBundleVersion": {"type": ["string", "null"]}, "dagDeployEnabled": {"type": "boolean"},
         "dbSchemaHead": {"type": ["string", "null"]}, "git": {"type": ["object", "null"]},
         "rollbackFromId": {"type": ["string", "null"]}, "rollbackToId": {"type": ["string", "null"]},
-        "artifactsStored": {"type": "boolean"}, "everDeployed": {"type": "boolean"}}},
+        "artifactsStored": {"type": "boolean"}, "everDeployed": {"type": "boolean"},
+        "runtimeVersion": {"type": ["string", "null"]}, "airflowVersion": {"type": ["string", "null"]}}},
       "AuditEvent": {"type": "object", "properties": {
         "id": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
         "action": {"type": "string"}, "deploymentId": {"type": ["string", "null"]}, "outcome": {"type": "string"},
@@ -59,7 +60,8 @@ enum OpenAPIDocument {
       "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
       "patch": {"summary": "Update settings (rollback, DAG deploy, retention)", "security": [{"bearer": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
-          "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"}, "retentionDays": {"type": "integer", "minimum": 1}}}}}},
+          "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"}, "retentionDays": {"type": "integer", "minimum": 1},
+          "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]}}}}}},
         "responses": {"200": {"description": "The deployment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
                       "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
                       "404": {"$ref": "#/components/responses/Error"}}}
@@ -72,7 +74,62 @@ enum OpenAPIDocument {
         "content": {"application/json": {"schema": {"type": "object", "required": ["deploys", "offset", "limit", "totalCount"], "properties": {
           "deploys": {"type": "array", "items": {"$ref": "#/components/schemas/Deploy"}},
           "offset": {"type": "integer"}, "limit": {"type": "integer"}, "totalCount": {"type": "integer"}}}}}},
+        "404": {"$ref": "#/components/responses/Error"}}},
+      "post": {"summary": "Create a deploy (then upload its artifacts and finalize it)", "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+          "type": {"type": "string", "enum": ["IMAGE_AND_DAG", "IMAGE_ONLY", "DAG_ONLY"]}, "description": {"type": "string", "maxLength": 500},
+          "git": {"type": "object", "properties": {"commit": {"type": "string"}, "branch": {"type": "string"}, "author": {"type": "string"}, "remote": {"type": "string"}}}}}}}},
+        "responses": {"201": {"description": "The deploy, INITIALIZED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deploy"}}}},
+                      "401": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/deployments/{name}/artifacts/{kind}": {
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+                     {"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": ["image", "dags"]}}],
+      "put": {"summary": "Upload a bundle (ustar); stored once per content digest", "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": {"201": {"description": "Stored"}, "200": {"description": "Already stored"},
+                      "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/deployments/{name}/deploys/{ref}": {
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+                     {"name": "ref", "in": "path", "required": true, "description": "N, #N or a deploy id", "schema": {"type": "string"}}],
+      "get": {"summary": "One deploy, with statusMessage (its current step, or why it failed)", "responses": {
+        "200": {"description": "The deploy", "content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Deploy"},
+          {"type": "object", "properties": {"statusMessage": {"type": ["string", "null"]}}}]}}}},
         "404": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/deployments/{name}/deploys/{ref}/finalize": {
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+                     {"name": "ref", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "post": {"summary": "Run the deploy with the uploaded artifacts (queued; serialised per deployment)", "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+          "imageDigest": {"type": "string"}, "dagsDigest": {"type": "string"}, "constraintsSource": {"type": "string"}}}}}},
+        "responses": {"202": {"description": "Queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deploy"}}}},
+                      "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/deployments/{name}/deploys/{ref}/rollback": {
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+                     {"name": "ref", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "post": {"summary": "Preview (dryRun) or run a rollback to this deploy, as a new deploy", "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+          "description": {"type": "string", "minLength": 1, "maxLength": 500}, "dryRun": {"type": "boolean"},
+          "restoreBackup": {"type": "boolean"}, "pin": {"type": "boolean"}, "constraintsSource": {"type": "string"}}}}}},
+        "responses": {"200": {"description": "The preview (dryRun)"}, "202": {"description": "{plan, deploy}: the rollback deploy, running"},
+                      "401": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/deployments/{name}/status": {
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {"summary": "Current deploy, Airflow URL, health and the live DB schema head", "responses": {"200": {"description": "Status",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["deployment", "currentDeploy", "airflowUrl", "health", "dbSchemaHead"], "properties": {
+          "deployment": {"$ref": "#/components/schemas/Deployment"}, "currentDeploy": {"oneOf": [{"$ref": "#/components/schemas/Deploy"}, {"type": "null"}]},
+          "airflowUrl": {"type": ["string", "null"]}, "dbSchemaHead": {"type": ["string", "null"]},
+          "health": {"type": "object", "properties": {"status": {"type": "string", "enum": ["healthy", "unhealthy", "stopped"]},
+            "components": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}}}}
+    },
+    "/deployments/{name}/pin": {
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "delete": {"summary": "Unpin the deployment (deploys are refused while pinned)", "security": [{"bearer": []}],
+        "responses": {"200": {"description": "The deployment"}, "401": {"$ref": "#/components/responses/Error"}}}
     },
     "/deployments/{name}/audit-events": {
       "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],

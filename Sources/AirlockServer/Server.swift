@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockDeployer
 import AirlockStorage
 import Foundation
 import Hummingbird
@@ -29,10 +30,17 @@ public enum AirlockServerBuilder {
         return file.path
     }
 
-    public static func application(configuration: ServerConfiguration, store: any DeployHistoryStore) -> some ApplicationProtocol {
+    /// The artifact store and deploy coordinator of a data folder; the server runs one of each.
+    public static func coordinator(configuration: ServerConfiguration, store: any DeployHistoryStore) -> DeployCoordinator {
+        DeployCoordinator(store: store, artifacts: ArtifactStore(root: configuration.dataDirectory.appendingPathComponent("artifacts")),
+                          dataDirectory: configuration.dataDirectory)
+    }
+
+    public static func application(configuration: ServerConfiguration, store: any DeployHistoryStore,
+                                   coordinator: DeployCoordinator) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         let artifacts = ArtifactStore(root: configuration.dataDirectory.appendingPathComponent("artifacts"))
-        DeploymentsAPI(store: store, artifacts: artifacts).register(on: router.group("api/v1"))
+        DeploymentsAPI(store: store, artifacts: artifacts, coordinator: coordinator).register(on: router.group("api/v1"))
         return Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                                                   serverName: "airlock"))
     }

@@ -176,19 +176,13 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
 
     @discardableResult
     public func createDeployment(_ deployment: Deployment) async throws(AirlockError) -> Deployment {
-        try Deployment.validateName(deployment.name)
-        guard !deployment.id.isEmpty else { throw .usage("A deployment id is required") }
-        guard deployment.currentDeployId == nil else {
-            throw .usage("A new deployment cannot have a current deploy; it gets one from its first successful deploy")
-        }
-        let settings = try Self.json(deployment.settings)
-        let pinned = try deployment.pinned.map { pin throws(AirlockError) in try Self.json(pin) }
+        let (settings, pinned) = try DeployHistoryRecords.validateNewDeployment(deployment)
         return try await write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM deployments WHERE name = ?", arguments: [deployment.name]) != nil {
-                throw AirlockError.usage("A deployment named `\(deployment.name)` already exists")
+                throw DeployHistoryRecords.duplicateDeploymentName(deployment.name)
             }
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM deployments WHERE id = ?", arguments: [deployment.id]) != nil {
-                throw AirlockError.usage("A deployment with id `\(deployment.id)` already exists")
+                throw DeployHistoryRecords.duplicateDeploymentId(deployment.id)
             }
             try db.execute(sql: """
                 INSERT INTO deployments (id, name, target, settings, current_deploy_id, pinned) VALUES (?, ?, ?, ?, NULL, ?)
@@ -199,7 +193,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
 
     public func deployment(named name: String) async throws(AirlockError) -> Deployment? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE name = ?", arguments: [name]).map(Self.deployment(from:))
+            try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE name = ?", arguments: [name]).map(DeployHistoryRecords.deployment(from:))
         }
     }
 
@@ -209,25 +203,23 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
 
     public func listDeployments() async throws(AirlockError) -> [Deployment] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM deployments ORDER BY name").map(Self.deployment(from:))
+            try Row.fetchAll(db, sql: "SELECT * FROM deployments ORDER BY name").map(DeployHistoryRecords.deployment(from:))
         }
     }
 
     @discardableResult
     public func updateSettings(deploymentId: String, settings: DeploymentSettings, actor: String,
                                requestId: String?) async throws(AirlockError) -> Deployment {
-        let encoded = try Self.json(settings)
+        let encoded = try DeployHistoryRecords.json(settings)
         let at = now()
-        let eventId = Self.newId()
+        let eventId = DeployHistoryRecords.newId()
         return try await write { db in
             var deployment = try Self.requireDeployment(db, id: deploymentId)
-            let detail = Self.describeChanges(from: deployment.settings, to: settings)
+            let event = DeployHistoryRecords.settingsEvent(id: eventId, at: at, actor: actor, requestId: requestId,
+                                                           deployment: deployment, newSettings: settings)
             deployment.settings = settings
             try db.execute(sql: "UPDATE deployments SET settings = ? WHERE id = ?", arguments: [encoded, deploymentId])
-            try Self.insertAudit(db, AuditEvent(id: eventId, at: at, actor: actor, action: .deploymentSettings,
-                                                deploymentId: deploymentId, beforeDeployId: deployment.currentDeployId,
-                                                afterDeployId: deployment.currentDeployId, outcome: .succeeded,
-                                                requestId: requestId, detail: detail))
+            try Self.insertAudit(db, event)
             return deployment
         }
     }
@@ -235,18 +227,15 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     @discardableResult
     public func setPin(deploymentId: String, pin: Deployment.Pin?, actor: String,
                        requestId: String?) async throws(AirlockError) -> Deployment {
-        let encoded = try pin.map { pin throws(AirlockError) in try Self.json(pin) }
+        let encoded = try pin.map { pin throws(AirlockError) in try DeployHistoryRecords.json(pin) }
         let at = now()
-        let eventId = Self.newId()
+        let eventId = DeployHistoryRecords.newId()
         return try await write { db in
             var deployment = try Self.requireDeployment(db, id: deploymentId)
-            let previous = deployment.pinned
+            let event = DeployHistoryRecords.pinEvent(id: eventId, at: at, actor: actor, requestId: requestId, deployment: deployment, pin: pin)
             deployment.pinned = pin
             try db.execute(sql: "UPDATE deployments SET pinned = ? WHERE id = ?", arguments: [encoded, deploymentId])
-            try Self.insertAudit(db, AuditEvent(id: eventId, at: at, actor: actor, action: pin == nil ? .deploymentUnpin : .deploymentPin,
-                                                deploymentId: deploymentId, beforeDeployId: deployment.currentDeployId,
-                                                afterDeployId: deployment.currentDeployId, outcome: .succeeded,
-                                                requestId: requestId, detail: pin?.reason ?? previous.map { "was pinned: \($0.reason)" }))
+            try Self.insertAudit(db, event)
             return deployment
         }
     }
@@ -255,7 +244,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
 
     @discardableResult
     public func createDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy {
-        let encoded = try Self.encodedNested(deploy)
+        let encoded = try DeployHistoryRecords.encodedNested(deploy)
         return try await write { db in try Self.insertDeploy(db, deploy, image: encoded.image, git: encoded.git) }
     }
 
@@ -264,38 +253,30 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         guard !deploys.isEmpty else { return [] }
         var encoded: [(image: String?, git: String?)] = []
         encoded.reserveCapacity(deploys.count)
-        for deploy in deploys { encoded.append(try Self.encodedNested(deploy)) }
+        for deploy in deploys { encoded.append(try DeployHistoryRecords.encodedNested(deploy)) }
         let nested = encoded
         return try await write { db in
             try zip(deploys, nested).map { deploy, nested in try Self.insertDeploy(db, deploy, image: nested.image, git: nested.git) }
         }
     }
 
-    private static func encodedNested(_ deploy: Deploy) throws(AirlockError) -> (image: String?, git: String?) {
-        guard !deploy.id.isEmpty else { throw .usage("A deploy id is required") }
-        return (try deploy.image.map { value throws(AirlockError) in try json(value) },
-                try deploy.git.map { value throws(AirlockError) in try json(value) })
-    }
-
     /// Inserts one deploy inside the caller's write transaction, numbering it max+1.
     private static func insertDeploy(_ db: Database, _ deploy: Deploy, image: String?, git: String?) throws -> Deploy {
         _ = try requireDeployment(db, id: deploy.deploymentId)
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM deploys WHERE id = ?", arguments: [deploy.id]) != nil {
-            throw AirlockError.usage("A deploy with id `\(deploy.id)` already exists")
+            throw DeployHistoryRecords.duplicateDeploy(deploy.id)
         }
         for (label, reference) in [("rollbackFromId", deploy.rollbackFromId), ("rollbackToId", deploy.rollbackToId)] {
             guard let reference else { continue }
             let owner = try String.fetchOne(db, sql: "SELECT deployment_id FROM deploys WHERE id = ?", arguments: [reference])
             guard owner == deploy.deploymentId else {
-                throw AirlockError.usage("`\(label)` names deploy `\(reference)`, which is not a deploy of this deployment")
+                throw DeployHistoryRecords.foreignReference(label, reference)
             }
         }
         // max+1 inside the write transaction; the UNIQUE(deployment_id, sequence) index backs it.
         let sequence = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(sequence), 0) + 1 FROM deploys WHERE deployment_id = ?",
                                         arguments: [deploy.deploymentId]) ?? 1
-        var stored = deploy
-        stored.sequence = sequence
-        stored.everDeployed = deploy.everDeployed || deploy.status == .deployed
+        let stored = DeployHistoryRecords.numbered(deploy, sequence: sequence)
         try db.execute(sql: """
             INSERT INTO deploys (id, deployment_id, sequence, type, status, description, created_at, created_by, image,
                                  dag_bundle_version, dag_deploy_enabled, db_schema_head, git, rollback_from_id, rollback_to_id,
@@ -310,12 +291,11 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
 
     @discardableResult
     public func updateDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy {
-        let image = try deploy.image.map { value throws(AirlockError) in try Self.json(value) }
-        let git = try deploy.git.map { value throws(AirlockError) in try Self.json(value) }
+        let (image, git) = try DeployHistoryRecords.encodedNested(deploy)
         return try await write { db in
             let existing = try Self.requireDeploy(db, id: deploy.id)
             guard existing.deploymentId == deploy.deploymentId, existing.sequence == deploy.sequence else {
-                throw AirlockError.usage("Deploy `\(deploy.id)` is \(existing.label) of deployment `\(existing.deploymentId)`; its deployment and sequence cannot change")
+                throw DeployHistoryRecords.immovableDeploy(existing)
             }
             try db.execute(sql: """
                 UPDATE deploys SET type = ?, status = ?, description = ?, created_at = ?, created_by = ?, image = ?,
@@ -335,8 +315,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     }
 
     public func listDeploys(deploymentId: String, offset: Int, limit: Int) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
-        guard offset >= 0 else { throw .usage("`offset` must be 0 or more (got \(offset))") }
-        guard limit >= 0 else { throw .usage("`limit` must be 0 or more (got \(limit))") }
+        try DeployHistoryRecords.validatePage(offset: offset, limit: limit)
         return try await read { db in try Self.page(db, deploymentId: deploymentId, offset: offset, limit: limit) }
     }
 
@@ -349,7 +328,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
             SELECT deploy_count, (SELECT MAX(sequence) FROM deploys WHERE deployment_id = ?1) AS max_sequence
             FROM deployments WHERE id = ?1
             """, arguments: [deploymentId]) else {
-            throw AirlockError.usage("No deployment with id `\(deploymentId)`")
+            throw DeployHistoryRecords.noDeployment(deploymentId)
         }
         let total: Int = info["deploy_count"]
         let maxSequence: Int = info["max_sequence"] ?? 0
@@ -366,16 +345,16 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
                 SELECT * FROM deploys WHERE deployment_id = ? ORDER BY sequence DESC LIMIT ? OFFSET ?
                 """, arguments: [deploymentId, limit, offset])
         }
-        let decoder = Self.decoder()
-        return (try rows.map { try Self.deploy(from: $0, decoder: decoder) }, total)
+        let decoder = DeployHistoryRecords.decoder()
+        return (try rows.map { try DeployHistoryRecords.deploy(from: $0, decoder: decoder) }, total)
     }
 
     public func history(deploymentId: String) async throws(AirlockError) -> [Deploy] {
         try await read { db in
             _ = try Self.requireDeployment(db, id: deploymentId)
-            let decoder = Self.decoder()
+            let decoder = DeployHistoryRecords.decoder()
             return try Row.fetchAll(db, sql: "SELECT * FROM deploys WHERE deployment_id = ? ORDER BY sequence DESC",
-                                    arguments: [deploymentId]).map { try Self.deploy(from: $0, decoder: decoder) }
+                                    arguments: [deploymentId]).map { try DeployHistoryRecords.deploy(from: $0, decoder: decoder) }
         }
     }
 
@@ -383,23 +362,20 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     public func markDeployed(deployId: String, deploymentId: String, dbSchemaHead: String?, actor: String,
                              requestId: String?) async throws(AirlockError) -> Deploy {
         let at = now()
-        let eventId = Self.newId()
+        let eventId = DeployHistoryRecords.newId()
         return try await write { db in
             let deployment = try Self.requireDeployment(db, id: deploymentId)
             let deploy = try Self.requireDeploy(db, id: deployId)
             guard deploy.deploymentId == deploymentId else {
-                throw AirlockError.usage("Deploy `\(deployId)` belongs to another deployment, not `\(deployment.name)`")
+                throw DeployHistoryRecords.foreignDeploy(deployId, deploymentName: deployment.name)
             }
             let previous = try deployment.currentDeployId.flatMap { id in try Self.fetchDeploy(db, id: id) }
             try db.execute(sql: """
                 UPDATE deploys SET status = ?, ever_deployed = 1, db_schema_head = COALESCE(?, db_schema_head) WHERE id = ?
                 """, arguments: [DeployStatus.deployed.rawValue, dbSchemaHead, deployId])
             try db.execute(sql: "UPDATE deployments SET current_deploy_id = ? WHERE id = ?", arguments: [deployId, deploymentId])
-            try Self.insertAudit(db, AuditEvent(id: eventId, at: at, actor: actor, action: deploy.isRollback ? .deployRollback : .deployCreate,
-                                                deploymentId: deploymentId, beforeDeployId: previous?.id, afterDeployId: deployId,
-                                                beforeRuntime: previous?.image?.versionLabel, afterRuntime: deploy.image?.versionLabel,
-                                                outcome: .succeeded, requestId: requestId,
-                                                detail: "\(deploy.label) deployed\(deploy.description.isEmpty ? "" : ": \(deploy.description)")"))
+            try Self.insertAudit(db, DeployHistoryRecords.deployOutcomeEvent(id: eventId, at: at, actor: actor, requestId: requestId,
+                                                                             deploy: deploy, previous: previous, failureReason: nil))
             return try Self.requireDeploy(db, id: deployId)
         }
     }
@@ -407,16 +383,14 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     @discardableResult
     public func markFailed(deployId: String, reason: String, actor: String, requestId: String?) async throws(AirlockError) -> Deploy {
         let at = now()
-        let eventId = Self.newId()
+        let eventId = DeployHistoryRecords.newId()
         return try await write { db in
             let deploy = try Self.requireDeploy(db, id: deployId)
             let deployment = try Self.requireDeployment(db, id: deploy.deploymentId)
             let current = try deployment.currentDeployId.flatMap { id in try Self.fetchDeploy(db, id: id) }
             try db.execute(sql: "UPDATE deploys SET status = ? WHERE id = ?", arguments: [DeployStatus.failed.rawValue, deployId])
-            try Self.insertAudit(db, AuditEvent(id: eventId, at: at, actor: actor, action: deploy.isRollback ? .deployRollback : .deployCreate,
-                                                deploymentId: deploy.deploymentId, beforeDeployId: current?.id, afterDeployId: deployId,
-                                                beforeRuntime: current?.image?.versionLabel, afterRuntime: deploy.image?.versionLabel,
-                                                outcome: .failed, requestId: requestId, detail: reason))
+            try Self.insertAudit(db, DeployHistoryRecords.deployOutcomeEvent(id: eventId, at: at, actor: actor, requestId: requestId,
+                                                                             deploy: deploy, previous: current, failureReason: reason))
             return try Self.requireDeploy(db, id: deployId)
         }
     }
@@ -426,14 +400,14 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     public func appendAudit(_ event: AuditEvent) async throws(AirlockError) {
         try await write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM audit_events WHERE id = ?", arguments: [event.id]) != nil {
-                throw AirlockError.usage("An audit event with id `\(event.id)` already exists; audit events are append-only")
+                throw DeployHistoryRecords.duplicateAudit(event.id)
             }
             try Self.insertAudit(db, event)
         }
     }
 
     public func auditEvents(deploymentId: String?, limit: Int) async throws(AirlockError) -> [AuditEvent] {
-        guard limit >= 0 else { throw .usage("`limit` must be 0 or more (got \(limit))") }
+        try DeployHistoryRecords.validateLimit(limit)
         return try await read { db in
             let rows: [Row]
             if let deploymentId {
@@ -442,7 +416,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
             } else {
                 rows = try Row.fetchAll(db, sql: "SELECT * FROM audit_events ORDER BY seq DESC LIMIT ?", arguments: [limit])
             }
-            return rows.map(Self.auditEvent(from:))
+            return try rows.map(DeployHistoryRecords.auditEvent(from:))
         }
     }
 
@@ -459,20 +433,9 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     // MARK: Tokens
 
     public func createToken(name: String, role: Role) async throws(AirlockError) -> (token: String, record: APIToken) {
-        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw .usage("A token name is required: say what the token is for") }
-        guard trimmed.count <= APIToken.maximumNameLength else {
-            throw .usage("The token name is \(trimmed.count) characters long; the limit is \(APIToken.maximumNameLength)")
-        }
-        var generator = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef")
-        var secret = APIToken.secretPrefix
-        for _ in 0..<32 {
-            let byte = UInt8.random(in: .min ... .max, using: &generator)
-            secret.append(digits[Int(byte >> 4)])
-            secret.append(digits[Int(byte & 0x0f)])
-        }
-        let record = APIToken(id: Self.newId(), name: trimmed, role: role, createdAt: now())
+        let trimmed = try DeployHistoryRecords.validatedTokenName(name)
+        let secret = DeployHistoryRecords.newTokenSecret()
+        let record = APIToken(id: DeployHistoryRecords.newId(), name: trimmed, role: role, createdAt: now())
         let hash = SHA256.hex(secret)
         try await write { db in
             try db.execute(sql: "INSERT INTO api_tokens (id, name, role, secret_sha256, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
@@ -486,13 +449,13 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         let hash = SHA256.hex(secret)
         return try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM api_tokens WHERE secret_sha256 = ? AND revoked_at IS NULL", arguments: [hash])
-                .map(Self.token(from:))
+                .map(DeployHistoryRecords.token(from:))
         }
     }
 
     public func listTokens() async throws(AirlockError) -> [APIToken] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM api_tokens ORDER BY created_at, id").map(Self.token(from:))
+            try Row.fetchAll(db, sql: "SELECT * FROM api_tokens ORDER BY created_at, id").map(DeployHistoryRecords.token(from:))
         }
     }
 
@@ -502,9 +465,9 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         return try await write { db in
             try db.execute(sql: "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [at, id])
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM api_tokens WHERE id = ?", arguments: [id]) else {
-                throw AirlockError.usage("No API token with id `\(id)`")
+                throw DeployHistoryRecords.noToken(id)
             }
-            return Self.token(from: row)
+            return try DeployHistoryRecords.token(from: row)
         }
     }
 
@@ -546,7 +509,7 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         let location = path.map { " at \($0)" } ?? ""
         if let error = error as? DatabaseError {
             if error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE, error.message?.contains("deploys.sequence") == true {
-                return .environment("Another deploy took the same sequence number at the same moment", hint: "retry the deploy")
+                return DeployHistoryRecords.sequenceRace
             }
             return .environment("The deploy history database\(location) failed: \(error.message ?? "\(error.resultCode)")",
                                 hint: error.resultCode == .SQLITE_BUSY ? "another Airlock process holds the database; retry" : nil)
@@ -554,122 +517,40 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         return .environment("The deploy history database\(location) failed: \(error)")
     }
 
-    private static func newId() -> String { UUID().uuidString.lowercased() }
-
-    private static func json<T: Encodable>(_ value: T) throws(AirlockError) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .secondsSince1970
-        do {
-            return String(decoding: try encoder.encode(value), as: UTF8.self)
-        } catch {
-            throw .environment("Could not encode \(T.self) for the deploy history: \(error)")
-        }
-    }
-
-    private static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        return decoder
-    }
-
-    private static func decode<T: Decodable>(_ type: T.Type, _ text: String?, decoder: JSONDecoder, column: String) throws -> T? {
-        guard let text else { return nil }
-        do {
-            return try decoder.decode(T.self, from: Data(text.utf8))
-        } catch {
-            throw AirlockError.environment("The deploy history database holds an unreadable `\(column)` value: \(error)")
-        }
-    }
-
     private static func requireDeployment(_ db: Database, id: String) throws -> Deployment {
-        guard let deployment = try fetchDeployment(db, id: id) else { throw AirlockError.usage("No deployment with id `\(id)`") }
+        guard let deployment = try fetchDeployment(db, id: id) else { throw DeployHistoryRecords.noDeployment(id) }
         return deployment
     }
 
     private static func fetchDeployment(_ db: Database, id: String) throws -> Deployment? {
-        try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]).map(deployment(from:))
+        try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]).map(DeployHistoryRecords.deployment(from:))
     }
 
     private static func requireDeploy(_ db: Database, id: String) throws -> Deploy {
-        guard let deploy = try fetchDeploy(db, id: id) else { throw AirlockError.usage("No deploy with id `\(id)`") }
+        guard let deploy = try fetchDeploy(db, id: id) else { throw DeployHistoryRecords.noDeploy(id) }
         return deploy
     }
 
     private static func fetchDeploy(_ db: Database, id: String) throws -> Deploy? {
-        let decoder = decoder()
-        return try Row.fetchOne(db, sql: "SELECT * FROM deploys WHERE id = ?", arguments: [id]).map { try deploy(from: $0, decoder: decoder) }
+        let decoder = DeployHistoryRecords.decoder()
+        return try Row.fetchOne(db, sql: "SELECT * FROM deploys WHERE id = ?", arguments: [id])
+            .map { try DeployHistoryRecords.deploy(from: $0, decoder: decoder) }
     }
+}
 
-    private static func deployment(from row: Row) throws -> Deployment {
-        let decoder = decoder()
-        let targetText: String = row["target"]
-        guard let target = DeploymentTarget(rawValue: targetText) else {
-            throw AirlockError.environment("The deploy history database holds an unknown deployment target `\(targetText)`")
+/// GRDB rows for the shared row mapping: a NULL or mistyped column is an `.environment` error, not a trap.
+extension Row: DeployHistoryRow {
+    private func value<T: DatabaseValueConvertible>(_ column: String) throws -> T {
+        guard let value = self[column] as T? else {
+            throw AirlockError.environment("The deploy history database holds no readable `\(column)` value (expected \(T.self))")
         }
-        return Deployment(id: row["id"], name: row["name"], target: target,
-                          settings: try decode(DeploymentSettings.self, row["settings"], decoder: decoder, column: "settings") ?? DeploymentSettings(),
-                          currentDeployId: row["current_deploy_id"],
-                          pinned: try decode(Deployment.Pin.self, row["pinned"], decoder: decoder, column: "pinned"))
+        return value
     }
 
-    private static func deploy(from row: Row, decoder: JSONDecoder) throws -> Deploy {
-        let typeText: String = row["type"]
-        let statusText: String = row["status"]
-        guard let type = DeployType(rawValue: typeText), let status = DeployStatus(rawValue: statusText) else {
-            throw AirlockError.environment("The deploy history database holds an unknown deploy type or status (`\(typeText)`, `\(statusText)`)")
-        }
-        return Deploy(id: row["id"], deploymentId: row["deployment_id"], sequence: row["sequence"], type: type, status: status,
-                      description: row["description"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
-                      createdBy: row["created_by"], image: try decode(DeployImage.self, row["image"], decoder: decoder, column: "image"),
-                      dagBundleVersion: row["dag_bundle_version"], dagDeployEnabled: row["dag_deploy_enabled"],
-                      dbSchemaHead: row["db_schema_head"], git: try decode(GitMetadata.self, row["git"], decoder: decoder, column: "git"),
-                      rollbackFromId: row["rollback_from_id"], rollbackToId: row["rollback_to_id"],
-                      artifactsStored: row["artifacts_stored"], everDeployed: row["ever_deployed"])
-    }
-
-    private static func auditEvent(from row: Row) -> AuditEvent {
-        let outcomeText: String = row["outcome"]
-        return AuditEvent(id: row["id"], at: Date(timeIntervalSince1970: row["at"]), actor: row["actor"],
-                          action: AuditEvent.Action(rawValue: row["action"]), deploymentId: row["deployment_id"],
-                          beforeDeployId: row["before_deploy_id"], afterDeployId: row["after_deploy_id"],
-                          beforeRuntime: row["before_runtime"], afterRuntime: row["after_runtime"],
-                          outcome: AuditEvent.Outcome(rawValue: outcomeText) ?? .failed,
-                          requestId: row["request_id"], detail: row["detail"])
-    }
-
-    private static func token(from row: Row) -> APIToken {
-        let roleText: String = row["role"]
-        let revoked: Double? = row["revoked_at"]
-        // An unknown role (written by a newer Airlock) grants the least.
-        return APIToken(id: row["id"], name: row["name"], role: Role(rawValue: roleText) ?? .viewer,
-                        createdAt: Date(timeIntervalSince1970: row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
-    }
-
-    /// `rollbackEnabled: false → true; environmentVariables: +API_KEY ~REGION` — variable names only,
-    /// since values may be secrets.
-    static func describeChanges(from old: DeploymentSettings, to new: DeploymentSettings) -> String {
-        var changes: [String] = []
-        func field<V: Equatable>(_ name: String, _ a: V, _ b: V, _ show: (V) -> String) {
-            if a != b { changes.append("\(name): \(show(a)) → \(show(b))") }
-        }
-        field("rollbackEnabled", old.rollbackEnabled, new.rollbackEnabled) { "\($0)" }
-        field("dagDeployEnabled", old.dagDeployEnabled, new.dagDeployEnabled) { "\($0)" }
-        field("deployMechanism", old.deployMechanism, new.deployMechanism) { $0.rawValue }
-        field("retentionDays", old.retentionDays, new.retentionDays) { "\($0)" }
-        field("executor", old.executor, new.executor) { $0 ?? "default" }
-        if old.environmentVariables != new.environmentVariables {
-            let keys = Set(old.environmentVariables.keys).union(new.environmentVariables.keys).sorted()
-            let marks = keys.compactMap { key -> String? in
-                switch (old.environmentVariables[key], new.environmentVariables[key]) {
-                case (nil, _?): "+\(key)"
-                case (_?, nil): "-\(key)"
-                case let (a?, b?) where a != b: "~\(key)"
-                default: nil
-                }
-            }
-            changes.append("environmentVariables: \(marks.joined(separator: " "))")
-        }
-        return changes.isEmpty ? "no changes" : changes.joined(separator: "; ")
-    }
+    func string(_ column: String) throws -> String { try value(column) }
+    func optionalString(_ column: String) throws -> String? { self[column] }
+    func int(_ column: String) throws -> Int { try value(column) }
+    func double(_ column: String) throws -> Double { try value(column) }
+    func optionalDouble(_ column: String) throws -> Double? { self[column] }
+    func bool(_ column: String) throws -> Bool { try value(column) }
 }

@@ -40,6 +40,9 @@ struct SideResolver: Sendable {
     var catalog: RuntimeCatalog
     var project: AirflowProject
     var progress: ProgressHandler
+    /// Requirements added to every resolution beside the project's own (deploys add what running
+    /// and downgrading need, e.g. the FAB provider on 3.x).
+    var extraRequirementLines: [String] = []
 
     func resolve(_ side: UpgradeSide) async throws(AirlockError) -> ResolvedSide {
         let started = Date()
@@ -101,8 +104,8 @@ struct SideResolver: Sendable {
 
     /// The project's requirement lines as uv reads them. `excluding` nil drops every requirement.
     private func requirementLines(excluding dropped: Set<String>?) -> [String] {
-        guard let requirements = project.requirements else { return [] }
-        var lines = requirements.options.compactMap(SideResolver.optionLine)
+        guard let requirements = project.requirements else { return extraRequirementLines }
+        var lines = requirements.options.compactMap(SideResolver.optionLine) + extraRequirementLines
         guard let dropped else { return lines }
         for entry in project.requirementEntries where !dropped.contains(entry.text) {
             lines.append(lineForResolver(entry))

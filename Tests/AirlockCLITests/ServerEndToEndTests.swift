@@ -10,50 +10,6 @@ import Testing
 
 /// `airlock server` as a real process on loopback, driven by the `airlock` CLI and plain HTTP.
 @Suite struct ServerEndToEndTests {
-    final class RunningServer: @unchecked Sendable {
-        let process = Process()
-        let url: String
-        let dataDirectory: URL
-
-        init(dataDirectory existing: URL? = nil) throws {
-            dataDirectory = try existing ?? TestSupport.scratchFolder("airlock-server")
-            let port = Int.random(in: 20_000..<60_000)
-            url = "http://127.0.0.1:\(port)"
-            process.executableURL = TestSupport.airlockBinary
-            process.arguments = ["server", "--data-dir", dataDirectory.path, "--port", String(port)]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-        }
-
-        func waitUntilUp() async throws {
-            for _ in 0..<200 {
-                if let data = try? await fetch("/api/v1/deployments").data, !data.isEmpty { return }
-                try await Task.sleep(nanoseconds: 50_000_000)
-            }
-            Issue.record("the server did not start")
-        }
-
-        func fetch(_ path: String) async throws -> (data: Data, status: Int) {
-            let (data, response) = try await URLSession.shared.data(from: try #require(URL(string: url + path)))
-            return (data, (response as? HTTPURLResponse)?.statusCode ?? 0)
-        }
-
-        var adminToken: String {
-            get throws { try String(contentsOf: dataDirectory.appendingPathComponent("admin-token"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
-        }
-
-        func upload(_ path: String, _ bytes: [UInt8], token: String?) async throws -> (data: Data, status: Int) {
-            var request = URLRequest(url: try #require(URL(string: url + path)))
-            request.httpMethod = "PUT"
-            if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-            let (data, response) = try await URLSession.shared.upload(for: request, from: Data(bytes))
-            return (data, (response as? HTTPURLResponse)?.statusCode ?? 0)
-        }
-
-        func stop() { kill(process.processIdentifier, SIGKILL) }
-    }
-
     @Test func deploymentsThroughTheCLI() async throws {
         let server = try RunningServer()
         defer { server.stop() }
@@ -81,8 +37,11 @@ import Testing
         let settings = try await TestSupport.airlock(["deployment", "settings", "prod", "--rollback-enabled", "true"], environment: withToken)
         #expect(settings.status == 0, "\(settings.stderr)")
         let show = try await TestSupport.airlock(["deployment", "show", "prod", "--json"], environment: env)
-        let deployment = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any]
-        #expect((deployment?["settings"] as? [String: Any])?["rollbackEnabled"] as? Bool == true)
+        let shown = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any]
+        #expect(((shown?["deployment"] as? [String: Any])?["settings"] as? [String: Any])?["rollbackEnabled"] as? Bool == true)
+        // Nothing deployed yet: no current deploy, Airflow stopped, no schema.
+        #expect(shown?["currentDeploy"] is NSNull && shown?["dbSchemaHead"] is NSNull)
+        #expect((shown?["health"] as? [String: Any])?["status"] as? String == "stopped")
 
         let list = try await TestSupport.airlock(["deployment", "list"], environment: env)
         #expect(list.stdout.contains("prod"))
@@ -115,6 +74,13 @@ import Testing
         let unsafe = try await server.upload("/api/v1/deployments/prod/artifacts/dags", escaping, token: admin)
         #expect(unsafe.status == 400)
         #expect((try JSONSerialization.jsonObject(with: unsafe.data) as? [String: Any])?["code"] as? String == "invalid_bundle")
+        for path in ["../../outside.py", "dags/../../outside.py", "/etc/cron.d/evil"] {
+            let traversal = TarArchive(entries: [TarArchive.Entry(path: path, kind: .file, contents: Array("x\n".utf8))]).bytes()
+            let refused = try await server.upload("/api/v1/deployments/prod/artifacts/dags", traversal, token: admin)
+            #expect(refused.status == 400, "\(path)")
+            #expect(String(decoding: refused.data, as: UTF8.self).contains("invalid_bundle"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: server.dataDirectory.appendingPathComponent("outside.py").path))
         let truncated = try await server.upload("/api/v1/deployments/prod/artifacts/image", Array(bundle.prefix(600)), token: admin)
         #expect(truncated.status == 400)
         let stored = try FileManager.default.contentsOfDirectory(atPath: server.dataDirectory.appendingPathComponent("artifacts/dags").path)
@@ -167,5 +133,65 @@ import Testing
         // The current deploy itself is never a target.
         let current = try await TestSupport.airlock(["rollback", "--deployment", "prod", "2", "--dry-run"], environment: env)
         #expect(current.status == 2)
+    }
+
+    /// Every refusal of a real rollback reaches the user with its reason and exit code 2, and records nothing.
+    @Test func rollbackRefusals() async throws {
+        let data = try TestSupport.scratchFolder("airlock-server")
+        let store = try SQLiteDeployHistoryStore(path: data.appendingPathComponent("airlock.sqlite").path)
+        let deployment = try await store.createDeployment(Deployment(id: "d1", name: "prod", settings: DeploymentSettings(rollbackEnabled: true)))
+        // #1 Airflow 2.2.5 (below 2.3), #2 2.10.5 (its artifacts expire), #3 2.10.5 again, #4 3.0.6 (current).
+        var ids: [String] = []
+        for (index, airflow) in ["2.2.5", "2.10.5", "2.10.5", "3.0.6"].enumerated() {
+            let deploy = try await store.createDeploy(Deploy(
+                id: "deploy-\(index + 1)", deploymentId: deployment.id, sequence: 0, type: .imageAndDag, status: .deploying,
+                description: "Airflow \(airflow)", createdAt: Date(), createdBy: "ci",
+                image: DeployImage(runtimeVersion: nil, airflowVersion: airflow, python: "3.11", lockHash: "lock-\(index)", projectDigest: "img-\(index)"),
+                dagBundleVersion: "dags-\(index)", dagDeployEnabled: true, dbSchemaHead: nil, everDeployed: false))
+            _ = try await store.markDeployed(deployId: deploy.id, deploymentId: deployment.id, dbSchemaHead: nil, actor: "ci")
+            ids.append(deploy.id)
+        }
+        try await store.markArtifactsExpired(deployIds: [ids[1]])
+        let server = try RunningServer(dataDirectory: data)
+        defer { server.stop() }
+        try await server.waitUntilUp()
+        let env = ["AIRLOCK_SERVER": server.url, "AIRLOCK_TOKEN": try server.adminToken]
+        func rollback(_ target: String, _ extra: [String] = ["--description", "Broken deploy", "--yes"]) async throws -> ProcessOutput {
+            try await TestSupport.airlock(["rollback", "--deployment", "prod", target] + extra, environment: env)
+        }
+
+        let old = try await rollback("1")
+        #expect(old.status == 2 && old.stderr.contains("2.3"), "\(old.stderr)")
+        let expired = try await rollback("2")
+        #expect(expired.status == 2 && expired.stderr.lowercased().contains("expired"), "\(expired.stderr)")
+        let itself = try await rollback("4")
+        #expect(itself.status == 2 && itself.stderr.lowercased().contains("current"), "\(itself.stderr)")
+        let undescribed = try await rollback("3", ["--yes"])
+        #expect(undescribed.status == 2 && undescribed.stderr.lowercased().contains("description"), "\(undescribed.stderr)")
+        let tooLong = try await rollback("3", ["--description", String(repeating: "x", count: 501), "--yes"])
+        #expect(tooLong.status == 2 && tooLong.stderr.contains("500"), "\(tooLong.stderr)")
+        let unknown = try await rollback("9")
+        #expect(unknown.status == 2, "\(unknown.stderr)")
+
+        // A viewer token may preview but not roll back.
+        let (viewer, _) = try await store.createToken(name: "viewer", role: .viewer)
+        let weak = try await TestSupport.airlock(["rollback", "--deployment", "prod", "3", "--description", "x", "--yes"],
+                                                 environment: ["AIRLOCK_SERVER": server.url, "AIRLOCK_TOKEN": viewer])
+        #expect(weak.status == 2, "\(weak.stderr)")
+
+        // A deploy mechanism that rollbacks do not support.
+        var request = URLRequest(url: try #require(URL(string: server.url + "/api/v1/deployments/prod/settings")))
+        request.httpMethod = "PATCH"
+        request.setValue("Bearer \(try server.adminToken)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(#"{"deployMechanism": "nfs"}"#.utf8)
+        let (_, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let nfs = try await rollback("3")
+        #expect(nfs.status == 2 && nfs.stderr.contains("nfs"), "\(nfs.stderr)")
+
+        // Nothing was recorded by any refusal.
+        let page = try JSONSerialization.jsonObject(with: try await server.fetch("/api/v1/deployments/prod/deploys").data) as? [String: Any]
+        #expect(page?["totalCount"] as? Int == 4)
     }
 }

@@ -1,17 +1,17 @@
 import AirlockCore
 import AirlockStorage
 import Foundation
-import GRDB
 import Testing
 
 /// The `DeployHistoryStore` contract, run on every store in `StoreFactory.all` (SQLite file, SQLite
-/// in memory; PostgreSQL later). Tests that need files or a restart run on `StoreFactory.persistent`.
+/// in memory, PostgreSQL when `AIRLOCK_TEST_POSTGRES_URL` is set). Tests that need a restart or raw
+/// SQL on the same database run on `StoreFactory.persistent`.
 @Suite struct DeployHistoryStoreContractTests {
     typealias F = Fixtures
 
     /// A store with deployment `prod` and `count` deploys (`d1`…), none deployed yet.
     func seeded(_ factory: StoreFactory, deploys count: Int = 0) async throws -> StoreFixture {
-        let fixture = try factory.make(F.clock)
+        let fixture = try await factory.make(F.clock)
         try await fixture.store.createDeployment(F.deployment())
         for index in 1...max(1, count) where count > 0 {
             try await fixture.store.createDeploy(F.deploy("d\(index)"))
@@ -23,7 +23,7 @@ import Testing
 
     @Test(arguments: StoreFactory.all)
     func createsListsAndGetsDeployments(factory: StoreFactory) async throws {
-        let store = try factory.make(F.clock).store
+        let store = try await factory.make(F.clock).store
         let staging = try await store.createDeployment(F.deployment("staging"))
         try await store.createDeployment(F.deployment("prod", rollbackEnabled: true))
 
@@ -38,7 +38,7 @@ import Testing
 
     @Test(arguments: StoreFactory.all)
     func refusesDuplicateAndInvalidNames(factory: StoreFactory) async throws {
-        let store = try factory.make(F.clock).store
+        let store = try await factory.make(F.clock).store
         try await store.createDeployment(F.deployment("prod"))
         await #expect(throws: AirlockError.usage("A deployment named `prod` already exists")) {
             try await store.createDeployment(F.deployment("prod", id: "another-id"))
@@ -53,7 +53,7 @@ import Testing
 
     @Test(arguments: StoreFactory.all)
     func updatesSettingsWithAnAuditEvent(factory: StoreFactory) async throws {
-        let store = try factory.make(F.clock).store
+        let store = try await factory.make(F.clock).store
         try await store.createDeployment(F.deployment())
         var settings = DeploymentSettings(rollbackEnabled: true, retentionDays: 30, environmentVariables: ["REGION": "us", "API_KEY": "s3cr3t"])
         settings.executor = "CeleryExecutor"
@@ -299,7 +299,7 @@ import Testing
 
     @Test(arguments: StoreFactory.all)
     func tokensMatchTheirSecretUntilRevoked(factory: StoreFactory) async throws {
-        let store = try factory.make(F.clock).store
+        let store = try await factory.make(F.clock).store
         let (secret, record) = try await store.createToken(name: "ci-prod", role: .deployer)
         let (otherSecret, other) = try await store.createToken(name: "alice", role: .admin)
         #expect(secret.hasPrefix(APIToken.secretPrefix) && secret.count == APIToken.secretPrefix.count + 64)
@@ -325,16 +325,14 @@ import Testing
 
     @Test(arguments: StoreFactory.persistent)
     func tokenSecretsNeverReachTheDisk(factory: StoreFactory) async throws {
-        let fixture = try factory.make(F.clock)
-        let folder = try #require(fixture.folder)
+        let fixture = try await factory.make(F.clock)
+        let raw = try #require(fixture.raw)
         let (secret, _) = try await fixture.store.createToken(name: "ci", role: .deployer)
         #expect(try await fixture.store.token(matching: secret) != nil)
 
-        let files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
-        #expect(!files.isEmpty)
-        var all = Data()
-        for file in files { all.append(try Data(contentsOf: file)) }
-        #expect(all.range(of: Data(secret.utf8)) == nil, "the plain secret is not in \(files.map(\.lastPathComponent))")
+        let all = try await raw.everything()
+        #expect(!all.isEmpty)
+        #expect(all.range(of: Data(secret.utf8)) == nil, "the plain secret is not stored")
         let randomPart = String(secret.dropFirst(APIToken.secretPrefix.count))
         #expect(all.range(of: Data(randomPart.utf8)) == nil)
         #expect(all.range(of: Data(SHA256.hex(secret).utf8)) != nil, "its SHA-256 is what is stored")
@@ -364,7 +362,7 @@ import Testing
         let audit = try await fixture.store.auditEvents(deploymentId: nil, limit: 10)
 
         let reopen = try #require(fixture.reopen)
-        let reopened = try reopen()
+        let reopened = try await reopen()
         #expect(try await reopened.deployment(id: "dep-prod")?.currentDeployId == "d2")
         #expect(try await reopened.history(deploymentId: "dep-prod") == history)
         #expect(try await reopened.auditEvents(deploymentId: nil, limit: 10) == audit)
@@ -374,20 +372,21 @@ import Testing
 
     @Test(arguments: StoreFactory.all)
     func migrationsAreVersioned(factory: StoreFactory) async throws {
-        let fixture = try factory.make(F.clock)
+        let fixture = try await factory.make(F.clock)
         #expect(try await fixture.store.schemaVersion() == 1)
-        guard let reopen = fixture.reopen, let path = fixture.sqlitePath else { return }
+        guard let reopen = fixture.reopen, let raw = fixture.raw else { return }
         try await fixture.store.createDeployment(F.deployment())
         // v1 creates tables without IF NOT EXISTS: running it twice would fail, so opening twice proves it runs once.
         for _ in 0..<2 {
-            let store = try reopen()
+            let store = try await reopen()
             #expect(try await store.schemaVersion() == 1)
-            #expect(try await (store as? SQLiteDeployHistoryStore)?.appliedMigrations() == ["v1"])
+            var applied: [String]?
+            if let sqlite = store as? SQLiteDeployHistoryStore { applied = try await sqlite.appliedMigrations() }
+            if let postgres = store as? PostgresDeployHistoryStore { applied = try await postgres.appliedMigrations() }
+            #expect(applied == ["v1"])
         }
-        let migrations = try await DatabaseQueue(path: path).read { db in
-            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
-        }
-        #expect(migrations == ["v1"])
+        #expect(try await raw.strings(raw.appliedMigrationsSQL) == ["v1"])
+        #expect(try await fixture.store.deployment(id: "dep-prod") != nil, "reopening keeps the data")
     }
 
     @Test(arguments: StoreFactory.persistent)
@@ -395,27 +394,24 @@ import Testing
         let fixture = try await seeded(factory, deploys: 1)
         try await fixture.store.createDeployment(F.deployment("staging"))
         try await fixture.store.createDeploy(F.deploy("s1", deploymentId: "dep-staging"))
-        let path = try #require(fixture.sqlitePath)
-        var config = Configuration()
-        config.foreignKeysEnabled = true
-        let raw = try DatabaseQueue(path: path, configuration: config)
+        let raw = try #require(fixture.raw)
 
         // A deployment cannot point at a deploy that does not exist, nor at another deployment's deploy.
-        #expect(throws: DatabaseError.self) {
-            try raw.write { db in try db.execute(sql: "UPDATE deployments SET current_deploy_id = 'ghost' WHERE id = 'dep-prod'") }
+        await #expect(throws: (any Error).self) {
+            try await raw.execute("UPDATE deployments SET current_deploy_id = 'ghost' WHERE id = 'dep-prod'")
         }
-        #expect(throws: DatabaseError.self) {
-            try raw.write { db in try db.execute(sql: "UPDATE deployments SET current_deploy_id = 's1' WHERE id = 'dep-prod'") }
+        await #expect(throws: (any Error).self) {
+            try await raw.execute("UPDATE deployments SET current_deploy_id = 's1' WHERE id = 'dep-prod'")
         }
         // Two deploys of one deployment cannot share a sequence number.
-        #expect(throws: DatabaseError.self) {
-            try raw.write { db in try db.execute(sql: "UPDATE deploys SET sequence = 1, deployment_id = 'dep-prod' WHERE id = 's1'") }
+        await #expect(throws: (any Error).self) {
+            try await raw.execute("UPDATE deploys SET sequence = 1, deployment_id = 'dep-prod' WHERE id = 's1'")
         }
         // Audit rows cannot be changed or removed.
         try await fixture.store.appendAudit(AuditEvent(id: "e1", at: F.now, actor: "alice", action: .deployPrune, deploymentId: "dep-prod",
                                                        outcome: .succeeded))
-        #expect(throws: DatabaseError.self) { try raw.write { db in try db.execute(sql: "UPDATE audit_events SET actor = 'mallory'") } }
-        #expect(throws: DatabaseError.self) { try raw.write { db in try db.execute(sql: "DELETE FROM audit_events") } }
+        await #expect(throws: (any Error).self) { try await raw.execute("UPDATE audit_events SET actor = 'mallory'") }
+        await #expect(throws: (any Error).self) { try await raw.execute("DELETE FROM audit_events") }
         #expect(try await fixture.store.auditEvents(deploymentId: nil, limit: 10).map(\.actor) == ["alice"])
         #expect(try await fixture.store.deployment(id: "dep-prod")?.currentDeployId == nil)
     }
@@ -425,8 +421,8 @@ import Testing
         // Deploys are never deleted through the store; a manual repair could still leave a gap, and
         // paging must then fall back from the range seek to LIMIT/OFFSET.
         let fixture = try await seeded(factory, deploys: 12)
-        let path = try #require(fixture.sqlitePath)
-        try await DatabaseQueue(path: path).write { db in try db.execute(sql: "DELETE FROM deploys WHERE id IN ('d5', 'd9')") }
+        let raw = try #require(fixture.raw)
+        try await raw.execute("DELETE FROM deploys WHERE id IN ('d5', 'd9')")
         let page = try await fixture.store.listDeploys(deploymentId: "dep-prod", offset: 2, limit: 5)
         #expect(page.totalCount == 10)
         #expect(page.deploys.map(\.sequence) == [10, 8, 7, 6, 4])

@@ -27,16 +27,41 @@ struct APIClient: Sendable {
     var base: String
     var token: String?
 
-    func request(_ method: String, _ path: String, body: [String: Any]? = nil) async throws(AirlockError) -> Data {
+    /// Sends `body` (if any) as JSON and returns the response body of a 2xx answer.
+    func request(_ method: String, _ path: String, body: (any Encodable)? = nil) async throws(AirlockError) -> Data {
+        var payload: Data?
+        if let body {
+            do {
+                payload = try JSONEncoder().encode(body)
+            } catch {
+                throw .usage("Cannot encode the request: \(error)")
+            }
+        }
+        return try await send(method, path, body: payload, contentType: "application/json", timeout: 30)
+    }
+
+    /// PUTs raw bytes (a tar bundle); a longer timeout because bundles can be large.
+    func upload(_ path: String, bytes: [UInt8], contentType: String = "application/x-tar") async throws(AirlockError) -> Data {
+        try await send("PUT", path, body: Data(bytes), contentType: contentType, timeout: 600)
+    }
+
+    /// A path segment from user input (a deploy id, `#3`), percent-encoded so it cannot change the route.
+    static func segment(_ text: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/#?%")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    private func send(_ method: String, _ path: String, body: Data?, contentType: String, timeout: Double) async throws(AirlockError) -> Data {
         guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/api/v1" + path) else {
             throw .usage("`\(base)` is not a valid server URL")
         }
-        var request = URLRequest(url: url, timeoutInterval: 30)
+        var request = URLRequest(url: url, timeoutInterval: timeout)
         request.httpMethod = method
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let body {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try? JSONSerialization.data(withJSONObject: body)
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+            request.httpBody = body
         }
         let data: Data, response: URLResponse
         do {
@@ -103,23 +128,14 @@ extension Airlock {
         }
 
         struct Show: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Show a deployment.")
+            static let configuration = CommandConfiguration(abstract: "Show a deployment with its current deploy and live health.")
             @Argument var name: String
             @OptionGroup var server: ServerOptions
 
             func run() async throws {
-                let data = try await server.client.request("GET", "/deployments/\(name)")
+                let data = try await server.client.request("GET", "/deployments/\(APIClient.segment(name))/status")
                 if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
-                let deployment = try server.client.decode(Deployment.self, data)
-                printOut("""
-                Deployment      \(deployment.name)
-                Target          \(deployment.target.rawValue)
-                Current deploy  \(deployment.currentDeployId ?? "none yet")
-                Rollback        \(deployment.settings.rollbackEnabled ? "enabled" : "disabled")
-                DAG deploy      \(deployment.settings.dagDeployEnabled ? "enabled" : "disabled")
-                Retention       \(deployment.settings.retentionDays) days
-
-                """)
+                printOut(DeploymentStatusView.render(try server.client.decode(DeploymentStatusView.self, data)))
             }
         }
 
@@ -129,19 +145,27 @@ extension Airlock {
             @Option(name: .customLong("rollback-enabled"), help: "true or false") var rollbackEnabled: Bool?
             @Option(name: .customLong("dag-deploy"), help: "true or false") var dagDeploy: Bool?
             @Option(name: .customLong("retention-days"), help: "Days a deploy stays eligible for rollback.") var retentionDays: Int?
+            @Flag(name: .customLong("unpin"), help: "Remove the pin a `rollback --pin` set, so deploys are accepted again.") var unpin = false
             @OptionGroup var server: ServerOptions
 
             func validate() throws {
-                if rollbackEnabled == nil, dagDeploy == nil, retentionDays == nil {
-                    throw ValidationError("Give at least one of --rollback-enabled, --dag-deploy, --retention-days")
+                if rollbackEnabled == nil, dagDeploy == nil, retentionDays == nil, !unpin {
+                    throw ValidationError("Give at least one of --rollback-enabled, --dag-deploy, --retention-days, --unpin")
                 }
             }
 
             func run() async throws {
-                var body: [String: Any] = [:]
-                if let rollbackEnabled { body["rollbackEnabled"] = rollbackEnabled }
-                if let dagDeploy { body["dagDeployEnabled"] = dagDeploy }
-                if let retentionDays { body["retentionDays"] = retentionDays }
+                if unpin {
+                    let data = try await server.client.request("DELETE", "/deployments/\(name)/pin")
+                    if rollbackEnabled == nil, dagDeploy == nil, retentionDays == nil {
+                        if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
+                        printOut("Deployment \(name) is no longer pinned: deploys are accepted again\n")
+                        return
+                    }
+                }
+                /// Absent fields are left out of the JSON, so only the given settings change.
+                struct Patch: Encodable { var rollbackEnabled: Bool?; var dagDeployEnabled: Bool?; var retentionDays: Int? }
+                let body = Patch(rollbackEnabled: rollbackEnabled, dagDeployEnabled: dagDeploy, retentionDays: retentionDays)
                 let data = try await server.client.request("PATCH", "/deployments/\(name)/settings", body: body)
                 if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
                 let deployment = try server.client.decode(Deployment.self, data)
@@ -164,7 +188,7 @@ extension Airlock {
             func run() async throws {
                 let data = try await server.client.request("GET", "/deployments/\(deployment)/deploys?offset=\(offset)&limit=\(limit)")
                 if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
-                struct Page: Decodable { var deploys: [Deploy]; var totalCount: Int }
+                struct Page: Decodable { var deploys: [AirlockCore.Deploy]; var totalCount: Int }
                 let page = try server.client.decode(Page.self, data)
                 printOut(TextTable.render(["#", "Created", "By", "Type", "Status", "Image", "DAG bundle", "Description"], page.deploys.map {
                     [$0.label, ISO8601DateFormatter().string(from: $0.createdAt), $0.createdBy, $0.type.rawValue, $0.status.rawValue,
@@ -173,5 +197,53 @@ extension Airlock {
                 printOut("\(page.totalCount) deploy(s)\n")
             }
         }
+    }
+}
+
+/// `GET /deployments/{name}/status`: the deployment, what runs now and whether Airflow is healthy.
+struct DeploymentStatusView: Decodable {
+    struct Health: Decodable {
+        /// `healthy`, `unhealthy` or `stopped`.
+        var status: String
+        var components: [String: String]
+    }
+
+    var deployment: Deployment
+    var currentDeploy: Deploy?
+    var airflowUrl: String?
+    var health: Health?
+    var dbSchemaHead: String?
+
+    static func render(_ view: DeploymentStatusView) -> String {
+        let deployment = view.deployment
+        var current = "none yet"
+        if let deploy = view.currentDeploy {
+            current = "\(deploy.label) \(deploy.status.rawValue)"
+            if let image = deploy.image { current += ", \(image.versionLabel)" }
+            if let dags = deploy.dagBundleVersion { current += ", DAG bundle \(dags.prefix(12))" }
+            if !deploy.description.isEmpty { current += " (\(deploy.description))" }
+        }
+        var health = "unknown"
+        if let status = view.health {
+            health = status.status
+            let components = status.components.keys.sorted().map { "\($0) \(status.components[$0] ?? "?")" }
+            if !components.isEmpty { health += " (\(components.joined(separator: ", ")))" }
+        }
+        var text = """
+        Deployment      \(deployment.name)
+        Target          \(deployment.target.rawValue)
+        Current deploy  \(current)
+        Airflow URL     \(view.airflowUrl ?? "–")
+        Health          \(health)
+        DB schema head  \(view.dbSchemaHead ?? "–")
+        Rollback        \(deployment.settings.rollbackEnabled ? "enabled" : "disabled")
+        DAG deploy      \(deployment.settings.dagDeployEnabled ? "enabled" : "disabled")
+        Retention       \(deployment.settings.retentionDays) days
+
+        """
+        if let pin = deployment.pinned {
+            text += "Pinned          by \(pin.by) at \(ISO8601DateFormatter().string(from: pin.at)): \(pin.reason)\n"
+        }
+        return text
     }
 }

@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockUpgradeTest
 import ArgumentParser
 import Foundation
 
@@ -6,24 +7,80 @@ extension Airlock {
     /// `airlock rollback`: roll a deployment back to an earlier deploy, as a new deploy (SPEC §4.3).
     struct Rollback: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Preview (and, soon, run) a rollback to an earlier deploy.",
-            discussion: "Rollbacks are a last resort. `--dry-run` shows what changes: files, runtime, database direction and what each database choice loses, skipped deploys, and what is not rolled back.")
+            abstract: "Roll a deployment back to an earlier deploy (recorded as a new deploy).",
+            discussion: """
+            Rollbacks are a last resort. Airlock first shows the preview (files, runtime, database direction \
+            and what each database choice loses, skipped deploys, and what is not rolled back), then asks \
+            for confirmation (`--yes` skips the question and is required without a terminal), runs the \
+            rollback and follows it until Airflow is healthy. `--dry-run` only shows the preview. \
+            Exit codes: 0 rolled back (or cancelled at the prompt), 1 the rollback failed (the previous \
+            deploy keeps running), 2 bad usage or refused, 3 server unreachable or timed out.
+            """)
 
         @Option(name: .customLong("deployment"), help: "Deployment name.") var deployment: String
         @Argument(help: "The target deploy: N, #N or a deploy id.") var target: String
         @Option(name: .customLong("description"), help: "Why (required to roll back; 1–500 characters).") var description: String?
         @Flag(name: .customLong("dry-run"), help: "Only show the preview.") var dryRun = false
         @Flag(name: .customLong("restore-backup"), help: "Restore the DB backup taken before the upgrade being undone, instead of downgrading.") var restoreBackup = false
+        @Flag(name: .customLong("pin"), help: "Pin the deployment afterwards: later deploys are refused until it is unpinned.") var pin = false
+        @Option(name: .customLong("constraints-source"), help: "Folder or URL with Airflow constraints files, if the environment must be rebuilt.")
+        var constraintsSource: String?
         @Flag(name: .customLong("yes"), help: "Do not ask for confirmation.") var yes = false
+        @Option(name: .customLong("timeout"), help: "Seconds to wait for the rollback to finish.") var timeout: Double = 1800
         @OptionGroup var server: ServerOptions
 
+        func validate() throws {
+            if !dryRun { try DeployDescription.validate(description) }
+            guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
+        }
+
+        /// `POST …/rollback`'s body; the same for the preview and the real run so both plan the same thing.
+        struct Body: Encodable {
+            var description: String?
+            var dryRun: Bool
+            var restoreBackup: Bool
+            var pin: Bool
+            var constraintsSource: String?
+        }
+
         func run() async throws {
-            var body: [String: Any] = ["dryRun": dryRun, "restoreBackup": restoreBackup]
-            if let description { body["description"] = description }
+            let started = Date()
+            if !dryRun, !yes, isatty(STDIN_FILENO) != 1 {
+                throw AirlockError.usage("Rolling back needs a confirmation: pass --yes to roll back without a prompt",
+                                         hint: "preview it first with --dry-run")
+            }
+            let client = server.client
+            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             let reference = target.hasPrefix("#") ? String(target.dropFirst()) : target
-            let data = try await server.client.request("POST", "/deployments/\(deployment)/deploys/\(reference)/rollback", body: body)
-            if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
-            printOut(RollbackPreview.render(try server.client.decode(RollbackPlan.self, data)))
+            let path = "/deployments/\(APIClient.segment(deployment))/deploys/\(APIClient.segment(reference))/rollback"
+            var body = Body(description: description, dryRun: true, restoreBackup: restoreBackup, pin: pin,
+                            constraintsSource: constraintsSource.map { ConstraintsArgument.absolute($0, cwd: cwd) })
+            let previewData = try await client.request("POST", path, body: body)
+            if dryRun, server.json { printOut(String(decoding: previewData, as: UTF8.self) + "\n"); return }
+            let plan = try client.decode(RollbackPlan.self, previewData)
+            let preview = RollbackPreview.render(plan)
+            if dryRun { printOut(preview); return }
+            // The JSON on stdout is the final deploy only, so the preview goes to stderr with --json.
+            if server.json { FileHandle.standardError.write(Data(preview.utf8)) } else { printOut(preview) }
+
+            if !yes {
+                FileHandle.standardError.write(Data("Roll back? [y/N] ".utf8))
+                let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
+                guard answer == "y" || answer == "yes" else {
+                    FileHandle.standardError.write(Data("Cancelled; nothing was changed.\n".utf8))
+                    return
+                }
+            }
+            body.dryRun = false
+            struct Started: Decodable { var plan: RollbackPlan; var deploy: AirlockCore.Deploy }
+            let running = try client.decode(Started.self, try await client.request("POST", path, body: body))
+            let printer = ProgressPrinter(json: server.json)
+            if running.plan.fromDeploy.id != plan.fromDeploy.id {
+                printer.handle(.warning("\(running.plan.fromDeploy.label) was deployed after the preview; the rollback replaces it, not \(plan.fromDeploy.label)"))
+            }
+            printer.handle(.note("Rolling back \(running.plan.fromDeploy.label) → \(running.plan.toDeploy.label) as \(running.deploy.label)"))
+            let waiter = DeployWaiter(client: client, deployment: deployment, timeout: timeout, printer: printer)
+            try await waiter.wait(for: running.deploy, started: started, json: server.json)
         }
     }
 }

@@ -15,6 +15,9 @@ extension Airlock {
         @Option(name: .customLong("data-dir"), help: "Folder for the SQLite database and artifacts.")
         var dataDir: String
 
+        @Option(name: .customLong("database-url"), help: "PostgreSQL URL (postgresql://user[:password]@host[:port]/database); default SQLite in --data-dir.")
+        var databaseURL: String?
+
         @Option(name: .customLong("port"), help: "TCP port.")
         var port: Int = 8765
 
@@ -28,13 +31,18 @@ extension Airlock {
             } catch {
                 throw AirlockError.usage("Cannot create the data folder `\(folder.path)`: \(error.localizedDescription)")
             }
-            let store = try SQLiteDeployHistoryStore(path: folder.appendingPathComponent("airlock.sqlite").path)
+            let store = try await DeployHistoryStoreOpener.open(databaseURL: databaseURL, dataDirectory: folder)
             if let tokenFile = try await AirlockServerBuilder.ensureAdminToken(store: store, dataDirectory: folder) {
                 FileHandle.standardError.write(Data("Wrote an admin API token to \(tokenFile)\n".utf8))
             }
-            let app = AirlockServerBuilder.application(configuration: ServerConfiguration(host: host, port: port, dataDirectory: folder), store: store)
+            let configuration = ServerConfiguration(host: host, port: port, dataDirectory: folder)
+            let coordinator = AirlockServerBuilder.coordinator(configuration: configuration, store: store)
+            // Deployments that ran before this start run again (and an interrupted switch is undone).
+            try await coordinator.reconcile()
+            let app = AirlockServerBuilder.application(configuration: configuration, store: store, coordinator: coordinator)
             FileHandle.standardError.write(Data("Airlock server on http://\(host):\(port)/api/v1\n".utf8))
             try await app.runService()
+            await coordinator.shutdown()
         }
     }
 }

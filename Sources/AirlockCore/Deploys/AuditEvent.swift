@@ -17,6 +17,8 @@ public struct AuditEvent: Hashable, Codable, Sendable, Identifiable {
         public static let deploymentSettings: Action = "deployment.settings"
         public static let deploymentPin: Action = "deployment.pin"
         public static let deploymentUnpin: Action = "deployment.unpin"
+        /// A queued deploy or rollback began to run (its turn came): serialisation is visible in the log.
+        public static let deployStart: Action = "deploy.start"
         public static let deployCreate: Action = "deploy.create"
         public static let deployRollback: Action = "deploy.rollback"
         public static let deployPrune: Action = "deploy.prune"

@@ -86,8 +86,9 @@ public struct GitMetadata: Hashable, Codable, Sendable {
 /// One entry of a deployment's history (SPEC §4.1). Records are never deleted; a rollback is a new
 /// deploy pointing at the one it restored, and pruning only clears `artifactsStored`.
 ///
-/// JSON keys are the property names exactly; absent values are written as `null` so the REST API
-/// and `airlock deploys list --json` always print the same keys.
+/// JSON keys are the property names exactly, plus `runtimeVersion` and `airflowVersion` copied from
+/// `image`; absent values are written as `null` so the REST API and `airlock deploys list --json`
+/// always print the same keys.
 public struct Deploy: Hashable, Codable, Sendable, Identifiable {
     public var id: String
     public var deploymentId: String
@@ -172,5 +173,11 @@ public struct Deploy: Hashable, Codable, Sendable, Identifiable {
         try container.encode(rollbackToId, forKey: .rollbackToId)
         try container.encode(artifactsStored, forKey: .artifactsStored)
         try container.encode(everDeployed, forKey: .everDeployed)
+        // Flat copies of the image's versions: the fields `airlock deploys list --json` promises per deploy.
+        var flat = encoder.container(keyedBy: FlatKeys.self)
+        try flat.encode(image?.runtimeVersion, forKey: .runtimeVersion)
+        try flat.encode(image?.airflowVersion, forKey: .airflowVersion)
     }
+
+    private enum FlatKeys: String, CodingKey { case runtimeVersion, airflowVersion }
 }

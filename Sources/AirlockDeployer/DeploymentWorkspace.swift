@@ -1,0 +1,105 @@
+import AirlockCore
+import AirlockLocalTarget
+import Foundation
+
+/// Where a local deployment keeps its state under the server's data folder:
+///
+///     deployments/<deployment id>/
+///       home/                 AIRFLOW_HOME: airflow.db, airflow.cfg, logs (survives deploys and rollbacks)
+///       releases/<deploy id>/ the deploy's project files and DAGs, plus release.json (its lock)
+///       backups/<deploy id>.db (+ .json)  the metadata DB as it was just before that deploy changed it
+///       ports.json            the deployment's loopback ports, stable across deploys
+///       operation.json        the journal of the deploy or rollback in progress (crash recovery)
+///
+/// Every file is written to a temporary name and renamed, so a crash never leaves half a file.
+struct DeploymentWorkspace: Sendable {
+    var root: URL
+
+    init(dataDirectory: URL, deploymentId: String) {
+        root = dataDirectory.appendingPathComponent("deployments").appendingPathComponent(deploymentId)
+    }
+
+    var home: URL { root.appendingPathComponent("home") }
+    var databaseFile: URL { home.appendingPathComponent("airflow.db") }
+    func release(_ deployId: String) -> URL { root.appendingPathComponent("releases").appendingPathComponent(deployId) }
+    func releaseRecord(_ deployId: String) -> URL { release(deployId).appendingPathComponent(".airlock-release.json") }
+    var backups: URL { root.appendingPathComponent("backups") }
+    func backupFile(_ deployId: String) -> URL { backups.appendingPathComponent("\(deployId).db") }
+    func backupRecord(_ deployId: String) -> URL { backups.appendingPathComponent("\(deployId).json") }
+    var portsFile: URL { root.appendingPathComponent("ports.json") }
+    var journalFile: URL { root.appendingPathComponent("operation.json") }
+
+    /// The deployment's ports: chosen once, then the same for every deploy, so its Airflow URL is stable.
+    func ports() throws(AirlockError) -> AirflowPorts {
+        if let ports: AirflowPorts = Self.read(portsFile) { return ports }
+        let ports = try AirflowPorts.free()
+        try Self.write(ports, to: portsFile)
+        return ports
+    }
+
+    /// Every backup of this deployment, newest first.
+    func backupList() -> [BackupRecord] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: backups.path)) ?? []
+        return names.filter { $0.hasSuffix(".json") }
+            .compactMap { Self.read(backups.appendingPathComponent($0)) as BackupRecord? }
+            .filter { FileManager.default.fileExists(atPath: backups.appendingPathComponent($0.file).path) }
+            .sorted { $0.info.takenAt > $1.info.takenAt }
+    }
+
+    static func read<Value: Decodable>(_ file: URL) -> Value? {
+        guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return try? decoder.decode(Value.self, from: data)
+    }
+
+    static func write<Value: Encodable>(_ value: Value, to file: URL) throws(AirlockError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .secondsSince1970
+        do {
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let temporary = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString)")
+            try encoder.encode(value).write(to: temporary)
+            guard rename(temporary.path, file.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        } catch {
+            throw .environment("Cannot write `\(file.path)`: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// What a release runs, kept beside its files so a rollback or a restart reuses the lock instead of
+/// resolving again ("nothing is rebuilt").
+struct ReleaseRecord: Codable, Sendable {
+    var deployId: String
+    var runtimeVersion: String?
+    var airflowVersion: String
+    var python: String
+    var indexOptions: [String]
+    /// `pip freeze` text of the resolved lock.
+    var lock: String
+    var lockHash: String
+    /// The alembic head this environment's Airflow migrates to.
+    var schemaHead: String
+}
+
+/// A metadata-DB backup taken just before a deploy changed the schema (rule 7).
+struct BackupRecord: Codable, Sendable {
+    var info: BackupInfo
+    /// The deploy whose switch took it.
+    var takenBeforeDeployId: String
+    /// File name inside `backups/`.
+    var file: String
+}
+
+/// The journal of the deploy or rollback in progress. Written before anything running is touched
+/// and removed once the outcome is recorded; a server that finds one at start knows a switch was
+/// cut short and repairs the deployment (restore the backup, run the current deploy again).
+struct OperationJournal: Codable, Sendable {
+    enum Phase: String, Codable, Sendable { case preparing, stopped, databaseChanged, starting }
+    var deployId: String
+    var previousDeployId: String?
+    /// Backup taken in this operation (file name in `backups/`), if any.
+    var backupFile: String?
+    var phase: Phase
+}

@@ -1,0 +1,24 @@
+import AirlockCore
+import Foundation
+
+/// Fault points for the recovery tests. With `AIRLOCK_FAULT_CRASH_AT=<point>` in its environment the
+/// server kills itself with SIGKILL when a deploy or rollback reaches that point, exactly as a power
+/// cut or the OOM killer would; with `AIRLOCK_FAULT_FAIL_AT=<point>` the step fails there instead, as
+/// a migration or start that goes wrong would. Unset (always, outside tests) they do nothing.
+enum FaultInjection {
+    static let variable = "AIRLOCK_FAULT_CRASH_AT"
+    static let failureVariable = "AIRLOCK_FAULT_FAIL_AT"
+    /// The points, in the order a switch passes them.
+    static let points = ["after-record", "after-stop", "after-backup", "after-database", "after-start", "after-mark"]
+
+    static func crashIfRequested(_ point: String) {
+        guard ProcessInfo.processInfo.environment[variable] == point else { return }
+        FileHandle.standardError.write(Data("airlock: fault injection: SIGKILL at \(point)\n".utf8))
+        kill(getpid(), SIGKILL)
+    }
+
+    static func failIfRequested(_ point: String) throws(AirlockError) {
+        guard ProcessInfo.processInfo.environment[failureVariable] == point else { return }
+        throw .environment("Injected failure at \(point)")
+    }
+}
