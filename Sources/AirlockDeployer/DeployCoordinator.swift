@@ -118,6 +118,23 @@ public actor DeployCoordinator {
         return (DeploymentWorkspace.read(workspace.releaseRecord(deployId)) as ReleaseRecord?).map { PinnedSet(freezeText: $0.lock) }
     }
 
+    /// The migrations a rollback from `current` to `target` crosses, newest first, read from the newer
+    /// release's environment (its Airflow facts are cached per environment); empty when unknown.
+    public nonisolated func migrations(deploymentId: String, current: Deploy, target: Deploy) async -> [DatabaseMigration] {
+        let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deploymentId)
+        guard let from: ReleaseRecord = DeploymentWorkspace.read(workspace.releaseRecord(current.id)),
+              let to: ReleaseRecord = DeploymentWorkspace.read(workspace.releaseRecord(target.id)),
+              from.schemaHead != to.schemaHead,
+              let old = Version(from.airflowVersion), let new = Version(to.airflowVersion) else { return [] }
+        let newer = new > old ? to : from
+        let root = paths.environments.appendingPathComponent(String(newer.lockHash.prefix(24)))
+        guard FileManager.default.fileExists(atPath: root.appendingPathComponent("bin/python").path),
+              let info = try? await DagParseHarness(environment: PythonEnvironment(root: root, lockHash: newer.lockHash, pythonVersion: newer.python)).info()
+        else { return [] }
+        return new > old ? info.migrations(from: to.schemaHead, downTo: from.schemaHead)
+                         : info.migrations(from: from.schemaHead, downTo: to.schemaHead)
+    }
+
     /// Health, URL and live schema head of a deployment (`airlock deployment show`).
     public func status(of deployment: Deployment) async -> LiveStatus {
         let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)

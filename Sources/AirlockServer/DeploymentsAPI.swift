@@ -164,6 +164,8 @@ struct DeploymentsAPI: Sendable {
                 let currentPins = current.flatMap { coordinator.pins(deploymentId: deployment.id, deployId: $0.id) }
                 let targetPins = coordinator.pins(deploymentId: deployment.id, deployId: target.id)
                 let backup = coordinator.backupBeforeUpgrade(deploymentId: deployment.id, target: target)
+                var migrations: [DatabaseMigration] = []
+                if let current { migrations = await coordinator.migrations(deploymentId: deployment.id, current: current, target: target) }
                 let plan: RollbackPlan
                 do {
                     plan = try RollbackPlanner.plan(
@@ -171,7 +173,7 @@ struct DeploymentsAPI: Sendable {
                         dryRun: dryRun, restoreBackup: body.restoreBackup ?? false, role: token?.role ?? .viewer,
                         currentPins: currentPins, targetPins: targetPins,
                         currentManifest: manifest(of: current), targetManifest: manifest(of: target),
-                        migrations: [], backupBeforeUpgrade: backup)
+                        migrations: migrations, backupBeforeUpgrade: backup)
                 } catch let error as AirlockError {
                     throw APIError(.conflict, code: "rollback_refused", error.message)
                 }

@@ -3,7 +3,7 @@ import Foundation
 
 /// Where deployments, their deploys, audit events and API tokens are kept (SPEC §4.1, §4.5).
 ///
-/// One contract, several implementations (SQLite now, PostgreSQL next), so the server and the
+/// One contract, several implementations (SQLite and PostgreSQL), so the server and the
 /// rollback executor never depend on the database in use. Writes that belong together happen
 /// in one transaction: after a crash at any point the history is consistent and every deployment
 /// points at a deploy that exists (or at none).

@@ -654,8 +654,10 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
         }
         let reason: String
         if let failure = error.underlying as? NIOConnectionError {
-            // The first address tried says it best ("Connection refused (errno: 111)").
-            reason = failure.connectionErrors.first.map { "\($0.error)" } ?? failure.dnsAError.map { "\($0)" } ?? "\(failure)"
+            // The first address tried says it best ("Connection refused").
+            reason = failure.connectionErrors.first.map { attempt in
+                (attempt.error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(attempt.error)"
+            } ?? failure.dnsAError.map { "\($0)" } ?? "\(failure)"
         } else {
             reason = error.underlying.map { "\($0)" } ?? "\(error.code)"
         }

@@ -78,11 +78,7 @@ struct EnvironmentStage: Sendable {
         // The newer Airflow knows both heads: walk its chain from its head down to the older one.
         let upgrade = targetVersion >= currentVersion
         let newer = upgrade ? targetInfo : currentInfo
-        let chain = (newer.migrations ?? []).map {
-            MigrationLink(revision: $0.revision, downRevisions: $0.downRevision?.revisions ?? [],
-                          migration: DatabaseMigration(revision: $0.revision, description: $0.description ?? "", airflowVersion: $0.airflowVersion))
-        }
-        let migrations = MigrationLink.path(from: upgrade ? targetHead : currentHead, downTo: upgrade ? currentHead : targetHead, in: chain)
+        let migrations = newer.migrations(from: upgrade ? targetHead : currentHead, downTo: upgrade ? currentHead : targetHead)
         return DatabaseCheck(currentHead: currentHead, targetHead: targetHead, direction: upgrade ? .upgrade : .downgrade,
                              migrations: migrations, warning: upgrade ? nil : DatabaseCheck.downgradeWarning)
     }

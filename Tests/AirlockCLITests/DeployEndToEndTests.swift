@@ -114,6 +114,9 @@ import Testing
         #expect(database["direction"] as? String == "downgrade")
         let choices = (database["choices"] as? [[String: Any]] ?? []).compactMap { $0["option"] as? String }
         #expect(choices.contains("downgrade") && choices.contains("restoreBackup"), "\(database)")
+        let migrations = database["migrations"] as? [[String: Any]] ?? []
+        #expect(migrations.count == 42, "the migrations between 2.10.5's and 3.0.6's heads: \(migrations.count)")
+        #expect(migrations.first?["revision"] as? String == Self.head3)
         let packages = plan["packageDiff"] as? [[String: Any]] ?? []
         #expect(packages.contains { $0["name"] as? String == "apache-airflow" }, "the preview's package diff includes Airflow itself")
 

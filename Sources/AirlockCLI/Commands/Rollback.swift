@@ -98,10 +98,23 @@ enum RollbackPreview {
             for path in files.added.prefix(20) { text += "    added    \(path)\n" }
             for path in files.removed.prefix(20) { text += "    removed  \(path)\n" }
         }
+        if let packages = plan.packageDiff {
+            text += "  Packages: \(packages.count) change\(packages.count == 1 ? "" : "s")\n"
+            let airflowFirst = packages.sorted { ($0.name == "apache-airflow" ? 0 : 1, $0.name) < ($1.name == "apache-airflow" ? 0 : 1, $1.name) }
+            for change in airflowFirst.prefix(15) {
+                text += "    \(change.name) \(change.from ?? "–") → \(change.to ?? "–")\n"
+            }
+            if packages.count > 15 { text += "    … \(packages.count - 15) more (--json lists all)\n" }
+        }
         let database = plan.database
         text += "  Database: \(database.direction.rawValue)"
         if database.direction != .none { text += " \(database.fromHead ?? "?") → \(database.toHead ?? "?")" }
+        if !database.migrations.isEmpty { text += ", \(database.migrations.count) migrations" }
         text += "\n"
+        for migration in database.migrations.prefix(5) {
+            text += "    \(migration.revision) \(migration.description)\(migration.airflowVersion.map { " (Airflow \($0))" } ?? "")\n"
+        }
+        if database.migrations.count > 5 { text += "    … \(database.migrations.count - 5) more\n" }
         for choice in database.choices {
             text += "    \(choice.option == database.chosen ? "→" : " ") \(choice.summary) (loses: \(choice.loses))\n"
         }

@@ -17,6 +17,16 @@ public struct AirflowEnvironmentInfo: Hashable, Sendable, Codable {
     public var migrations: [Migration]?
     public var ok: Bool?
     public var error: String?
+
+    /// The migrations between `head` (included) and `base` (excluded) in this Airflow's chain, newest
+    /// first. Ask the *newer* Airflow: only it knows both heads.
+    public func migrations(from head: String, downTo base: String) -> [DatabaseMigration] {
+        let chain = (migrations ?? []).map {
+            MigrationLink(revision: $0.revision, downRevisions: $0.downRevision?.revisions ?? [],
+                          migration: DatabaseMigration(revision: $0.revision, description: $0.description ?? "", airflowVersion: $0.airflowVersion))
+        }
+        return MigrationLink.path(from: head, downTo: base, in: chain)
+    }
 }
 
 /// Runs the DAG-parse harness (`Python/Resources/dag_parse_harness.py`, compiled into the binary)
