@@ -50,6 +50,7 @@ let package = Package(
         .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
         .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockStorage", "AirlockLocalTarget", "AirlockTestSupport"]),
         .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "AirlockDeployerTests", dependencies: ["AirlockDeployer", "AirlockStorage", "AirlockTestSupport"]),
         .testTarget(name: "AirlockLocalTargetTests", dependencies: ["AirlockLocalTarget", "AirlockTestSupport"]),
     ]
 )

@@ -168,6 +168,40 @@ public actor DeployCoordinator {
         }
     }
 
+    /// Rule 11, the retention prune: deletes the artifacts and release folders of deploys past the
+    /// deployment's window (never the current deploy, nor the latest earlier one, which stays
+    /// eligible) and marks them "artifacts expired"; the records stay. Artifacts are shared by
+    /// content, so one still used by any kept deploy of any deployment stays.
+    /// - Returns: the ids of the deploys pruned.
+    @discardableResult
+    public func prune(deploymentId: String, now: Date = Date()) async throws(AirlockError) -> [String] {
+        guard let deployment = try await store.deployment(id: deploymentId) else { return [] }
+        let history = try await store.history(deploymentId: deployment.id)
+        let ids = Set(RollbackPolicy.prunable(history: history, deployment: deployment, now: now))
+        guard !ids.isEmpty else { return [] }
+        var keptImages: Set<String> = [], keptDags: Set<String> = []
+        for other in try await store.listDeployments() {
+            let deploys = other.id == deployment.id ? history : try await store.history(deploymentId: other.id)
+            for deploy in deploys where deploy.artifactsStored && !ids.contains(deploy.id) {
+                if let digest = deploy.image?.projectDigest { keptImages.insert(digest) }
+                if let digest = deploy.dagBundleVersion { keptDags.insert(digest) }
+            }
+        }
+        let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
+        for deploy in history where ids.contains(deploy.id) {
+            if let digest = deploy.image?.projectDigest, !keptImages.contains(digest) { artifacts.remove(.image, digest: digest) }
+            if let digest = deploy.dagBundleVersion, !keptDags.contains(digest) { artifacts.remove(.dags, digest: digest) }
+            try? FileManager.default.removeItem(at: workspace.release(deploy.id))
+        }
+        try await store.markArtifactsExpired(deployIds: Array(ids))
+        let labels = history.filter { ids.contains($0.id) }.map(\.label).sorted()
+        try await store.appendAudit(AuditEvent(
+            id: UUID().uuidString.lowercased(), at: now, actor: "airlock", action: .deployPrune, deploymentId: deployment.id,
+            beforeDeployId: nil, afterDeployId: nil, beforeRuntime: nil, afterRuntime: nil, outcome: .succeeded, requestId: nil,
+            detail: "Artifacts expired after \(deployment.settings.retentionDays) days: \(labels.joined(separator: ", "))"))
+        return Array(ids)
+    }
+
     /// Waits until every queued operation of the deployment has finished (tests, shutdown).
     public func waitForIdle(deploymentId: String) async {
         await queues[deploymentId]?.value
@@ -364,6 +398,7 @@ public actor DeployCoordinator {
         }
         try? FileManager.default.removeItem(at: workspace.journalFile)
         say(deploy.id, "Deployed: Airflow \(release.airflowVersion) is healthy")
+        _ = try? await prune(deploymentId: deployment.id)
     }
 
     /// Rule 7: restore the chosen backup, or downgrade with the *running* (newer) environment before
@@ -503,6 +538,7 @@ public actor DeployCoordinator {
             try await store.markFailed(deployId: deploy.id, reason: "Interrupted: the Airlock server stopped during this deploy; the deployment runs its current deploy again",
                                        actor: "airlock")
         }
+        try await prune(deploymentId: deployment.id)
         guard deployment.currentDeployId != nil else { return }
         let current = deployment
         enqueue(deployment.id) {
