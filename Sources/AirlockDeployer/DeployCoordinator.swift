@@ -24,6 +24,8 @@ public actor DeployCoordinator {
     private var queues: [String: Task<Void, Never>] = [:]
     /// The step a deploy is at, or why it failed: what `GET …/deploys/{id}` shows as `statusMessage`.
     private var messages: [String: String] = [:]
+    /// Every step a deploy went through, in order (`steps`), so a client polling now and then misses none.
+    private var steps: [String: [String]] = [:]
 
     public init(store: any DeployHistoryStore, artifacts: ArtifactStore, dataDirectory: URL,
                 paths: AirlockPaths = .fromEnvironment(), healthTimeout: Double = 240) {
@@ -38,6 +40,9 @@ public actor DeployCoordinator {
 
     /// What a deploy is doing now (or why it failed), while this server knows it.
     public func statusMessage(deployId: String) -> String? { messages[deployId] }
+
+    /// The steps a deploy went through so far, while this server knows it.
+    public func steps(deployId: String) -> [String] { steps[deployId] ?? [] }
 
     /// Queues a created deploy to run with the uploaded artifacts and returns at once.
     ///
@@ -142,9 +147,10 @@ public actor DeployCoordinator {
         var health = LiveStatus.Health(status: "stopped", components: [:])
         if let supervisor = supervisors[deployment.id], await supervisor.isRunning {
             if let document = await supervisor.health() {
-                health.components = document.components.mapValues { $0.status ?? "unknown" }
-                let required = await supervisor.current.map { AirflowSupervisor.components(for: $0).compactMap(\.healthName) } ?? []
-                health.status = document.unhealthy(required: required + ["metadatabase"]).isEmpty ? "healthy" : "unhealthy"
+                // Only what this deployment runs: 2.x reports a standalone dag_processor and a triggerer it never started.
+                let required = (await supervisor.current.map { AirflowSupervisor.components(for: $0).compactMap(\.healthName) } ?? []) + ["metadatabase"]
+                health.components = document.components.filter { required.contains($0.key) }.mapValues { $0.status ?? "unknown" }
+                health.status = document.unhealthy(required: required).isEmpty ? "healthy" : "unhealthy"
             } else {
                 health.status = "unhealthy"
             }
@@ -233,6 +239,7 @@ public actor DeployCoordinator {
 
     private func say(_ deployId: String, _ message: String) {
         messages[deployId] = message
+        steps[deployId, default: []].append(message)
     }
 
     // MARK: Running a deploy
@@ -245,7 +252,7 @@ public actor DeployCoordinator {
         var dagsDigest: String?
         /// Reuse this deploy's release lock (rollbacks, DAG-only deploys) instead of resolving.
         var reuseReleaseOf: String?
-        /// `--restore-backup`: the backup (by the deploy it was taken before) to put back instead of downgrading.
+        /// `--restore-backup`: the id of the backup (`before-N`) to put back instead of downgrading.
         var restoreBackupOf: String?
         var constraintsSource: String?
         var actor: String
@@ -355,7 +362,7 @@ public actor DeployCoordinator {
                 say(deploy.id, "Backing up the metadata database (schema \(revision))")
                 let file = workspace.backupFile(deploy.id)
                 try await MetadataDatabase.backup(workspace.databaseFile, to: file, python: environment.python)
-                try DeploymentWorkspace.write(BackupRecord(info: BackupInfo(id: deploy.id, takenAt: Date(), schemaHead: revision),
+                try DeploymentWorkspace.write(BackupRecord(info: BackupInfo(id: "before-\(deploy.sequence)", takenAt: Date(), schemaHead: revision),
                                                            takenBeforeDeployId: deploy.id, file: file.lastPathComponent),
                                               to: workspace.backupRecord(deploy.id))
                 backup = file
@@ -405,9 +412,13 @@ public actor DeployCoordinator {
     /// switching, or migrate up with the new one.
     private func changeSchema(from revision: String, to release: ReleaseRecord, deploy: Deploy, job: Job, target: AirflowInstance,
                               previous: RunningRelease?, workspace: DeploymentWorkspace) async throws(AirlockError) {
-        if let backupOf = job.restoreBackupOf {
-            say(deploy.id, "Restoring the metadata database from the backup taken before \(backupOf.prefix(8))")
-            try await MetadataDatabase.restore(workspace.backupFile(backupOf), to: workspace.databaseFile, python: target.environment.python)
+        if let backupId = job.restoreBackupOf {
+            guard let record = workspace.backupList().first(where: { $0.info.id == backupId }) else {
+                throw .environment("The backup `\(backupId)` is no longer there")
+            }
+            say(deploy.id, "Restoring the metadata database from backup \(backupId)")
+            try await MetadataDatabase.restore(workspace.backups.appendingPathComponent(record.file), to: workspace.databaseFile,
+                                               python: target.environment.python)
             let restored = try await MetadataDatabase.currentRevision(of: workspace.databaseFile, python: target.environment.python)
             guard restored == release.schemaHead else {
                 throw .environment("The restored backup is at schema \(restored ?? "none"), not the release's \(release.schemaHead)")

@@ -35,24 +35,31 @@ public struct AirflowPorts: Sendable, Hashable, Codable {
 public struct AirflowInstance: Sendable, Hashable {
     /// The uv environment with Airflow installed: the deployment's "image".
     public var environment: PythonEnvironment
-    /// `AIRFLOW_HOME`: holds `airflow.cfg`, `logs/` and `airflow.db`.
+    /// `AIRFLOW_HOME`: holds `airflow.cfg`, `logs/`, the secrets and (by default) `airflow.db`.
     public var airflowHome: URL
     /// The release's DAG files (`[core] dags_folder`).
     public var dagsFolder: URL
     public var ports: AirflowPorts
     /// 2 or 3: decides the components, the health endpoint and the settings.
     public var airflowMajor: Int
+    /// The metadata DB. Belongs to the deployment, not to a release, like the home: every version
+    /// of the deployment migrates the same DB.
+    public var database: MetadataDatabaseLocation
 
-    public init(environment: PythonEnvironment, airflowHome: URL, dagsFolder: URL, ports: AirflowPorts, airflowMajor: Int) {
+    /// - Parameter database: nil means SQLite in the home (`airflowHome/airflow.db`), the default.
+    public init(environment: PythonEnvironment, airflowHome: URL, dagsFolder: URL, ports: AirflowPorts, airflowMajor: Int,
+                database: MetadataDatabaseLocation? = nil) {
         self.environment = environment
         self.airflowHome = airflowHome
         self.dagsFolder = dagsFolder
         self.ports = ports
         self.airflowMajor = airflowMajor
+        self.database = database ?? .defaultSQLite(home: airflowHome)
     }
 
-    /// The SQLite metadata DB inside the home.
-    public var databaseFile: URL { airflowHome.appendingPathComponent("airflow.db") }
+    /// The SQLite file of `database`, or `airflowHome/airflow.db` (which then does not exist) when the
+    /// deployment uses PostgreSQL. Kept for SQLite-only callers; new code should use `database`.
+    public var databaseFile: URL { database.sqliteFile ?? airflowHome.appendingPathComponent("airflow.db") }
     /// Where component output goes (`airlock-<component>.log`); Airflow's own task logs sit beside it.
     public var logsFolder: URL { airflowHome.appendingPathComponent("logs") }
     public var baseURL: String { "http://127.0.0.1:\(ports.web)" }
@@ -67,8 +74,12 @@ public struct AirflowInstance: Sendable, Hashable {
     ///
     /// Why each one:
     /// - venv `bin` first on `PATH`: executors spawn `airflow` by name (facts gotcha 6).
-    /// - Executor: SQLite allows only one writer, so 2.x needs `SequentialExecutor` (it refuses
-    ///   `LocalExecutor` on SQLite); 3.x removed `SequentialExecutor` and runs `LocalExecutor` on SQLite.
+    /// - Database: `database.sqlAlchemyURL` (`sqlite:///…`, or `postgresql+psycopg2://…` on both majors;
+    ///   3.x derives its `asyncpg` URL from it, so its environment needs `asyncpg` too — see
+    ///   `MetadataDatabaseLocation.requirements`).
+    /// - Executor: SQLite allows only one writer, so 2.x on SQLite needs `SequentialExecutor` (it refuses
+    ///   `LocalExecutor` there); on PostgreSQL 2.x runs `LocalExecutor`, tasks in parallel. 3.x removed
+    ///   `SequentialExecutor` and runs `LocalExecutor` on either.
     /// - Auth manager set explicitly per major: the home's `airflow.cfg` is written by whichever
     ///   version ran first, and a 2.x file names `FabAuthManager`, which makes 3.x fail *after*
     ///   migrating (gotcha 2), while a 3.x file names `SimpleAuthManager`, which 2.x cannot import.
@@ -87,7 +98,7 @@ public struct AirflowInstance: Sendable, Hashable {
             "AIRFLOW__CORE__DAGS_FOLDER": dagsFolder.path,
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__FERNET_KEY": secrets.fernetKey,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:///\(databaseFile.path)",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database.sqlAlchemyURL,
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": String(ports.logServer),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "PYTHONUNBUFFERED": "1",
@@ -102,7 +113,7 @@ public struct AirflowInstance: Sendable, Hashable {
             env["AIRFLOW__API__SECRET_KEY"] = secrets.sessionSecret
             env["AIRFLOW__API__BASE_URL"] = baseURL
         } else {
-            env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
+            env["AIRFLOW__CORE__EXECUTOR"] = database.isSQLite ? "SequentialExecutor" : "LocalExecutor"
             env["AIRFLOW__CORE__AUTH_MANAGER"] = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
             env["AIRFLOW__WEBSERVER__SECRET_KEY"] = secrets.sessionSecret
             env["AIRFLOW__WEBSERVER__BASE_URL"] = baseURL

@@ -26,8 +26,10 @@ struct DeploymentsAPI: Sendable {
                 let token = try await authorize(request, .admin)
                 let body = try await decode(CreateDeploymentBody.self, request, context)
                 try Deployment.validateName(body.name)
+                if let url = body.metadataDatabaseUrl { try DeploymentSettings.validateMetadataDatabaseUrl(url) }
                 let deployment = Deployment(id: UUID().uuidString.lowercased(), name: body.name, target: body.target ?? .local,
-                                            settings: DeploymentSettings(), currentDeployId: nil, pinned: nil)
+                                            settings: DeploymentSettings(metadataDatabaseUrl: body.metadataDatabaseUrl),
+                                            currentDeployId: nil, pinned: nil)
                 let created = try await store.createDeployment(deployment)
                 try await store.appendAudit(audit("deployment.create", token, created.id, "created `\(created.name)`"))
                 return JSONBody(value: created, status: .created)
@@ -94,7 +96,7 @@ struct DeploymentsAPI: Sendable {
                     message = try await store.auditEvents(deploymentId: deployment.id, limit: 200)
                         .first { $0.afterDeployId == deploy.id && $0.outcome == .failed }?.detail
                 }
-                return JSONBody(value: DeployView(deploy: deploy, statusMessage: message))
+                return JSONBody(value: DeployView(deploy: deploy, statusMessage: message, steps: await coordinator.steps(deployId: deploy.id)))
             }
         }
         group.post("deployments/:name/deploys/:ref/finalize") { request, context in
@@ -274,6 +276,8 @@ struct DeploymentsAPI: Sendable {
 struct CreateDeploymentBody: Decodable {
     var name: String
     var target: DeploymentTarget?
+    /// PostgreSQL for Airflow's metadata DB; absent means SQLite in the deployment's home.
+    var metadataDatabaseUrl: String?
 }
 
 struct RollbackBody: Decodable {
@@ -315,11 +319,14 @@ struct RollbackResult: Encodable, Sendable {
 struct DeployView: Encodable, Sendable {
     var deploy: Deploy
     var statusMessage: String?
+    /// Every step so far, oldest first (empty once the server restarted).
+    var steps: [String]
 
     func encode(to encoder: any Encoder) throws {
         try deploy.encode(to: encoder)
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(statusMessage, forKey: Key(stringValue: "statusMessage"))
+        try container.encode(steps, forKey: Key(stringValue: "steps"))
     }
 
     private struct Key: CodingKey {

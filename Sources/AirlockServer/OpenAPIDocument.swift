@@ -15,7 +15,7 @@ enum OpenAPIDocument {
         "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]},
         "retentionDays": {"type": "integer", "minimum": 1},
         "environmentVariables": {"type": "object", "additionalProperties": {"type": "string"}},
-        "executor": {"type": ["string", "null"]}}},
+        "executor": {"type": ["string", "null"]}, "metadataDatabaseUrl": {"type": ["string", "null"]}}},
       "Deployment": {"type": "object", "required": ["id", "name", "target", "settings"], "properties": {
         "id": {"type": "string"}, "name": {"type": "string"}, "target": {"type": "string", "enum": ["local", "kubernetes"]},
         "settings": {"$ref": "#/components/schemas/DeploymentSettings"},
@@ -46,7 +46,8 @@ enum OpenAPIDocument {
         "content": {"application/json": {"schema": {"type": "object", "properties": {"deployments": {"type": "array", "items": {"$ref": "#/components/schemas/Deployment"}}}}}}}}},
       "post": {"summary": "Create a deployment", "security": [{"bearer": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"],
-          "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"}, "target": {"type": "string", "enum": ["local", "kubernetes"]}}}}}},
+          "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"}, "target": {"type": "string", "enum": ["local", "kubernetes"]},
+            "metadataDatabaseUrl": {"type": "string", "description": "PostgreSQL URL without a password; absent: SQLite"}}}}}},
         "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
                       "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
                       "403": {"$ref": "#/components/responses/Error"}}}
@@ -95,7 +96,8 @@ enum OpenAPIDocument {
                      {"name": "ref", "in": "path", "required": true, "description": "N, #N or a deploy id", "schema": {"type": "string"}}],
       "get": {"summary": "One deploy, with statusMessage (its current step, or why it failed)", "responses": {
         "200": {"description": "The deploy", "content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Deploy"},
-          {"type": "object", "properties": {"statusMessage": {"type": ["string", "null"]}}}]}}}},
+          {"type": "object", "properties": {"statusMessage": {"type": ["string", "null"]},
+            "steps": {"type": "array", "items": {"type": "string"}}}}]}}}},
         "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/deployments/{name}/deploys/{ref}/finalize": {

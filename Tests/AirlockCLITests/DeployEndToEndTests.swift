@@ -246,6 +246,24 @@ import Testing
         #expect(Self.airflow(status["currentDeploy"] as? [String: Any]) == "2.10.5")
         #expect(status["dbSchemaHead"] as? String == Self.head2, "the backup from before the migration was restored")
         #expect(try await session.deploys().first?["status"] as? String == "FAILED")
+
+        // Upgrade again for real, then undo it with `--restore-backup`: the backup taken just before
+        // the upgrade goes back instead of a downgrade.
+        session.server.stop()
+        _ = try await session.server.waitUntilGone(timeout: 30)
+        session = try await Self.start(data)
+        _ = try await Self.waitForHealth(session)
+        let upgrade = try await session.deploy(project, "3.0.6 again")
+        #expect(upgrade.status == 0, "\(upgrade.stderr)")
+        let target = try #require(try await session.deploys().first { Self.airflow($0) == "2.10.5" && $0["status"] as? String == "DEPLOYED" })
+        let restore = try await session.airlock(["rollback", "--deployment", "prod", "\(target["sequence"] as? Int ?? 0)",
+                                                 "--description", "Undo with the backup", "--restore-backup", "--yes"])
+        #expect(restore.status == 0, "\(restore.stderr)\n\(session.server.log)")
+        #expect(restore.stderr.contains("Restoring the metadata database from backup before-"), "\(restore.stderr)")
+        let restored = try await Self.waitForHealth(session)
+        #expect(Self.health(restored) == "healthy")
+        #expect(restored["dbSchemaHead"] as? String == Self.head2)
+        #expect(Self.airflow(restored["currentDeploy"] as? [String: Any]) == "2.10.5")
     }
 
     /// Polls the deployment's status until Airflow is healthy (reconcile starts it in the background).

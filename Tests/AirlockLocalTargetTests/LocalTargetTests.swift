@@ -32,7 +32,7 @@ actor SharedEnvironments {
 }
 
 /// A DAG file that parses on 2.x and 3.x.
-private func makeDags(_ root: URL) throws -> URL {
+func makeDags(_ root: URL) throws -> URL {
     let dags = root.appendingPathComponent("release/dags")
     try TestSupport.writeTree(["smoke.py": """
     from datetime import datetime
@@ -44,10 +44,10 @@ private func makeDags(_ root: URL) throws -> URL {
     return dags
 }
 
-private func elapsed(_ since: Date) -> String { String(format: "%.1f s", Date().timeIntervalSince(since)) }
+func elapsed(_ since: Date) -> String { String(format: "%.1f s", Date().timeIntervalSince(since)) }
 
 /// Every process the supervisor started, and every helper they forked, is gone.
-private func expectAllGone(_ pids: [String: Int32], home: URL, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectAllGone(_ pids: [String: Int32], home: URL, sourceLocation: SourceLocation = #_sourceLocation) {
     let logs = home.appendingPathComponent("logs")
     let names = (try? FileManager.default.contentsOfDirectory(atPath: logs.path)) ?? []
     let identities = Set(names.filter { $0.hasPrefix("airlock-") }.compactMap { ProcessGroups.FileIdentity(path: logs.appendingPathComponent($0).path) })

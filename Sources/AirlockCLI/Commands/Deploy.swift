@@ -112,12 +112,16 @@ struct LiveDeploy: Decodable {
     var deploy: AirlockCore.Deploy
     /// The current step while DEPLOYING; the failure reason when FAILED.
     var statusMessage: String?
+    /// Every step so far, oldest first.
+    var steps: [String]
 
-    private enum CodingKeys: String, CodingKey { case statusMessage }
+    private enum CodingKeys: String, CodingKey { case statusMessage, steps }
 
     init(from decoder: any Decoder) throws {
         deploy = try AirlockCore.Deploy(from: decoder)
-        statusMessage = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .statusMessage)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        statusMessage = try container.decodeIfPresent(String.self, forKey: .statusMessage)
+        steps = try container.decodeIfPresent([String].self, forKey: .steps) ?? []
     }
 }
 
@@ -139,6 +143,7 @@ struct DeployWaiter {
         let path = "/deployments/\(APIClient.segment(deployment))/deploys/\(APIClient.segment(deploy.id))"
         let deadline = Date().addingTimeInterval(timeout)
         var step: (message: String, since: Date)?
+        var printedSteps = 0
         var failures = 0
         var last = LiveDeploy.Snapshot(deploy: deploy)
         while true {
@@ -151,11 +156,14 @@ struct DeployWaiter {
                 guard error.kind == .environment, failures <= maxPollFailures else { throw error }
             }
             let status = last.deploy.status
-            if status == .deploying || status == .initialized, let message = last.statusMessage, message != step?.message {
+            // Every step the server went through, even those that started and ended between two polls.
+            let running = status == .deploying || status == .initialized
+            for message in last.steps.dropFirst(printedSteps).dropLast(running ? 0 : 1) {
                 if let step { printer.handle(.finished(step.message, seconds: Date().timeIntervalSince(step.since))) }
                 printer.handle(.started(message))
                 step = (message, Date())
             }
+            printedSteps = max(printedSteps, last.steps.count - (running ? 0 : 1))
             switch status {
             case .deployed:
                 if let step { printer.handle(.finished(step.message, seconds: Date().timeIntervalSince(step.since))) }
@@ -185,7 +193,7 @@ struct DeployWaiter {
         do {
             let data = try await client.request("GET", path)
             let live = try client.decode(LiveDeploy.self, data)
-            return .success(LiveDeploy.Snapshot(deploy: live.deploy, statusMessage: live.statusMessage, data: data))
+            return .success(LiveDeploy.Snapshot(deploy: live.deploy, statusMessage: live.statusMessage, steps: live.steps, data: data))
         } catch {
             return .failure(error)
         }
@@ -209,6 +217,7 @@ extension LiveDeploy {
     struct Snapshot {
         var deploy: AirlockCore.Deploy
         var statusMessage: String?
+        var steps: [String] = []
         var data: Data?
     }
 }

@@ -101,13 +101,19 @@ extension Airlock {
             static let configuration = CommandConfiguration(abstract: "Create a deployment.")
             @Argument(help: "Name: lowercase letters, digits and dashes.") var name: String
             @Option(name: .customLong("target"), help: "Where it runs: local.") var target: String = "local"
+            @Option(name: .customLong("metadata-db"),
+                    help: "Airflow's metadata database: a PostgreSQL URL without a password (postgresql://user@host:5432/db). Default: SQLite in the deployment's home.")
+            var metadataDatabase: String?
             @OptionGroup var server: ServerOptions
 
             func run() async throws {
-                let data = try await server.client.request("POST", "/deployments", body: ["name": name, "target": target])
+                struct Body: Encodable { var name: String; var target: String; var metadataDatabaseUrl: String? }
+                let data = try await server.client.request("POST", "/deployments",
+                                                           body: Body(name: name, target: target, metadataDatabaseUrl: metadataDatabase))
                 if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
                 let deployment = try server.client.decode(Deployment.self, data)
-                printOut("Created deployment \(deployment.name) (\(deployment.target.rawValue)); rollback is \(deployment.settings.rollbackEnabled ? "enabled" : "disabled")\n")
+                let database = deployment.settings.metadataDatabaseUrl.map { "PostgreSQL \($0)" } ?? "SQLite"
+                printOut("Created deployment \(deployment.name) (\(deployment.target.rawValue), metadata DB \(database)); rollback is \(deployment.settings.rollbackEnabled ? "enabled" : "disabled")\n")
             }
         }
 

@@ -30,22 +30,41 @@ public struct DeploymentSettings: Hashable, Codable, Sendable {
     public var environmentVariables: [String: String]
     /// The executor (and, by extension, the resources); `nil` means Airflow's default.
     public var executor: String?
+    /// Airflow's metadata database: `nil` is SQLite in the deployment's home, else a PostgreSQL URL
+    /// without a password (`postgresql://user@host:port/db`; the password comes from `~/.pgpass` or
+    /// `PGPASSWORD`, so it is never stored or shown). Chosen at creation: moving a deployment to
+    /// another database is not a settings change.
+    public var metadataDatabaseUrl: String?
 
     public static let defaultRetentionDays = 90
 
     public init(rollbackEnabled: Bool = false, dagDeployEnabled: Bool = true, deployMechanism: DeployMechanism = .image,
                 retentionDays: Int = DeploymentSettings.defaultRetentionDays, environmentVariables: [String: String] = [:],
-                executor: String? = nil) {
+                executor: String? = nil, metadataDatabaseUrl: String? = nil) {
         self.rollbackEnabled = rollbackEnabled
         self.dagDeployEnabled = dagDeployEnabled
         self.deployMechanism = deployMechanism
         self.retentionDays = retentionDays
         self.environmentVariables = environmentVariables
         self.executor = executor
+        self.metadataDatabaseUrl = metadataDatabaseUrl
+    }
+
+    /// Checks a metadata-database URL: PostgreSQL, with a database name, and no password in it.
+    public static func validateMetadataDatabaseUrl(_ url: String) throws(AirlockError) {
+        guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://"),
+              let components = URLComponents(string: url), let host = components.host, !host.isEmpty,
+              components.path.count > 1 else {
+            throw .usage("The metadata database must be a PostgreSQL URL like postgresql://user@host:5432/airflow (got `\(url.split(separator: "@").last ?? "")`)")
+        }
+        guard components.password == nil else {
+            throw .usage("Leave the password out of the metadata database URL; put it in ~/.pgpass or PGPASSWORD for the server",
+                         hint: "the URL is stored in the deployment's settings and shown by the API")
+        }
     }
 
     private enum CodingKeys: String, CodingKey {
-        case rollbackEnabled, dagDeployEnabled, deployMechanism, retentionDays, environmentVariables, executor
+        case rollbackEnabled, dagDeployEnabled, deployMechanism, retentionDays, environmentVariables, executor, metadataDatabaseUrl
     }
 
     /// Missing keys take their defaults, so a settings update or an older stored record decodes.
@@ -58,6 +77,7 @@ public struct DeploymentSettings: Hashable, Codable, Sendable {
         retentionDays = try container.decodeIfPresent(Int.self, forKey: .retentionDays) ?? defaults.retentionDays
         environmentVariables = try container.decodeIfPresent([String: String].self, forKey: .environmentVariables) ?? [:]
         executor = try container.decodeIfPresent(String.self, forKey: .executor)
+        metadataDatabaseUrl = try container.decodeIfPresent(String.self, forKey: .metadataDatabaseUrl)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -68,6 +88,7 @@ public struct DeploymentSettings: Hashable, Codable, Sendable {
         try container.encode(retentionDays, forKey: .retentionDays)
         try container.encode(environmentVariables, forKey: .environmentVariables)
         try container.encode(executor, forKey: .executor)
+        try container.encode(metadataDatabaseUrl, forKey: .metadataDatabaseUrl)
     }
 }
 
