@@ -159,7 +159,7 @@ public actor DeployCoordinator {
         if let current = deployment.currentDeployId,
            let record: ReleaseRecord = DeploymentWorkspace.read(workspace.releaseRecord(current)) {
             let python = paths.environments.appendingPathComponent(String(record.lockHash.prefix(24))).appendingPathComponent("bin/python").path
-            head = try? await MetadataDatabase.currentRevision(of: workspace.databaseFile,
+            head = try? await MetadataDatabase.currentRevision(of: workspace.database(deployment.settings),
                                                                python: FileManager.default.isExecutableFile(atPath: python) ? python : "python3")
         }
         return LiveStatus(airflowUrl: ports.map { "http://127.0.0.1:\($0.web)" }, health: health, dbSchemaHead: head)
@@ -279,7 +279,7 @@ public actor DeployCoordinator {
 
             let prepared: (record: ReleaseRecord, environment: PythonEnvironment)
             do throws(AirlockError) {
-                prepared = try await prepareRelease(job, deploy: deploy, workspace: workspace)
+                prepared = try await prepareRelease(job, deploy: deploy, settings: deployment.settings, workspace: workspace)
             } catch {
                 try await fail(deploy, job, "The release could not be prepared: \(error.message)")
                 return
@@ -303,7 +303,8 @@ public actor DeployCoordinator {
 
     /// Unpacks the deploy's files into its release folder and gets its environment: the lock of the
     /// reused release when there is one (nothing is resolved or rebuilt), else a fresh resolution.
-    private func prepareRelease(_ job: Job, deploy: Deploy, workspace: DeploymentWorkspace) async throws(AirlockError) -> (record: ReleaseRecord, environment: PythonEnvironment) {
+    private func prepareRelease(_ job: Job, deploy: Deploy, settings: DeploymentSettings,
+                                workspace: DeploymentWorkspace) async throws(AirlockError) -> (record: ReleaseRecord, environment: PythonEnvironment) {
         say(deploy.id, "Unpacking the release")
         let release = workspace.release(deploy.id)
         try? FileManager.default.removeItem(at: release)
@@ -325,7 +326,9 @@ public actor DeployCoordinator {
             return (record, environment)
         }
         say(deploy.id, "Resolving and building the environment")
-        let image = try await builder.build(projectAt: release)
+        let image = try await builder.build(projectAt: release) { airflow in
+            MetadataDatabaseLocation.requirements(for: workspace.database(settings), airflowMajor: airflow.release.first ?? 2)
+        }
         say(deploy.id, "Reading the schema head of Airflow \(image.side.airflowVersion)")
         guard let head = try await DagParseHarness(environment: image.environment).info().alembicHeads?.first else {
             throw .environment("Airflow \(image.side.airflowVersion) in `\(image.environment.root.path)` reports no database schema head")
@@ -344,7 +347,8 @@ public actor DeployCoordinator {
                           deployment: Deployment, workspace: DeploymentWorkspace) async throws(AirlockError) {
         let supervisor = supervisor(deployment.id)
         let ports = try workspace.ports()
-        let target = instance(release, environment, workspace: workspace, ports: ports)
+        let database = workspace.database(deployment.settings)
+        let target = instance(release, environment, workspace: workspace, ports: ports, database: database)
         let previous = try await runningRelease(deployment, workspace: workspace)
         var journal = OperationJournal(deployId: deploy.id, previousDeployId: previous?.record.deployId, backupFile: nil, phase: .preparing)
         try DeploymentWorkspace.write(journal, to: workspace.journalFile)
@@ -357,11 +361,11 @@ public actor DeployCoordinator {
 
         var backup: URL?
         do throws(AirlockError) {
-            let revision = try await MetadataDatabase.currentRevision(of: workspace.databaseFile, python: environment.python)
+            let revision = try await MetadataDatabase.currentRevision(of: database, python: environment.python)
             if let revision, revision != release.schemaHead {
                 say(deploy.id, "Backing up the metadata database (schema \(revision))")
-                let file = workspace.backupFile(deploy.id)
-                try await MetadataDatabase.backup(workspace.databaseFile, to: file, python: environment.python)
+                let file = workspace.backupFile(deploy.id, of: database)
+                try await MetadataDatabase.backup(database, to: file, python: environment.python)
                 try DeploymentWorkspace.write(BackupRecord(info: BackupInfo(id: "before-\(deploy.sequence)", takenAt: Date(), schemaHead: revision),
                                                            takenBeforeDeployId: deploy.id, file: file.lastPathComponent),
                                               to: workspace.backupRecord(deploy.id))
@@ -377,6 +381,7 @@ public actor DeployCoordinator {
                 try FaultInjection.failIfRequested("after-database")
             } else if revision == nil {
                 say(deploy.id, "Creating the metadata database (airflow db migrate)")
+                try await MetadataDatabase.createDatabaseIfMissing(database, python: environment.python)
                 try await MetadataDatabase.migrate(target, expectedHead: release.schemaHead)
             }
             say(deploy.id, "Starting Airflow \(release.airflowVersion)")
@@ -388,13 +393,13 @@ public actor DeployCoordinator {
             say(deploy.id, "Waiting for Airflow to report healthy")
             try await supervisor.waitUntilHealthy(timeout: healthTimeout)
         } catch {
-            let restored = await undo(supervisor: supervisor, backup: backup, python: environment.python, previous: previous, workspace: workspace)
+            let restored = await undo(supervisor: supervisor, backup: backup, database: database, python: environment.python, previous: previous)
             try await fail(deploy, job, "\(error.message)\n\(restored)")
             try? FileManager.default.removeItem(at: workspace.journalFile)
             return
         }
 
-        let head = try await MetadataDatabase.currentRevision(of: workspace.databaseFile, python: environment.python)
+        let head = try await MetadataDatabase.currentRevision(of: database, python: environment.python)
         try await store.markDeployed(deployId: deploy.id, deploymentId: deployment.id, dbSchemaHead: head, actor: job.actor)
         FaultInjection.crashIfRequested("after-mark")
         if let after = job.after {
@@ -417,9 +422,9 @@ public actor DeployCoordinator {
                 throw .environment("The backup `\(backupId)` is no longer there")
             }
             say(deploy.id, "Restoring the metadata database from backup \(backupId)")
-            try await MetadataDatabase.restore(workspace.backups.appendingPathComponent(record.file), to: workspace.databaseFile,
+            try await MetadataDatabase.restore(workspace.backups.appendingPathComponent(record.file), to: target.database,
                                                python: target.environment.python)
-            let restored = try await MetadataDatabase.currentRevision(of: workspace.databaseFile, python: target.environment.python)
+            let restored = try await MetadataDatabase.currentRevision(of: target.database, python: target.environment.python)
             guard restored == release.schemaHead else {
                 throw .environment("The restored backup is at schema \(restored ?? "none"), not the release's \(release.schemaHead)")
             }
@@ -441,13 +446,13 @@ public actor DeployCoordinator {
     }
 
     /// Puts the deployment back as it was before a failed switch; returns what it did, for the message.
-    private func undo(supervisor: AirflowSupervisor, backup: URL?, python: String, previous: RunningRelease?,
-                      workspace: DeploymentWorkspace) async -> String {
+    private func undo(supervisor: AirflowSupervisor, backup: URL?, database: MetadataDatabaseLocation, python: String,
+                      previous: RunningRelease?) async -> String {
         await supervisor.stop()
         var notes: [String] = []
         if let backup {
             do throws(AirlockError) {
-                try await MetadataDatabase.restore(backup, to: workspace.databaseFile, python: python)
+                try await MetadataDatabase.restore(backup, to: database, python: python)
                 notes.append("The metadata database was restored from its backup.")
             } catch {
                 notes.append("Restoring the metadata database backup failed: \(error.message)")
@@ -478,15 +483,16 @@ public actor DeployCoordinator {
               let record: ReleaseRecord = DeploymentWorkspace.read(workspace.releaseRecord(current)) else { return nil }
         let environment = try await ProjectImageBuilder(paths: paths).environment(
             pins: PinnedSet(freezeText: record.lock), python: record.python, indexOptions: record.indexOptions)
-        return RunningRelease(record: record, instance: instance(record, environment, workspace: workspace, ports: try workspace.ports()),
+        return RunningRelease(record: record, instance: instance(record, environment, workspace: workspace, ports: try workspace.ports(),
+                                                                 database: workspace.database(deployment.settings)),
                               variables: deployment.settings.environmentVariables)
     }
 
     private func instance(_ record: ReleaseRecord, _ environment: PythonEnvironment, workspace: DeploymentWorkspace,
-                          ports: AirflowPorts) -> AirflowInstance {
+                          ports: AirflowPorts, database: MetadataDatabaseLocation) -> AirflowInstance {
         AirflowInstance(environment: environment, airflowHome: workspace.home,
                         dagsFolder: workspace.release(record.deployId).appendingPathComponent("dags"), ports: ports,
-                        airflowMajor: Version(record.airflowVersion)?.release.first ?? 2)
+                        airflowMajor: Version(record.airflowVersion)?.release.first ?? 2, database: database)
     }
 
     private func copyArtifact(_ kind: ArtifactStore.Kind, _ digest: String, into release: URL) throws(AirlockError) {
@@ -534,9 +540,9 @@ public actor DeployCoordinator {
             if deployment.currentDeployId != journal.deployId {
                 // Cut short before it was recorded: put the database back as the previous deploy left it.
                 if let file = journal.backupFile, let previous = try await runningRelease(deployment, workspace: workspace) {
-                    let revision = try? await MetadataDatabase.currentRevision(of: workspace.databaseFile, python: previous.instance.environment.python)
+                    let revision = try? await MetadataDatabase.currentRevision(of: previous.instance.database, python: previous.instance.environment.python)
                     if revision != previous.record.schemaHead {
-                        try await MetadataDatabase.restore(workspace.backups.appendingPathComponent(file), to: workspace.databaseFile,
+                        try await MetadataDatabase.restore(workspace.backups.appendingPathComponent(file), to: previous.instance.database,
                                                            python: previous.instance.environment.python)
                     }
                 }

@@ -20,11 +20,17 @@ struct DeploymentWorkspace: Sendable {
     }
 
     var home: URL { root.appendingPathComponent("home") }
-    var databaseFile: URL { home.appendingPathComponent("airflow.db") }
+    /// Airflow's metadata DB: PostgreSQL when the deployment names one, else SQLite in the home.
+    func database(_ settings: DeploymentSettings) -> MetadataDatabaseLocation {
+        settings.metadataDatabaseUrl.map { .postgres(url: $0) } ?? .defaultSQLite(home: home)
+    }
     func release(_ deployId: String) -> URL { root.appendingPathComponent("releases").appendingPathComponent(deployId) }
     func releaseRecord(_ deployId: String) -> URL { release(deployId).appendingPathComponent(".airlock-release.json") }
     var backups: URL { root.appendingPathComponent("backups") }
-    func backupFile(_ deployId: String) -> URL { backups.appendingPathComponent("\(deployId).db") }
+    /// A SQLite copy (`.db`) or a `pg_dump` archive (`.dump`).
+    func backupFile(_ deployId: String, of database: MetadataDatabaseLocation) -> URL {
+        backups.appendingPathComponent("\(deployId).\(database.isSQLite ? "db" : "dump")")
+    }
     func backupRecord(_ deployId: String) -> URL { backups.appendingPathComponent("\(deployId).json") }
     var portsFile: URL { root.appendingPathComponent("ports.json") }
     var journalFile: URL { root.appendingPathComponent("operation.json") }

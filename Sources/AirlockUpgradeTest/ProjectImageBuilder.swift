@@ -37,7 +37,10 @@ public struct ProjectImageBuilder: Sendable {
     }
 
     /// Reads the project at `root`, resolves its Airflow version plus requirements, and builds (or reuses) the environment.
-    public func build(projectAt root: URL) async throws(AirlockError) -> Image {
+    /// - Parameter extraRequirements: what the running deployment needs for its Airflow version beyond
+    ///   the project and `runtimeRequirements` (e.g. the metadata database's driver).
+    public func build(projectAt root: URL,
+                      extraRequirements: @Sendable (Version) -> [String] = { _ in [] }) async throws(AirlockError) -> Image {
         let project = try ProjectReader.read(root)
         var usesRuntimes = false
         if case .astroRuntime? = project.baseImage { usesRuntimes = true }
@@ -49,7 +52,7 @@ public struct ProjectImageBuilder: Sendable {
         var resolver = SideResolver(resolver: UVResolver(uv: uv, paths: paths, offline: offline),
                                     constraintsSource: ConstraintsSource(base: constraintsSource, paths: paths, offline: offline),
                                     catalog: loaded.catalog, project: project, progress: progress)
-        resolver.extraRequirementLines = Self.runtimeRequirements(for: side.airflowVersion)
+        resolver.extraRequirementLines = Self.runtimeRequirements(for: side.airflowVersion) + extraRequirements(side.airflowVersion)
         let resolved = try await resolver.resolve(side)
         guard case .resolved = resolved.fullResult else {
             var explanation = ""

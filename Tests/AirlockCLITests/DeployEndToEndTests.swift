@@ -266,6 +266,43 @@ import Testing
         #expect(Self.airflow(restored["currentDeploy"] as? [String: Any]) == "2.10.5")
     }
 
+    /// The same life on a PostgreSQL metadata DB: Airlock creates the database, migrates it 2.10.5 →
+    /// 3.0.6 (pg_dump backup first), and the rollback downgrades it with 3.0.6 before the switch.
+    @Test(.timeLimit(.minutes(15))) func deployAndRollBackOnAPostgresMetadataDatabase() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let base = environment["AIRLOCK_TEST_POSTGRES_URL"], var components = URLComponents(string: base) else {
+            if environment["CI"] != nil { Issue.record("CI runs need AIRLOCK_TEST_POSTGRES_URL (scripts/test starts a private cluster)") }
+            return
+        }
+        components.path = "/airlock_test_e2e_\(Int.random(in: 100_000..<999_999))"
+        let url = try #require(components.string)
+        let session = try await Self.start()
+        defer { session.server.stop() }
+        #expect(try await session.airlock(["deployment", "create", "prod", "--metadata-db", url]).status == 0)
+        let project = try Self.project(airflow: "2.10.5")
+        let first = try await session.deploy(project, "2.10.5 on PostgreSQL")
+        #expect(first.status == 0, "\(first.stderr)\n\(session.server.log)")
+        var status = try await session.status()
+        #expect(Self.health(status) == "healthy" && status["dbSchemaHead"] as? String == Self.head2)
+        let home = session.server.dataDirectory.appendingPathComponent("deployments")
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: home.path).allSatisfy { !$0.hasSuffix("airflow.db") }, "no SQLite DB")
+
+        _ = try Self.project(airflow: "3.0.6", into: project)
+        let second = try await session.deploy(project, "3.0.6 on PostgreSQL")
+        #expect(second.status == 0, "\(second.stderr)\n\(session.server.log)")
+        status = try await session.status()
+        #expect(Self.health(status) == "healthy" && status["dbSchemaHead"] as? String == Self.head3)
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: home.path).contains { $0.hasSuffix(".dump") }, "a pg_dump backup before the migration")
+
+        #expect(try await session.airlock(["deployment", "settings", "prod", "--rollback-enabled", "true"]).status == 0)
+        let rollback = try await session.airlock(["rollback", "--deployment", "prod", "1", "--description", "Back to 2.10.5", "--yes"])
+        #expect(rollback.status == 0, "\(rollback.stderr)\n\(session.server.log)")
+        status = try await session.status()
+        #expect(Self.health(status) == "healthy")
+        #expect(status["dbSchemaHead"] as? String == Self.head2)
+        #expect(Self.airflow(status["currentDeploy"] as? [String: Any]) == "2.10.5")
+    }
+
     /// Polls the deployment's status until Airflow is healthy (reconcile starts it in the background).
     static func waitForHealth(_ session: Session, timeout: Double = 300) async throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(timeout)
