@@ -180,6 +180,10 @@ struct DeploymentsAPI: Sendable {
                     throw APIError(.conflict, code: "rollback_refused", error.message)
                 }
                 guard let token else { return JSONBody(value: RollbackResult(plan: plan, deploy: nil)) }
+                if let expected = body.expectedFromId, expected != plan.fromDeploy.id {
+                    throw APIError(.conflict, code: "current_deploy_changed",
+                                   "\(plan.fromDeploy.label) was deployed after the preview; preview the rollback again")
+                }
                 let deploy = try await coordinator.rollback(plan: plan, deployment: deployment, actor: token.name, pin: body.pin ?? false,
                                                             constraintsSource: body.constraintsSource)
                 return JSONBody(value: RollbackResult(plan: plan, deploy: deploy), status: .accepted)
@@ -286,6 +290,8 @@ struct RollbackBody: Decodable {
     var restoreBackup: Bool?
     var pin: Bool?
     var constraintsSource: String?
+    /// The deploy the caller's preview replaced; a rollback is refused when another one is current now.
+    var expectedFromId: String?
 }
 
 struct CreateDeployBody: Decodable {

@@ -115,7 +115,8 @@ enum OpenAPIDocument {
       "post": {"summary": "Preview (dryRun) or run a rollback to this deploy, as a new deploy", "security": [{"bearer": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
           "description": {"type": "string", "minLength": 1, "maxLength": 500}, "dryRun": {"type": "boolean"},
-          "restoreBackup": {"type": "boolean"}, "pin": {"type": "boolean"}, "constraintsSource": {"type": "string"}}}}}},
+          "restoreBackup": {"type": "boolean"}, "pin": {"type": "boolean"}, "constraintsSource": {"type": "string"},
+          "expectedFromId": {"type": "string", "description": "refuse (409 current_deploy_changed) unless this deploy is still current"}}}}}},
         "responses": {"200": {"description": "The preview (dryRun)"}, "202": {"description": "{plan, deploy}: the rollback deploy, running"},
                       "401": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
     },

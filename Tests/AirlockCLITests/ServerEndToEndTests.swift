@@ -179,6 +179,16 @@ import Testing
                                                  environment: ["AIRLOCK_SERVER": server.url, "AIRLOCK_TOKEN": viewer])
         #expect(weak.status == 2, "\(weak.stderr)")
 
+        // A rollback planned against a deploy that is no longer current is refused.
+        var stale = URLRequest(url: try #require(URL(string: server.url + "/api/v1/deployments/prod/deploys/3/rollback")))
+        stale.httpMethod = "POST"
+        stale.setValue("Bearer \(try server.adminToken)", forHTTPHeaderField: "Authorization")
+        stale.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        stale.httpBody = Data(#"{"description": "Broken deploy", "expectedFromId": "deploy-3"}"#.utf8)
+        let (staleData, staleResponse) = try await URLSession.shared.data(for: stale)
+        #expect((staleResponse as? HTTPURLResponse)?.statusCode == 409)
+        #expect(String(decoding: staleData, as: UTF8.self).contains("current_deploy_changed"))
+
         // A deploy mechanism that rollbacks do not support.
         var request = URLRequest(url: try #require(URL(string: server.url + "/api/v1/deployments/prod/settings")))
         request.httpMethod = "PATCH"

@@ -41,6 +41,8 @@ extension Airlock {
             var restoreBackup: Bool
             var pin: Bool
             var constraintsSource: String?
+            /// The current deploy the preview replaced: the server refuses if another deploy landed since.
+            var expectedFromId: String?
         }
 
         func run() async throws {
@@ -72,12 +74,10 @@ extension Airlock {
                 }
             }
             body.dryRun = false
+            body.expectedFromId = plan.fromDeploy.id
             struct Started: Decodable { var plan: RollbackPlan; var deploy: AirlockCore.Deploy }
             let running = try client.decode(Started.self, try await client.request("POST", path, body: body))
             let printer = ProgressPrinter(json: server.json)
-            if running.plan.fromDeploy.id != plan.fromDeploy.id {
-                printer.handle(.warning("\(running.plan.fromDeploy.label) was deployed after the preview; the rollback replaces it, not \(plan.fromDeploy.label)"))
-            }
             printer.handle(.note("Rolling back \(running.plan.fromDeploy.label) → \(running.plan.toDeploy.label) as \(running.deploy.label)"))
             let waiter = DeployWaiter(client: client, deployment: deployment, timeout: timeout, printer: printer)
             try await waiter.wait(for: running.deploy, started: started, json: server.json)
