@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "AirlockCoreTests", dependencies: ["AirlockCore"]),
         .testTarget(name: "AirlockToolchainTests", dependencies: ["AirlockToolchain", "AirlockTestSupport"]),
         .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
-        .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockStorage", "AirlockLocalTarget", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockServer", "AirlockStorage", "AirlockLocalTarget", "AirlockTestSupport"]),
         .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "AirlockDeployerTests", dependencies: ["AirlockDeployer", "AirlockStorage", "AirlockTestSupport"]),
         .testTarget(name: "AirlockLocalTargetTests", dependencies: ["AirlockLocalTarget", "AirlockTestSupport"]),

@@ -5,7 +5,8 @@ import Foundation
 import Hummingbird
 
 /// `/api/v1/deployments…`: deployments, their settings, deploy history and audit events.
-/// Reads are open on loopback; every mutating call needs a bearer token with a sufficient role.
+/// Every mutating call needs a bearer token with a sufficient role; reads are open on loopback
+/// (`ReadTokenMiddleware` closes them otherwise).
 struct DeploymentsAPI: Sendable {
     var store: any DeployHistoryStore
     var artifacts: ArtifactStore
@@ -256,18 +257,8 @@ struct DeploymentsAPI: Sendable {
         }
     }
 
-    /// The caller's token, which must carry `role` (or admin). Missing or unknown tokens get 401, weak ones 403.
     private func authorize(_ request: Request, _ role: Role) async throws -> APIToken {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw APIError(.unauthorized, code: "unauthorized", "This call needs an API token (Authorization: Bearer …)")
-        }
-        guard let token = try await store.token(matching: String(header.dropFirst("Bearer ".count))) else {
-            throw APIError(.unauthorized, code: "unauthorized", "The API token is not valid")
-        }
-        guard token.role.satisfies(role) else {
-            throw APIError(.forbidden, code: "forbidden", "This call needs the `\(role.rawValue)` role; the token has `\(token.role.rawValue)`")
-        }
-        return token
+        try await TokenAuthorizer(store: store).authorize(request, role)
     }
 
     private func audit(_ action: String, _ token: APIToken, _ deploymentId: String, _ detail: String) -> AuditEvent {

@@ -9,11 +9,19 @@ public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int
     public var dataDirectory: URL
+    /// Reads need a token too. Always on when the server listens beyond loopback (SPEC §4.4).
+    public var requireTokenForReads: Bool
 
-    public init(host: String = "127.0.0.1", port: Int = 8765, dataDirectory: URL) {
+    public init(host: String = "127.0.0.1", port: Int = 8765, dataDirectory: URL, requireTokenForReads: Bool = false) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
+        self.requireTokenForReads = requireTokenForReads || !Self.isLoopback(host)
+    }
+
+    /// `127.0.0.0/8`, `::1` and `localhost`: only this machine can connect.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 }
 
@@ -39,10 +47,47 @@ public enum AirlockServerBuilder {
     public static func application(configuration: ServerConfiguration, store: any DeployHistoryStore,
                                    coordinator: DeployCoordinator) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
+        if configuration.requireTokenForReads {
+            router.add(middleware: ReadTokenMiddleware(authorizer: TokenAuthorizer(store: store)))
+        }
         let artifacts = ArtifactStore(root: configuration.dataDirectory.appendingPathComponent("artifacts"))
         DeploymentsAPI(store: store, artifacts: artifacts, coordinator: coordinator).register(on: router.group("api/v1"))
         return Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                                                   serverName: "airlock"))
+    }
+}
+
+/// Checks bearer tokens against the store: missing or unknown tokens get 401, too weak ones 403.
+struct TokenAuthorizer: Sendable {
+    var store: any DeployHistoryStore
+
+    func authorize(_ request: Request, _ role: Role) async throws -> APIToken {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw APIError(.unauthorized, code: "unauthorized", "This call needs an API token (Authorization: Bearer …)")
+        }
+        let token: APIToken?
+        do {
+            token = try await store.token(matching: String(header.dropFirst("Bearer ".count)))
+        } catch {
+            throw APIError.from(error)
+        }
+        guard let token else { throw APIError(.unauthorized, code: "unauthorized", "The API token is not valid") }
+        guard token.role.satisfies(role) else {
+            throw APIError(.forbidden, code: "forbidden", "This call needs the `\(role.rawValue)` role; the token has `\(token.role.rawValue)`")
+        }
+        return token
+    }
+}
+
+/// Makes reads need a (viewer) token as well, for servers reachable from other machines.
+struct ReadTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    var authorizer: TokenAuthorizer
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.method == .get || request.method == .head {
+            _ = try await authorizer.authorize(request, .viewer)
+        }
+        return try await next(request, context)
     }
 }
 

@@ -15,12 +15,12 @@ final class RunningServer: @unchecked Sendable {
     let dataDirectory: URL
     let port: Int
 
-    init(dataDirectory existing: URL? = nil, port: Int? = nil, environment extra: [String: String] = [:]) throws {
+    init(dataDirectory existing: URL? = nil, port: Int? = nil, environment extra: [String: String] = [:], arguments: [String] = []) throws {
         dataDirectory = try existing ?? TestSupport.scratchFolder("airlock-server")
         self.port = try port ?? LoopbackPort.free()
         url = "http://127.0.0.1:\(self.port)"
         process.executableURL = TestSupport.airlockBinary
-        process.arguments = ["server", "--data-dir", dataDirectory.path, "--port", String(self.port)]
+        process.arguments = ["server", "--data-dir", dataDirectory.path, "--port", String(self.port)] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["AIRLOCK_CACHE_DIR"] = TestSupport.sharedCache.cacheRoot.path
         for (key, value) in extra { environment[key] = value }
@@ -36,7 +36,7 @@ final class RunningServer: @unchecked Sendable {
 
     func waitUntilUp() async throws {
         for _ in 0..<400 {
-            if let data = try? await fetch("/api/v1/deployments").data, !data.isEmpty { return }
+            if let data = try? await fetch("/api/v1/openapi.json").data, !data.isEmpty { return }
             try await Task.sleep(nanoseconds: 50_000_000)
         }
         Issue.record("the server did not start: \(log)")

@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockServer
 import AirlockStorage
 import AirlockTestSupport
 import AirlockToolchain
@@ -203,5 +204,24 @@ import Testing
         // Nothing was recorded by any refusal.
         let page = try JSONSerialization.jsonObject(with: try await server.fetch("/api/v1/deployments/prod/deploys").data) as? [String: Any]
         #expect(page?["totalCount"] as? Int == 4)
+    }
+
+    /// Beyond loopback (or when asked) reads need a token as well; loopback defaults stay open.
+    @Test func readsNeedATokenWhenAsked() async throws {
+        #expect(ServerConfiguration(host: "0.0.0.0", dataDirectory: URL(fileURLWithPath: "/tmp")).requireTokenForReads)
+        #expect(ServerConfiguration(host: "192.168.1.5", dataDirectory: URL(fileURLWithPath: "/tmp")).requireTokenForReads)
+        #expect(!ServerConfiguration(host: "127.0.0.1", dataDirectory: URL(fileURLWithPath: "/tmp")).requireTokenForReads)
+        #expect(!ServerConfiguration(host: "localhost", dataDirectory: URL(fileURLWithPath: "/tmp")).requireTokenForReads)
+
+        let server = try RunningServer(arguments: ["--require-token-for-reads"])
+        defer { server.stop() }
+        try await server.waitUntilUp()
+        let anonymous = try await server.fetch("/api/v1/deployments")
+        #expect(anonymous.status == 401)
+        let list = try await TestSupport.airlock(["deployment", "list"], environment: ["AIRLOCK_SERVER": server.url])
+        #expect(list.status == 2 && list.stderr.contains("token"), "\(list.stderr)")
+        let withToken = try await TestSupport.airlock(["deployment", "list"],
+                                                      environment: ["AIRLOCK_SERVER": server.url, "AIRLOCK_TOKEN": try server.adminToken])
+        #expect(withToken.status == 0, "\(withToken.stderr)")
     }
 }

@@ -21,8 +21,11 @@ extension Airlock {
         @Option(name: .customLong("port"), help: "TCP port.")
         var port: Int = 8765
 
-        @Option(name: .customLong("host"), help: "Address to bind (default loopback).")
+        @Option(name: .customLong("host"), help: "Address to bind (default loopback). Beyond loopback, reads need a token too.")
         var host: String = "127.0.0.1"
+
+        @Flag(name: .customLong("require-token-for-reads"), help: "Reads need an API token too (always so beyond loopback).")
+        var requireTokenForReads = false
 
         func run() async throws {
             let folder = URL(fileURLWithPath: dataDir).standardizedFileURL
@@ -35,7 +38,7 @@ extension Airlock {
             if let tokenFile = try await AirlockServerBuilder.ensureAdminToken(store: store, dataDirectory: folder) {
                 FileHandle.standardError.write(Data("Wrote an admin API token to \(tokenFile)\n".utf8))
             }
-            let configuration = ServerConfiguration(host: host, port: port, dataDirectory: folder)
+            let configuration = ServerConfiguration(host: host, port: port, dataDirectory: folder, requireTokenForReads: requireTokenForReads)
             let coordinator = AirlockServerBuilder.coordinator(configuration: configuration, store: store)
             // Deployments that ran before this start run again (and an interrupted switch is undone).
             try await coordinator.reconcile()
