@@ -215,7 +215,6 @@ public actor AirflowSupervisor {
         startedAt = nil
     }
 
-    /// Processes still writing to the components' log files (descendants that left the groups).
     /// Kills Airflow processes of `home` that outlived their supervisor (its server was killed):
     /// they hold the ports and the DB, so they must go before the deployment starts again. Found by
     /// the component log files they still write to, like `stragglers`.
@@ -237,6 +236,7 @@ public actor AirflowSupervisor {
         return killed.count
     }
 
+    /// Processes still writing to the components' log files (descendants that left the groups).
     static func stragglers(of processes: [SupervisedProcess]) -> [Int32] {
         ProcessGroups.processes(writingTo: Set(processes.compactMap(\.logIdentity)))
     }
