@@ -90,6 +90,18 @@ public actor DeployCoordinator {
         return deploy
     }
 
+    /// Marks a created deploy that never ran as `FAILED` (its upload or finalize failed), so the
+    /// history never keeps a deploy `INITIALIZED`. A deploy that is queued or running cannot be cancelled.
+    public func cancel(deployId: String, reason: String, actor: String) async throws(AirlockError) -> Deploy {
+        guard let deploy = try await store.deploy(id: deployId) else { throw .usage("No deploy `\(deployId)` (not found)") }
+        guard deploy.status == .initialized, messages[deployId] == nil else {
+            throw .usage("Deploy \(deploy.label) is \(deploy.status.rawValue) and queued or running; it cannot be cancelled")
+        }
+        let trimmed = String(reason.prefix(1000))
+        say(deployId, trimmed)
+        return try await store.markFailed(deployId: deployId, reason: trimmed, actor: actor)
+    }
+
     /// Records the rollback deploy of `plan` and queues it (rule 5, 7); returns the new record at once.
     public func rollback(plan: RollbackPlan, deployment: Deployment, actor: String, pin: Bool,
                          constraintsSource: String?) async throws(AirlockError) -> Deploy {

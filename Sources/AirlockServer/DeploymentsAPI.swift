@@ -112,6 +112,16 @@ struct DeploymentsAPI: Sendable {
                 return JSONBody(value: queued, status: .accepted)
             }
         }
+        group.post("deployments/:name/deploys/:ref/cancel") { request, context in
+            try await call {
+                let token = try await authorize(request, .deployer)
+                let deployment = try await deployment(context)
+                let deploy = try await deploy(context, in: deployment)
+                let body = try await decode(CancelBody.self, request, context)
+                return JSONBody(value: try await coordinator.cancel(deployId: deploy.id, reason: body.reason ?? "Cancelled by the client",
+                                                                    actor: token.name))
+            }
+        }
         group.get("deployments/:name/status") { _, context in
             try await call {
                 let deployment = try await deployment(context)
@@ -289,6 +299,10 @@ struct CreateDeployBody: Decodable {
     var type: DeployType?
     var description: String?
     var git: GitMetadata?
+}
+
+struct CancelBody: Decodable {
+    var reason: String?
 }
 
 struct FinalizeBody: Decodable {

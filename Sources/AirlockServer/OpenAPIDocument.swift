@@ -109,6 +109,14 @@ enum OpenAPIDocument {
         "responses": {"202": {"description": "Queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deploy"}}}},
                       "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}}}
     },
+    "/deployments/{name}/deploys/{ref}/cancel": {
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+                     {"name": "ref", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "post": {"summary": "Mark a created deploy that never ran as FAILED (its upload failed)", "security": [{"bearer": []}],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}}},
+        "responses": {"200": {"description": "The deploy, FAILED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deploy"}}}},
+                      "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}}}
+    },
     "/deployments/{name}/deploys/{ref}/rollback": {
       "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
                      {"name": "ref", "in": "path", "required": true, "schema": {"type": "string"}}],

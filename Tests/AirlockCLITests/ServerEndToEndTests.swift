@@ -224,4 +224,27 @@ import Testing
                                                       environment: ["AIRLOCK_SERVER": server.url, "AIRLOCK_TOKEN": try server.adminToken])
         #expect(withToken.status == 0, "\(withToken.stderr)")
     }
+
+    /// A deploy whose upload is refused is cancelled by the CLI: the history never keeps it INITIALIZED.
+    @Test func aRefusedUploadLeavesAFailedDeployNotAnInitializedOne() async throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        try await server.waitUntilUp()
+        let env = ["AIRLOCK_SERVER": server.url, "AIRLOCK_TOKEN": try server.adminToken]
+        #expect(try await TestSupport.airlock(["deployment", "create", "prod"], environment: env).status == 0)
+        let project = try TestSupport.scratchFolder("airlock-big-project")
+        defer { try? FileManager.default.removeItem(at: project) }
+        try TestSupport.writeTree(["Dockerfile": "FROM apache/airflow:2.10.5-python3.11\n", "dags/a.py": "print(1)\n"], under: project)
+        // Over the 64 MB limit of DAG bundles.
+        try Data(count: 65 * 1024 * 1024).write(to: project.appendingPathComponent("dags/blob.bin"))
+        let deploy = try await TestSupport.airlock(["deploy", "--deployment", "prod", "--project", project.path, "--description", "Too big"],
+                                                   environment: env)
+        #expect(deploy.status == 2, "\(deploy.stderr)")
+        #expect(deploy.stderr.contains("64 MB"), "\(deploy.stderr)")
+        let page = try await server.json("/api/v1/deployments/prod/deploys")
+        let deploys = page["deploys"] as? [[String: Any]] ?? []
+        #expect(deploys.count == 1 && deploys.first?["status"] as? String == "FAILED", "\(deploys)")
+        let detail = try await server.json("/api/v1/deployments/prod/deploys/1")
+        #expect((detail["statusMessage"] as? String)?.contains("Cancelled before it ran") == true, "\(detail)")
+    }
 }

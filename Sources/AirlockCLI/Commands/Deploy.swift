@@ -52,22 +52,30 @@ extension Airlock {
                 "POST", "/deployments/\(name)/deploys", body: Create(type: type, description: description ?? "", git: bundle.git)))
             printer.handle(.note("Created deploy \(created.label) (\(type.rawValue))"))
 
-            for (kind, part) in [("image", bundle.image), ("dags", bundle.dags)] {
-                guard let part else { continue }
-                let step = Date()
-                printer.handle(.started("Uploading the \(kind == "image" ? "image" : "DAG") bundle (\(Self.size(part.bytes.count)))"))
-                struct Uploaded: Decodable { var digest: String }
-                let uploaded = try client.decode(Uploaded.self, try await client.upload("/deployments/\(name)/artifacts/\(kind)", bytes: part.bytes))
-                guard uploaded.digest == part.digest else {
-                    throw AirlockError.environment("The server stored the \(kind) bundle as \(uploaded.digest.prefix(12)), expected \(part.digest.prefix(12))")
+            do {
+                for (kind, part) in [("image", bundle.image), ("dags", bundle.dags)] {
+                    guard let part else { continue }
+                    let step = Date()
+                    printer.handle(.started("Uploading the \(kind == "image" ? "image" : "DAG") bundle (\(Self.size(part.bytes.count)))"))
+                    struct Uploaded: Decodable { var digest: String }
+                    let uploaded = try client.decode(Uploaded.self, try await client.upload("/deployments/\(name)/artifacts/\(kind)", bytes: part.bytes))
+                    guard uploaded.digest == part.digest else {
+                        throw AirlockError.environment("The server stored the \(kind) bundle as \(uploaded.digest.prefix(12)), expected \(part.digest.prefix(12))")
+                    }
+                    printer.handle(.finished("Uploaded the \(kind == "image" ? "image" : "DAG") bundle \(part.digest.prefix(12))", seconds: Date().timeIntervalSince(step)))
                 }
-                printer.handle(.finished("Uploaded the \(kind == "image" ? "image" : "DAG") bundle \(part.digest.prefix(12))", seconds: Date().timeIntervalSince(step)))
-            }
 
-            struct Finalize: Encodable { var imageDigest: String?; var dagsDigest: String?; var constraintsSource: String? }
-            _ = try await client.request("POST", "/deployments/\(name)/deploys/\(APIClient.segment(created.id))/finalize",
-                                         body: Finalize(imageDigest: bundle.image?.digest, dagsDigest: bundle.dags?.digest,
-                                                        constraintsSource: constraintsSource.map { ConstraintsArgument.absolute($0, cwd: cwd) }))
+                struct Finalize: Encodable { var imageDigest: String?; var dagsDigest: String?; var constraintsSource: String? }
+                _ = try await client.request("POST", "/deployments/\(name)/deploys/\(APIClient.segment(created.id))/finalize",
+                                             body: Finalize(imageDigest: bundle.image?.digest, dagsDigest: bundle.dags?.digest,
+                                                            constraintsSource: constraintsSource.map { ConstraintsArgument.absolute($0, cwd: cwd) }))
+            } catch {
+                // Never leave a deploy INITIALIZED in the history: it failed before it could run.
+                struct Cancel: Encodable { var reason: String }
+                _ = try? await client.request("POST", "/deployments/\(name)/deploys/\(APIClient.segment(created.id))/cancel",
+                                              body: Cancel(reason: "Cancelled before it ran: \((error as? AirlockError)?.message ?? "\(error)")"))
+                throw error
+            }
             let waiter = DeployWaiter(client: client, deployment: deployment, timeout: timeout, printer: printer)
             try await waiter.wait(for: created, started: started, json: server.json)
         }
