@@ -51,7 +51,7 @@ public actor DeployCoordinator {
     public func finalize(deployId: String, deployment: Deployment, imageDigest: String?, dagsDigest: String?,
                          constraintsSource: String?, actor: String) async throws(AirlockError) -> Deploy {
         guard var deploy = try await store.deploy(id: deployId), deploy.deploymentId == deployment.id else {
-            throw .usage("No deploy `\(deployId)` in deployment `\(deployment.name)` (not found)")
+            throw .notFound("No deploy `\(deployId)` in deployment `\(deployment.name)`")
         }
         guard deploy.status == .initialized, messages[deployId] == nil else {
             throw .usage("Deploy \(deploy.label) was already finalized (it is \(deploy.status.rawValue))")
@@ -93,7 +93,7 @@ public actor DeployCoordinator {
     /// Marks a created deploy that never ran as `FAILED` (its upload or finalize failed), so the
     /// history never keeps a deploy `INITIALIZED`. A deploy that is queued or running cannot be cancelled.
     public func cancel(deployId: String, reason: String, actor: String) async throws(AirlockError) -> Deploy {
-        guard let deploy = try await store.deploy(id: deployId) else { throw .usage("No deploy `\(deployId)` (not found)") }
+        guard let deploy = try await store.deploy(id: deployId) else { throw .notFound("No deploy `\(deployId)`") }
         guard deploy.status == .initialized, messages[deployId] == nil else {
             throw .usage("Deploy \(deploy.label) is \(deploy.status.rawValue) and queued or running; it cannot be cancelled")
         }

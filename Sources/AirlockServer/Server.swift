@@ -106,8 +106,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     static func from(_ error: AirlockError) -> APIError {
         switch error.kind {
         case .usage:
-            let notFound = error.message.hasPrefix("No deployment") || error.message.contains("not found")
-            return APIError(notFound ? .notFound : .badRequest, code: notFound ? "not_found" : "invalid_request", error.message)
+            return error.isNotFound ? APIError(.notFound, code: "not_found", error.message)
+                                    : APIError(.badRequest, code: "invalid_request", error.message)
         case .environment:
             return APIError(.internalServerError, code: "internal", error.message)
         }

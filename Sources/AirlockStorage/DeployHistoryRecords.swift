@@ -18,9 +18,9 @@ protocol DeployHistoryRow {
 enum DeployHistoryRecords {
     // MARK: Refusals (`.usage`; the contract tests check these texts)
 
-    static func noDeployment(_ id: String) -> AirlockError { .usage("No deployment with id `\(id)`") }
-    static func noDeploy(_ id: String) -> AirlockError { .usage("No deploy with id `\(id)`") }
-    static func noToken(_ id: String) -> AirlockError { .usage("No API token with id `\(id)`") }
+    static func noDeployment(_ id: String) -> AirlockError { .notFound("No deployment with id `\(id)`") }
+    static func noDeploy(_ id: String) -> AirlockError { .notFound("No deploy with id `\(id)`") }
+    static func noToken(_ id: String) -> AirlockError { .notFound("No API token with id `\(id)`") }
     static func duplicateDeploymentName(_ name: String) -> AirlockError { .usage("A deployment named `\(name)` already exists") }
     static func duplicateDeploymentId(_ id: String) -> AirlockError { .usage("A deployment with id `\(id)` already exists") }
     static func duplicateDeploy(_ id: String) -> AirlockError { .usage("A deploy with id `\(id)` already exists") }

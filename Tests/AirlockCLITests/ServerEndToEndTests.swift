@@ -173,6 +173,12 @@ import Testing
         #expect(tooLong.status == 2 && tooLong.stderr.contains("500"), "\(tooLong.stderr)")
         let unknown = try await rollback("9")
         #expect(unknown.status == 2, "\(unknown.stderr)")
+        var missing = URLRequest(url: try #require(URL(string: server.url + "/api/v1/deployments/prod/deploys/9/rollback")))
+        missing.httpMethod = "POST"
+        missing.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        missing.httpBody = Data(#"{"dryRun": true}"#.utf8)
+        let (missingData, missingResponse) = try await URLSession.shared.data(for: missing)
+        #expect((missingResponse as? HTTPURLResponse)?.statusCode == 404, "\(String(decoding: missingData, as: UTF8.self))")
 
         // A viewer token may preview but not roll back.
         let (viewer, _) = try await store.createToken(name: "viewer", role: .viewer)

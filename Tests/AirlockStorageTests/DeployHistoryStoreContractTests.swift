@@ -71,7 +71,7 @@ import Testing
         #expect(detail.contains("+API_KEY") && detail.contains("~REGION"))
         #expect(!detail.contains("s3cr3t"), "environment variable values may be secrets")
 
-        await #expect(throws: AirlockError.usage("No deployment with id `nope`")) {
+        await #expect(throws: AirlockError.notFound("No deployment with id `nope`")) {
             try await store.updateSettings(deploymentId: "nope", settings: settings, actor: "alice")
         }
         #expect(try await store.auditEvents(deploymentId: nil, limit: 10).count == 1, "a refused update writes nothing")
@@ -116,7 +116,7 @@ import Testing
     func refusesBadDeploys(factory: StoreFactory) async throws {
         let store = try await seeded(factory, deploys: 1).store
         await #expect(throws: AirlockError.usage("A deploy with id `d1` already exists")) { try await store.createDeploy(F.deploy("d1")) }
-        await #expect(throws: AirlockError.usage("No deployment with id `dep-nope`")) {
+        await #expect(throws: AirlockError.notFound("No deployment with id `dep-nope`")) {
             try await store.createDeploy(F.deploy("x", deploymentId: "dep-nope"))
         }
         try await store.createDeployment(F.deployment("staging"))
@@ -180,7 +180,7 @@ import Testing
         let none = try await store.listDeploys(deploymentId: empty.id, offset: 0, limit: 50)
         #expect(none.deploys.isEmpty && none.totalCount == 0)
         await #expect(throws: AirlockError.self) { try await store.listDeploys(deploymentId: "dep-prod", offset: -1, limit: 10) }
-        await #expect(throws: AirlockError.usage("No deployment with id `nope`")) {
+        await #expect(throws: AirlockError.notFound("No deployment with id `nope`")) {
             try await store.listDeploys(deploymentId: "nope", offset: 0, limit: 10)
         }
     }
@@ -206,7 +206,7 @@ import Testing
         moved.sequence = 7
         let refused = await #expect(throws: AirlockError.self) { try await store.updateDeploy(moved) }
         #expect(refused?.kind == .usage)
-        await #expect(throws: AirlockError.usage("No deploy with id `nope`")) { try await store.updateDeploy(F.deploy("nope")) }
+        await #expect(throws: AirlockError.notFound("No deploy with id `nope`")) { try await store.updateDeploy(F.deploy("nope")) }
     }
 
     // MARK: Deployed / failed
@@ -244,7 +244,7 @@ import Testing
         try await store.createDeploy(F.deploy("s1", deploymentId: "dep-staging"))
         let auditBefore = try await store.auditEvents(deploymentId: nil, limit: 100)
 
-        await #expect(throws: AirlockError.usage("No deploy with id `ghost`")) {
+        await #expect(throws: AirlockError.notFound("No deploy with id `ghost`")) {
             try await store.markDeployed(deployId: "ghost", deploymentId: "dep-prod", dbSchemaHead: nil, actor: "ci")
         }
         let foreign = await #expect(throws: AirlockError.self) {
@@ -319,7 +319,7 @@ import Testing
         #expect(try await store.token(matching: otherSecret) == other)
         #expect(try await store.revokeToken(id: record.id) == revoked, "revoking twice keeps the first time")
         #expect(try await store.listTokens().count == 2, "revoked tokens stay listed")
-        await #expect(throws: AirlockError.usage("No API token with id `nope`")) { try await store.revokeToken(id: "nope") }
+        await #expect(throws: AirlockError.notFound("No API token with id `nope`")) { try await store.revokeToken(id: "nope") }
         await #expect(throws: AirlockError.self) { try await store.createToken(name: "  ", role: .viewer) }
     }
 

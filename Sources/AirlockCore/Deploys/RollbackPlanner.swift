@@ -184,7 +184,7 @@ public enum RollbackPlanner {
             return deploy
         }
         if let deploy = history.first(where: { $0.id == text }) { return deploy }
-        throw .usage("No deploy `\(text)` in this deployment's history", hint: "`airlock deploys list` shows the numbers and ids")
+        throw .notFound("No deploy `\(text)` in this deployment's history", hint: "`airlock deploys list` shows the numbers and ids")
     }
 
     /// Checks every rule and builds the preview. Refuses (`.usage`) an ineligible target, a missing or

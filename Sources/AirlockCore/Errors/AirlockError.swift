@@ -15,15 +15,24 @@ public struct AirlockError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// An optional `hint:` line telling the user what to do next.
     public var hint: String?
+    /// A usage error about a thing that does not exist (a deployment, deploy or token): the server
+    /// answers 404 for it instead of 400.
+    public var isNotFound: Bool
 
-    public init(_ kind: Kind, _ message: String, hint: String? = nil) {
+    public init(_ kind: Kind, _ message: String, hint: String? = nil, isNotFound: Bool = false) {
         self.kind = kind
         self.message = message
         self.hint = hint
+        self.isNotFound = isNotFound
     }
 
     public static func usage(_ message: String, hint: String? = nil) -> AirlockError {
         AirlockError(.usage, message, hint: hint)
+    }
+
+    /// A usage error naming something that does not exist (exit 2; HTTP 404).
+    public static func notFound(_ message: String, hint: String? = nil) -> AirlockError {
+        AirlockError(.usage, message, hint: hint, isNotFound: true)
     }
 
     public static func environment(_ message: String, hint: String? = nil) -> AirlockError {
