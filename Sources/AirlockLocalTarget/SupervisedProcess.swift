@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockToolchain
 import Foundation
 
 /// One long-running child process in its own process group, with output going to a log file.
@@ -41,7 +42,7 @@ final class SupervisedProcess: @unchecked Sendable {
             self.exitStatus = finished.terminationStatus
             self.lock.unlock()
         }
-        if let failure = Self.spawnWithDefaultSignalMask(process) {
+        if let failure = ProcessRunner.spawnWithDefaultSignalMask(process) {
             try? handle.close()
             throw .environment("Cannot start the \(name) (`\(executable.path) \(arguments.joined(separator: " "))`): \(failure)")
         }
@@ -51,30 +52,6 @@ final class SupervisedProcess: @unchecked Sendable {
 
     /// The log file's identity, to find every process that writes to it (see `ProcessGroups.processes(writingTo:)`).
     private(set) var logIdentity: ProcessGroups.FileIdentity?
-
-    /// Runs `process` from a fresh thread whose signal mask is empty.
-    ///
-    /// A spawned child inherits the spawning thread's signal mask, and Dispatch's worker threads (where
-    /// async code runs) block almost every signal, SIGTERM included: Airflow started from there
-    /// ignores SIGTERM and can only be killed, never stopped gracefully. Foundation offers no
-    /// `POSIX_SPAWN_SETSIGMASK`, so the spawn happens on a thread that has unblocked everything.
-    /// - Returns: the error text, or nil when the process started.
-    private static func spawnWithDefaultSignalMask(_ process: Process) -> String? {
-        let box = SpawnResult()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            var empty = sigset_t()
-            sigemptyset(&empty)
-            pthread_sigmask(SIG_SETMASK, &empty, nil)
-            do { try process.run() } catch { box.failure = error.localizedDescription }
-            done.signal()
-        }
-        thread.start()
-        done.wait()  // a few milliseconds: posix_spawn returns as soon as the child exists
-        return box.failure
-    }
-
-    private final class SpawnResult: @unchecked Sendable { var failure: String? }
 
     var pid: Int32 { process.processIdentifier }
 

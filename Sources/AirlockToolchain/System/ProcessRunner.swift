@@ -49,11 +49,9 @@ public enum ProcessRunner {
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 process.terminationHandler = { _ in continuation.resume() }
-                do {
-                    try process.run()
-                } catch {
+                if let failure = spawnWithDefaultSignalMask(process) {
                     process.terminationHandler = nil
-                    continuation.resume(throwing: error)
+                    continuation.resume(throwing: AirlockError.environment(failure))
                     return
                 }
                 if let timeout {
@@ -61,18 +59,45 @@ public enum ProcessRunner {
                     DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
                         if process.isRunning {
                             timedOut.set()
+                            // The child leads its own process group (Foundation on Linux): take its helpers too.
+                            if getpgid(pid) == pid { kill(-pid, SIGKILL) }
                             kill(pid, SIGKILL)
                         }
                     }
                 }
             }
         } catch {
-            throw .environment("Cannot run `\(executable)`: \(error.localizedDescription)")
+            let reason = (error as? AirlockError)?.message ?? error.localizedDescription
+            throw .environment("Cannot run `\(executable)`: \(reason)")
         }
         let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
         return ProcessOutput(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut.value)
     }
+
+    /// Starts `process` from a fresh thread whose signal mask is empty, and returns the error text
+    /// if it could not start.
+    ///
+    /// A spawned child inherits the spawning thread's signal mask, and Dispatch's worker threads (where
+    /// async code runs) block almost every signal, SIGTERM included: a child started from there
+    /// ignores SIGTERM and can only be killed, never stopped gracefully. Foundation offers no
+    /// `POSIX_SPAWN_SETSIGMASK`, so the spawn happens on a thread that has unblocked everything.
+    public static func spawnWithDefaultSignalMask(_ process: Process) -> String? {
+        let box = SpawnResult()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            var empty = sigset_t()
+            sigemptyset(&empty)
+            pthread_sigmask(SIG_SETMASK, &empty, nil)
+            do { try process.run() } catch { box.failure = error.localizedDescription }
+            done.signal()
+        }
+        thread.start()
+        done.wait()  // a few milliseconds: posix_spawn returns as soon as the child exists
+        return box.failure
+    }
+
+    private final class SpawnResult: @unchecked Sendable { var failure: String? }
 
     /// The first executable called `name` on `PATH`, if any.
     public static func which(_ name: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> String? {
