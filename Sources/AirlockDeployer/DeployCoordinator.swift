@@ -144,9 +144,8 @@ public actor DeployCoordinator {
               from.schemaHead != to.schemaHead,
               let old = Version(from.airflowVersion), let new = Version(to.airflowVersion) else { return [] }
         let newer = new > old ? to : from
-        let root = paths.environments.appendingPathComponent(String(newer.lockHash.prefix(24)))
-        guard FileManager.default.fileExists(atPath: root.appendingPathComponent("bin/python").path),
-              let info = try? await DagParseHarness(environment: PythonEnvironment(root: root, lockHash: newer.lockHash, pythonVersion: newer.python)).info()
+        guard let environment = EnvironmentBuilder.existing(lockHash: newer.lockHash, python: newer.python, paths: paths),
+              let info = try? await DagParseHarness(environment: environment).info()
         else { return [] }
         return new > old ? info.migrations(from: to.schemaHead, downTo: from.schemaHead)
                          : info.migrations(from: from.schemaHead, downTo: to.schemaHead)
@@ -170,9 +169,8 @@ public actor DeployCoordinator {
         var head: String?
         if let current = deployment.currentDeployId,
            let record: ReleaseRecord = DeploymentWorkspace.read(workspace.releaseRecord(current)) {
-            let python = paths.environments.appendingPathComponent(String(record.lockHash.prefix(24))).appendingPathComponent("bin/python").path
-            head = try? await MetadataDatabase.currentRevision(of: workspace.database(deployment.settings),
-                                                               python: FileManager.default.isExecutableFile(atPath: python) ? python : "python3")
+            let python = EnvironmentBuilder.existing(lockHash: record.lockHash, python: record.python, paths: paths)?.python ?? "python3"
+            head = try? await MetadataDatabase.currentRevision(of: workspace.database(deployment.settings), python: python)
         }
         return LiveStatus(airflowUrl: ports.map { "http://127.0.0.1:\($0.web)" }, health: health, dbSchemaHead: head)
     }
@@ -362,13 +360,11 @@ public actor DeployCoordinator {
         let database = workspace.database(deployment.settings)
         let target = instance(release, environment, workspace: workspace, ports: ports, database: database)
         let previous = try await runningRelease(deployment, workspace: workspace)
-        var journal = OperationJournal(deployId: deploy.id, previousDeployId: previous?.record.deployId, backupFile: nil, phase: .preparing)
+        var journal = OperationJournal(deployId: deploy.id, previousDeployId: previous?.record.deployId, backupFile: nil)
         try DeploymentWorkspace.write(journal, to: workspace.journalFile)
 
         say(deploy.id, "Stopping the running deploy")
         await supervisor.stop()
-        journal.phase = .stopped
-        try DeploymentWorkspace.write(journal, to: workspace.journalFile)
         FaultInjection.crashIfRequested("after-stop")
 
         var backup: URL?
@@ -387,8 +383,6 @@ public actor DeployCoordinator {
                 FaultInjection.crashIfRequested("after-backup")
                 try await changeSchema(from: revision, to: release, deploy: deploy, job: job, target: target,
                                        previous: previous, workspace: workspace)
-                journal.phase = .databaseChanged
-                try DeploymentWorkspace.write(journal, to: workspace.journalFile)
                 FaultInjection.crashIfRequested("after-database")
                 try FaultInjection.failIfRequested("after-database")
             } else if revision == nil {
@@ -398,8 +392,6 @@ public actor DeployCoordinator {
             }
             say(deploy.id, "Starting Airflow \(release.airflowVersion)")
             try await supervisor.start(target, variables: deployment.settings.environmentVariables)
-            journal.phase = .starting
-            try DeploymentWorkspace.write(journal, to: workspace.journalFile)
             FaultInjection.crashIfRequested("after-start")
             try FaultInjection.failIfRequested("after-start")
             say(deploy.id, "Waiting for Airflow to report healthy")

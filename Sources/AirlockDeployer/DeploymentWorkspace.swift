@@ -1,5 +1,6 @@
 import AirlockCore
 import AirlockLocalTarget
+import AirlockToolchain
 import Foundation
 
 /// Where a local deployment keeps its state under the server's data folder:
@@ -64,10 +65,7 @@ struct DeploymentWorkspace: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .secondsSince1970
         do {
-            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            let temporary = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString)")
-            try encoder.encode(value).write(to: temporary)
-            guard rename(temporary.path, file.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            try CacheFile.writeAtomically(try encoder.encode(value), to: file)
         } catch {
             throw .environment("Cannot write `\(file.path)`: \(error.localizedDescription)")
         }
@@ -99,13 +97,13 @@ struct BackupRecord: Codable, Sendable {
 }
 
 /// The journal of the deploy or rollback in progress. Written before anything running is touched
-/// and removed once the outcome is recorded; a server that finds one at start knows a switch was
-/// cut short and repairs the deployment (restore the backup, run the current deploy again).
+/// (again once the backup exists) and removed once the outcome is recorded; a server that finds one
+/// at start knows a switch was cut short and repairs the deployment (restore the backup, run the
+/// current deploy again). Whether the switch got as far as being recorded is read from the store.
 struct OperationJournal: Codable, Sendable {
-    enum Phase: String, Codable, Sendable { case preparing, stopped, databaseChanged, starting }
     var deployId: String
+    /// The deploy that ran before, for whoever reads the file.
     var previousDeployId: String?
     /// Backup taken in this operation (file name in `backups/`), if any.
     var backupFile: String?
-    var phase: Phase
 }

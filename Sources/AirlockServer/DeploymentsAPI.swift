@@ -238,8 +238,7 @@ struct DeploymentsAPI: Sendable {
     private func deploy(_ context: BasicRequestContext, in deployment: Deployment) async throws -> Deploy {
         let reference = (try context.parameters.require("ref")).removingPercentEncoding ?? ""
         if let deploy = try await store.deploy(id: reference), deploy.deploymentId == deployment.id { return deploy }
-        let digits = reference.hasPrefix("#") ? String(reference.dropFirst()) : reference
-        if let sequence = Int(digits), sequence > 0 {
+        if let sequence = Deploy.sequence(fromReference: reference) {
             // Sequences are dense from 1, newest first: the page holding #sequence.
             let total = try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 1).totalCount
             let offset = total - sequence

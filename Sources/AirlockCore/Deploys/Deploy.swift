@@ -143,6 +143,13 @@ public struct Deploy: Hashable, Codable, Sendable, Identifiable {
     /// `#3`: how people refer to a deploy.
     public var label: String { "#\(sequence)" }
 
+    /// The sequence number a reference names (`3` or `#3`), or nil when it is not one (an id).
+    public static func sequence(fromReference reference: String) -> Int? {
+        let digits = reference.hasPrefix("#") ? reference.dropFirst() : Substring(reference)
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let sequence = Int(digits), sequence > 0 else { return nil }
+        return sequence
+    }
+
     /// Whether this deploy is a rollback of another one.
     public var isRollback: Bool { rollbackToId != nil }
 

@@ -179,8 +179,7 @@ public enum RollbackPlanner {
         guard !text.isEmpty else {
             throw .usage("A deploy to roll back to is required", hint: "give its number (`3` or `#3`) or its id")
         }
-        let digits = text.hasPrefix("#") ? String(text.dropFirst()) : text
-        if !digits.isEmpty, digits.allSatisfy(\.isASCII), let sequence = Int(digits), let deploy = history.first(where: { $0.sequence == sequence }) {
+        if let sequence = Deploy.sequence(fromReference: text), let deploy = history.first(where: { $0.sequence == sequence }) {
             return deploy
         }
         if let deploy = history.first(where: { $0.id == text }) { return deploy }

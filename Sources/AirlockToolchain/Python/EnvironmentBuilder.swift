@@ -41,13 +41,24 @@ public struct EnvironmentBuilder: Sendable {
         SHA256.hex("airlock-env-v2\npython=\(python)\n\(indexOptions.joined(separator: "\n"))\n\(pins.freezeText)")
     }
 
+    /// Where the environment of a lock lives (built or not): environments are addressed by their lock hash.
+    public static func environment(lockHash: String, python: String, paths: AirlockPaths) -> PythonEnvironment {
+        PythonEnvironment(root: paths.environments.appendingPathComponent(String(lockHash.prefix(24))), lockHash: lockHash, pythonVersion: python)
+    }
+
+    /// The environment of a lock if it is completely built, without building it.
+    public static func existing(lockHash: String, python: String, paths: AirlockPaths) -> PythonEnvironment? {
+        let environment = environment(lockHash: lockHash, python: python, paths: paths)
+        return FileManager.default.fileExists(atPath: environment.root.appendingPathComponent(markerName).path) ? environment : nil
+    }
+
     /// The environment for `pins`, built if needed.
     /// - Returns: the environment and whether it already existed.
     public func environment(pins: PinnedSet, python: String, indexOptions: [String] = [],
                             progress: (@Sendable (String) -> Void)? = nil) async throws(AirlockError) -> (PythonEnvironment, reused: Bool) {
         let hash = Self.lockHash(pins: pins, python: python, indexOptions: indexOptions)
-        let root = paths.environments.appendingPathComponent(String(hash.prefix(24)))
-        let environment = PythonEnvironment(root: root, lockHash: hash, pythonVersion: python)
+        let environment = Self.environment(lockHash: hash, python: python, paths: paths)
+        let root = environment.root
         let marker = root.appendingPathComponent(Self.markerName)
         if FileManager.default.fileExists(atPath: marker.path) { return (environment, true) }
 
