@@ -19,10 +19,20 @@ let package = Package(
     targets: [
         // Python packaging standards (PEP 440/503/508, requirements.txt). Pure, no I/O.
         .target(name: "PythonPackaging"),
-        // Airflow domain logic: projects, runtime catalog, pinned sets, diff, conflicts, reports. Pure, no I/O.
-        .target(name: "AirlockCore", dependencies: ["PythonPackaging"]),
+        // Airflow domain logic: projects, runtime catalog, pinned sets, diff, conflicts, reports. Pure, no I/O;
+        // its data tables (Resources/) are compiled in.
+        .target(name: "AirlockCore", dependencies: ["PythonPackaging"], exclude: ["Resources/README.md"],
+                resources: [.embedInCode("Resources/airflow_db_revision_heads.csv"),
+                            .embedInCode("Resources/airflow_releases_pypi.csv"),
+                            .embedInCode("Resources/airflow_rules_from_ruff_snapshots.csv"),
+                            .embedInCode("Resources/airflow_shims_2.10.5.csv"),
+                            .embedInCode("Resources/airflow_shims_3.0.6.csv"),
+                            .embedInCode("Resources/airflow_shims_3.1.0.csv"),
+                            .embedInCode("Resources/runtime-feed-snapshot.json"),
+                            .embedInCode("Resources/runtime_providers.csv"),
+                            .embedInCode("Resources/upgrade_check_1_10_renamed_classes.csv")]),
         // Everything that touches the outside world: files, processes (uv), HTTP, caches.
-        .target(name: "AirlockToolchain", dependencies: ["AirlockCore"], exclude: ["Python/Resources"]),
+        .target(name: "AirlockToolchain", dependencies: ["AirlockCore"], resources: [.embedInCode("Python/Resources/dag_parse_harness.py")]),
         // `airlock upgrade-test`: resolves both sides, compares, checks conflicts, writes the report folder.
         .target(name: "AirlockUpgradeTest", dependencies: ["AirlockToolchain"]),
         // Deploy history storage: the `DeployHistoryStore` contract, its SQLite and PostgreSQL implementations.

@@ -505,22 +505,31 @@ public actor DeployCoordinator {
         }
         let source = artifacts.folder(kind, digest: digest)
         let manager = FileManager.default
-        guard let walker = manager.enumerator(at: source, includingPropertiesForKeys: [.isDirectoryKey]) else {
+        guard let walker = manager.enumerator(atPath: source.path) else {
             throw .environment("Cannot read `\(source.path)`")
         }
         try createDirectory(release)
+        // Written through `ConfinedFolder`: a link from one artifact can never lead another's files
+        // (or a later deploy's) out of the release folder.
+        let destination = ConfinedFolder(root: release)
         do {
-            for case let file as URL in walker {
-                let relative = String(file.standardizedFileURL.path.dropFirst(source.standardizedFileURL.path.count + 1))
-                if relative == ".airlock-manifest.json" { continue }
-                let destination = release.appendingPathComponent(relative)
-                if (try? file.resourceValues(forKeys: [.isDirectoryKey]))?.isDirectory == true {
-                    try manager.createDirectory(at: destination, withIntermediateDirectories: true)
-                } else {
-                    try? manager.removeItem(at: destination)
-                    try manager.copyItem(at: file, to: destination)
+            for case let relative as String in walker where relative != ".airlock-manifest.json" {
+                let file = source.appendingPathComponent(relative)
+                let attributes = try manager.attributesOfItem(atPath: file.path)
+                switch attributes[.type] as? FileAttributeType {
+                case .typeDirectory?:
+                    try destination.createDirectory(relative)
+                case .typeSymbolicLink?:
+                    try destination.createSymlink(relative, target: try manager.destinationOfSymbolicLink(atPath: file.path), replacing: true)
+                case .typeRegular?:
+                    let executable = ((attributes[.posixPermissions] as? Int) ?? 0) & 0o111 != 0
+                    try destination.writeFile(relative, contents: Array(try Data(contentsOf: file)), executable: executable, replacing: true)
+                default:
+                    continue
                 }
             }
+        } catch let error as AirlockError {
+            throw error
         } catch {
             throw .environment("Cannot unpack the \(kind.rawValue) artifact into `\(release.path)`: \(error.localizedDescription)")
         }

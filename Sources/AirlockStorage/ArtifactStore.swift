@@ -22,7 +22,8 @@ public struct ArtifactStore: Sendable {
     }
 
     /// Checks and stores an uploaded tar; returns its digest. Already-stored content is not written again.
-    /// - Throws: `AirlockError.usage` for unsafe or malformed bundles (nothing is written then).
+    /// - Throws: `AirlockError.usage` for unsafe or malformed bundles (nothing is written then: the archive
+    ///   is checked whole first, and the unpacking itself never follows a link — `ConfinedFolder`).
     public func store(_ kind: Kind, tar bytes: [UInt8], limits: TarArchive.Limits) throws(AirlockError) -> (digest: String, manifest: BundleManifest, stored: Bool) {
         let archive = try TarArchive.read(bytes, limits: limits)
         let manifest = archive.manifest
@@ -32,18 +33,12 @@ public struct ArtifactStore: Sendable {
         defer { try? FileManager.default.removeItem(at: staging) }
         do {
             try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+            let unpacked = ConfinedFolder(root: staging)
             for entry in archive.entries {
-                let target = staging.appendingPathComponent(entry.path)
                 switch entry.kind {
-                case .directory:
-                    try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
-                case .file:
-                    try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try Data(entry.contents).write(to: target)
-                    try FileManager.default.setAttributes([.posixPermissions: entry.mode & 0o111 != 0 ? 0o755 : 0o644], ofItemAtPath: target.path)
-                case .symlink:
-                    try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try FileManager.default.createSymbolicLink(atPath: target.path, withDestinationPath: entry.linkTarget ?? "")
+                case .directory: try unpacked.createDirectory(entry.path)
+                case .file: try unpacked.writeFile(entry.path, contents: entry.contents, executable: entry.mode & 0o111 != 0)
+                case .symlink: try unpacked.createSymlink(entry.path, target: entry.linkTarget ?? "")
                 }
             }
             try JSONEncoder().encode(manifest).write(to: staging.appendingPathComponent(".airlock-manifest.json"))

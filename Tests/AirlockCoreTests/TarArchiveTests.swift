@@ -60,6 +60,65 @@ import Testing
         #expect(throws: AirlockError.self) { try TarArchive.read(archive.bytes()) }
     }
 
+    static func link(_ path: String, _ target: String) -> TarArchive.Entry {
+        TarArchive.Entry(path: path, kind: .symlink, linkTarget: target)
+    }
+
+    static func file(_ path: String) -> TarArchive.Entry {
+        TarArchive.Entry(path: path, kind: .file, contents: Array("pwned\n".utf8))
+    }
+
+    /// The exploit: each link alone stays inside, the chain climbs out, and a file is then
+    /// written under the last link.
+    @Test func aChainOfLinksThatEachLookFineIsRefused() {
+        let chain = [TarArchive.Entry(path: "a", kind: .directory), Self.link("a/b", ".."), Self.link("x", "a/b/.."),
+                     Self.link("y", "x/.."), Self.link("z", "y/..")]
+        #expect { try TarArchive.read(TarArchive(entries: chain + [Self.file("z/tmp/evil")]).bytes()) } throws: {
+            ($0 as? AirlockError)?.message.contains("under the symlink `z`") == true
+        }
+        // Even without the file, the links themselves point out once followed.
+        #expect { try TarArchive.read(TarArchive(entries: chain).bytes()) } throws: {
+            ($0 as? AirlockError)?.message.contains("links out of the bundle") == true
+        }
+    }
+
+    @Test(arguments: [
+        // Links to links that end outside.
+        [link("l1", "l2"), link("l2", "d/../.."), TarArchive.Entry(path: "d", kind: .directory)],
+        // A link through a link to a parent.
+        [link("up", ".."), link("deep/l", "../up/x")],
+        // A loop.
+        [link("p", "q"), link("q", "p")],
+        // An empty target.
+        [link("e", "")],
+    ])
+    func linksResolvedThroughOtherLinksMustStayInside(entries: [TarArchive.Entry]) {
+        #expect(throws: AirlockError.self) { try TarArchive.read(TarArchive(entries: entries).bytes()) }
+    }
+
+    @Test func linksThatResolveInsideThroughOtherLinksAreKept() throws {
+        let entries = [TarArchive.Entry(path: "dags/sub", kind: .directory), Self.file("dags/sub/a.py"),
+                       Self.link("dags/s", "sub"), Self.link("dags/l.py", "s/a.py"), Self.link("top", "dags/s/../l.py")]
+        #expect(try TarArchive.read(TarArchive(entries: entries).bytes()).entries.count == 5)
+    }
+
+    @Test(arguments: [
+        // A link replaced by a folder, and a folder replaced by a link.
+        [link("d", "."), TarArchive.Entry(path: "d", kind: .directory)],
+        [TarArchive.Entry(path: "d", kind: .directory), link("d", ".")],
+        // A file replaced by a link and the other way round, or a name reused by a file.
+        [file("f"), link("f", ".")],
+        [link("f", "g"), file("f")],
+        [file("f"), file("f")],
+        // Something under a file.
+        [file("f"), file("f/g")],
+        // Something under a link that points inside (the writer never goes through links).
+        [TarArchive.Entry(path: "real", kind: .directory), link("l", "real"), file("l/x")],
+    ])
+    func namesAreNeverReusedAndNothingLiesUnderALink(entries: [TarArchive.Entry]) {
+        #expect(throws: AirlockError.self) { try TarArchive.read(TarArchive(entries: entries).bytes()) }
+    }
+
     @Test func truncatedAndCorruptUploadsAreRefused() {
         let bytes = TarArchive(entries: entries(["dags/a.py": String(repeating: "x", count: 2000)])).bytes()
         #expect { try TarArchive.read(Array(bytes.prefix(700))) } throws: { ($0 as? AirlockError)?.message.contains("truncated") == true }

@@ -123,25 +123,78 @@ public struct TarArchive: Hashable, Sendable {
         return parts.joined(separator: "/")
     }
 
-    /// Symlinks must stay inside the archive; paths must be unique.
+    /// Checks the archive as the tree it unpacks to, so that nothing can reach outside it:
+    /// - every path is unique (a folder may repeat as a folder; nothing else may reuse a name, so a
+    ///   link can never be replaced by a folder or a file and the other way round);
+    /// - no entry lies below a symlink or a file: unpacking never goes through a link;
+    /// - a symlink is a leaf whose target, resolved through every link of the archive in turn (a chain
+    ///   `y -> x/..`, `x -> a/b/..`, `a/b -> ..`), stays inside the archive at every step.
+    /// Each link looking fine alone proves nothing; the chain is what the kernel follows.
     static func validated(_ archive: TarArchive) throws(AirlockError) -> TarArchive {
-        var seen: Set<String> = []
+        var kinds: [String: EntryKind] = [:]
+        var links: [String: String] = [:]
         for entry in archive.entries {
-            guard seen.insert(entry.path).inserted || entry.kind == .directory else {
-                throw .usage("The bundle has `\(entry.path)` twice")
+            if let earlier = kinds[entry.path], earlier != .directory || entry.kind != .directory {
+                throw .usage("The bundle has `\(escaped(entry.path))` twice (a name may not be reused)")
             }
-            if entry.kind == .symlink {
-                guard let target = entry.linkTarget, !target.hasPrefix("/") else {
-                    throw .usage("The bundle entry `\(entry.path)` links to an absolute path")
-                }
-                var depth = entry.path.split(separator: "/").count - 1
-                for part in target.split(separator: "/") where part != "." {
-                    depth += part == ".." ? -1 : 1
-                    guard depth >= 0 else { throw .usage("The bundle entry `\(entry.path)` links out of the bundle (`\(target)`)") }
+            kinds[entry.path] = entry.kind
+            if entry.kind == .symlink { links[entry.path] = entry.linkTarget ?? "" }
+        }
+        for entry in archive.entries {
+            var ancestor = ""
+            for component in entry.path.split(separator: "/").dropLast() {
+                ancestor = ancestor.isEmpty ? String(component) : ancestor + "/" + component
+                if let kind = kinds[ancestor], kind != .directory {
+                    throw .usage("The bundle entry `\(escaped(entry.path))` lies under the \(kind == .symlink ? "symlink" : "file") `\(escaped(ancestor))`; bundles may not place anything under a link or a file")
                 }
             }
         }
+        for path in links.keys.sorted() {
+            try checkLinkStaysInside(path, links: links)
+        }
         return archive
+    }
+
+    /// Resolves a link the way the kernel would, but inside the archive's own tree: each component
+    /// that is itself a link of the archive is replaced by that link's target (at most 40 hops, as
+    /// Linux allows), and `..` may never climb above the archive's root.
+    private static func checkLinkStaysInside(_ path: String, links: [String: String]) throws(AirlockError) {
+        var resolved: [Substring] = Array(path.split(separator: "/").dropLast())
+        var pending: [Substring] = []
+        var hops = 0
+        func follow(_ link: String) throws(AirlockError) {
+            let target = links[link] ?? ""
+            guard !target.isEmpty else { throw .usage("The bundle entry `\(escaped(link))` is a link with no target") }
+            guard !target.hasPrefix("/") else { throw .usage("The bundle entry `\(escaped(link))` links to an absolute path") }
+            hops += 1
+            guard hops <= 40 else { throw .usage("The bundle entry `\(escaped(path))` is a chain of more than 40 links (or a loop)") }
+            pending.append(contentsOf: target.split(separator: "/", omittingEmptySubsequences: true).reversed())
+        }
+        try follow(path)
+        while let part = pending.popLast() {
+            if part == "." { continue }
+            if part == ".." {
+                guard resolved.popLast() != nil else {
+                    throw .usage("The bundle entry `\(escaped(path))` links out of the bundle (`\(escaped(links[path] ?? ""))`, followed through the bundle's links)")
+                }
+                continue
+            }
+            resolved.append(part)
+            let current = resolved.joined(separator: "/")
+            if links[current] != nil {
+                resolved.removeLast()
+                try follow(current)
+            }
+        }
+    }
+
+    /// Entry names come from uploads: control characters are shown escaped, never echoed raw.
+    private static func escaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
     }
 
     private static func header(name: String, size: Int, type: UInt8, mode: Int, link: String) -> [UInt8] {
