@@ -158,8 +158,8 @@ public actor DeployCoordinator {
         var health = LiveStatus.Health(status: "stopped", components: [:])
         if let supervisor = supervisors[deployment.id], await supervisor.isRunning {
             if let document = await supervisor.health() {
-                // Only what this deployment runs: 2.x reports a standalone dag_processor and a triggerer it never started.
-                let required = (await supervisor.current.map { AirflowSupervisor.components(for: $0).compactMap(\.healthName) } ?? []) + ["metadatabase"]
+                // Only what this deployment runs: 2.x reports a standalone dag_processor it never started.
+                let required = await supervisor.current.map { AirflowSupervisor.requiredHealth(for: $0, in: document) } ?? ["metadatabase"]
                 health.components = document.components.filter { required.contains($0.key) }.mapValues { $0.status ?? "unknown" }
                 health.status = document.unhealthy(required: required).isEmpty ? "healthy" : "unhealthy"
             } else {
@@ -443,6 +443,11 @@ public actor DeployCoordinator {
         if goesDown, let previous {
             say(deploy.id, "Downgrading the metadata database to \(release.schemaHead) with Airflow \(previous.record.airflowVersion)")
             try await MetadataDatabase.downgrade(previous.instance, toRevision: release.schemaHead)
+            let moved = try await MetadataDatabase.moveDanglingRows(of: target.database, python: target.environment.python)
+            if !moved.isEmpty {
+                let counts = moved.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                say(deploy.id, "Moved rows the downgrade left without their parent row to `_airflow_moved__airlock_…__dangling__*` tables (\(counts)), so a later upgrade can migrate the database")
+            }
         } else {
             say(deploy.id, "Migrating the metadata database to \(release.schemaHead) (airflow db migrate)")
             try await MetadataDatabase.migrate(target, expectedHead: release.schemaHead)

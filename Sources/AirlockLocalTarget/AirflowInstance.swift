@@ -5,25 +5,45 @@ import Foundation
 /// The loopback ports one running deployment listens on.
 ///
 /// Chosen free on 127.0.0.1 rather than fixed, so several deployments (and parallel tests) can run
-/// on one machine; the log-server port matters too because the 2.x/3.x scheduler starts a log
-/// server on 8793 by default, which would collide between deployments.
+/// on one machine; the log-server ports matter too because the scheduler and the triggerer start log
+/// servers on 8793 and 8794 by default, which would collide between deployments.
 public struct AirflowPorts: Sendable, Hashable, Codable {
     /// 2.x webserver or 3.x api-server (which also serves the execution API tasks talk to).
     public var web: Int
     /// The scheduler's task-log server (`[logging] worker_log_server_port`).
     public var logServer: Int
+    /// The triggerer's log server (`[logging] trigger_log_server_port`, Airflow 2.6+; ignored before).
+    public var triggerLogServer: Int
 
-    public init(web: Int, logServer: Int) {
+    public init(web: Int, logServer: Int, triggerLogServer: Int) {
         self.web = web
         self.logServer = logServer
+        self.triggerLogServer = triggerLogServer
     }
 
-    /// Two distinct ports that are free on 127.0.0.1 right now.
+    /// Three distinct ports that are free on 127.0.0.1 right now.
     public static func free() throws(AirlockError) -> AirflowPorts {
-        let web = try LoopbackPort.free()
-        var logServer = try LoopbackPort.free()
-        while logServer == web { logServer = try LoopbackPort.free() }
-        return AirflowPorts(web: web, logServer: logServer)
+        var chosen: [Int] = []
+        while chosen.count < 3 {
+            let port = try LoopbackPort.free()
+            if !chosen.contains(port) { chosen.append(port) }
+        }
+        return AirflowPorts(web: chosen[0], logServer: chosen[1], triggerLogServer: chosen[2])
+    }
+
+    /// Reads `ports.json`; a file written before deployments ran a triggerer has no `triggerLogServer`,
+    /// which then gets a port free now (only the triggerer itself and the web UI on this machine use it).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        web = try container.decode(Int.self, forKey: .web)
+        logServer = try container.decode(Int.self, forKey: .logServer)
+        if let port = try container.decodeIfPresent(Int.self, forKey: .triggerLogServer) {
+            triggerLogServer = port
+        } else {
+            var port = try LoopbackPort.free()
+            while port == web || port == logServer { port = try LoopbackPort.free() }
+            triggerLogServer = port
+        }
     }
 }
 
@@ -100,6 +120,7 @@ public struct AirflowInstance: Sendable, Hashable {
             "AIRFLOW__CORE__FERNET_KEY": secrets.fernetKey,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database.sqlAlchemyURL,
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": String(ports.logServer),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": String(ports.triggerLogServer),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "PYTHONUNBUFFERED": "1",
             "NO_COLOR": "1",

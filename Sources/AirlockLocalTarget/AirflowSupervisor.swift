@@ -7,8 +7,10 @@ import FoundationNetworking
 
 /// Runs one deployment's Airflow components as supervised child processes and judges their health.
 ///
-/// 2.x: `scheduler` + `webserver` (one gunicorn worker: memory on a 2-core machine).
-/// 3.x: `api-server` (one worker) + `scheduler` + `dag-processor` (standalone in 3.x).
+/// 2.x: `scheduler` + `webserver` (one gunicorn worker: memory on a 2-core machine) + `triggerer`.
+/// 3.x: `api-server` (one worker) + `scheduler` + `dag-processor` (standalone in 3.x) + `triggerer`.
+/// The triggerer runs on every version because deferred tasks (deferrable operators, async sensors,
+/// 3.x deadline callbacks) wait forever without one, while everything else looks healthy.
 /// An actor because start, health polling and stop touch the same process table and must not interleave.
 public actor AirflowSupervisor {
     /// One component: its name (also the log file's suffix) and its `airflow` arguments.
@@ -28,18 +30,30 @@ public actor AirflowSupervisor {
     /// The components a deployment of `instance`'s major version runs.
     public static func components(for instance: AirflowInstance) -> [Component] {
         let port = String(instance.ports.web)
+        let triggerer = Component(name: "triggerer", arguments: ["triggerer"], healthName: "triggerer")
         if instance.airflowMajor >= 3 {
             return [
                 Component(name: "api-server", arguments: ["api-server", "--port", port, "--host", "127.0.0.1", "--workers", "1"], healthName: nil),
                 Component(name: "scheduler", arguments: ["scheduler"], healthName: "scheduler"),
                 Component(name: "dag-processor", arguments: ["dag-processor"], healthName: "dag_processor"),
+                triggerer,
             ]
         }
         let pidFile = instance.airflowHome.appendingPathComponent("airflow-webserver.pid").path
         return [
             Component(name: "scheduler", arguments: ["scheduler"], healthName: "scheduler"),
             Component(name: "webserver", arguments: ["webserver", "--port", port, "--hostname", "127.0.0.1", "--workers", "1", "--pid", pidFile], healthName: nil),
+            triggerer,
         ]
+    }
+
+    /// The health entries that must be healthy for `instance` to count as up: the metadatabase and
+    /// every component it runs that `document` reports on. A component the endpoint does not report
+    /// at all (the triggerer before Airflow 2.6) is judged by its process staying alive instead.
+    public static func requiredHealth(for instance: AirflowInstance, in document: AirflowHealth?) -> [String] {
+        let names = components(for: instance).compactMap(\.healthName)
+        guard let document else { return ["metadatabase"] + names }
+        return ["metadatabase"] + names.filter { document[$0] != nil }
     }
 
     /// Whether any component (or a helper it forked) is still alive.
@@ -70,7 +84,7 @@ public actor AirflowSupervisor {
         guard FileManager.default.isExecutableFile(atPath: instance.environment.bin.appendingPathComponent("airflow").path) else {
             throw .environment("The environment `\(instance.environment.root.path)` has no `airflow` executable.")
         }
-        for port in [instance.ports.web, instance.ports.logServer] where LoopbackPort.accepts(port) {
+        for port in [instance.ports.web, instance.ports.logServer, instance.ports.triggerLogServer] where LoopbackPort.accepts(port) {
             throw .environment("Port \(port) on 127.0.0.1 is already in use; Airflow cannot listen there.",
                                hint: "Stop whatever listens on \(port), or choose other ports for the deployment.")
         }
@@ -80,7 +94,7 @@ public actor AirflowSupervisor {
             throw .environment("Cannot create `\(instance.logsFolder.path)`: \(error.localizedDescription)")
         }
         // Stale PID files from a killed run make the 2.x webserver refuse to start when the PID was reused.
-        for name in ["airflow-webserver.pid", "airflow-webserver-monitor.pid", "airflow-scheduler.pid"] {
+        for name in ["airflow-webserver.pid", "airflow-webserver-monitor.pid", "airflow-scheduler.pid", "airflow-triggerer.pid"] {
             try? FileManager.default.removeItem(at: instance.airflowHome.appendingPathComponent(name))
         }
         let secrets = try DeploymentSecrets.load(home: instance.airflowHome)
@@ -134,7 +148,6 @@ public actor AirflowSupervisor {
             throw .environment("Airflow is not running; nothing to wait for.")
         }
         let components = Self.components(for: instance)
-        let required = ["metadatabase"] + components.compactMap(\.healthName)
         // Heartbeats are whole seconds in our parse; allow a little skew.
         let freshSince = startedAt.addingTimeInterval(-2)
         let deadline = Date().addingTimeInterval(timeout)
@@ -149,7 +162,7 @@ public actor AirflowSupervisor {
                                    hint: "Read \(dead.logFile.path) for the whole output.")
             }
             last = await Self.fetchHealth(instance.healthURL)
-            if let health = last, health.unhealthy(required: required, since: freshSince).isEmpty {
+            if let health = last, health.unhealthy(required: Self.requiredHealth(for: instance, in: health), since: freshSince).isEmpty {
                 return Date().timeIntervalSince(startedAt)
             }
             if Date() >= deadline { break }
@@ -161,7 +174,7 @@ public actor AirflowSupervisor {
         let what: String
         let web = components.first { $0.healthName == nil }!
         if let health = last {
-            let bad = health.unhealthy(required: required, since: freshSince)
+            let bad = health.unhealthy(required: Self.requiredHealth(for: instance, in: health), since: freshSince)
             let name = bad.first { $0 != "metadatabase" } ?? bad.first ?? "?"
             culprit = components.first { $0.healthName == name } ?? web
             what = bad.map { name in

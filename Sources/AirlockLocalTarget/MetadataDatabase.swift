@@ -295,6 +295,72 @@ public enum MetadataDatabase {
                              action: "`airflow db downgrade -r \(revision)`", timeout: timeout)
     }
 
+    /// Moves the rows a SQLite downgrade left pointing at rows that no longer exist into
+    /// `_airflow_moved__airlock_<UTC yyyymmddHHMMSS>__dangling__<table>` tables, and returns how many per table.
+    ///
+    /// Why: downgrading below 3.0 moves DAG runs without a logical date (every 3.x manual run) to
+    /// `_airflow_moved__3_0_0__offending_dag_run` and deletes them, but on SQLite (foreign keys off
+    /// during migrations) their task instances stay behind. 2.x runs with them, yet the next upgrade
+    /// fails: 3.0.6's `d59cbbef95eb` copies `task_instance` with foreign keys on and stops at
+    /// `FOREIGN KEY constraint failed`, so the deployment could never upgrade again. Airflow itself
+    /// keeps data it cannot migrate in `_airflow_moved__…` tables (and 2.x's UI lists them), so that is
+    /// where these rows go, not away. Found with `PRAGMA foreign_key_check`, repeated until clean
+    /// (moving a task instance leaves its notes and XComs dangling in turn), in one transaction.
+    /// Rows whose parent *table* is missing are left alone (that is a schema question, not dangling
+    /// data). PostgreSQL enforces foreign keys during migrations, so there is nothing to do there.
+    @discardableResult
+    public static func moveDanglingRows(of location: MetadataDatabaseLocation, python: String) async throws(AirlockError) -> [String: Int] {
+        guard case .sqlite(let dbFile) = location, FileManager.default.fileExists(atPath: dbFile.path) else { return [:] }
+        let script = """
+        import sqlite3, sys, time
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+        c = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+        c.execute("PRAGMA foreign_keys=OFF")
+        q = lambda name: '"' + name.replace('"', '""') + '"'
+        c.execute("BEGIN IMMEDIATE")
+        moved = {}
+        try:
+            tables = {r[0] for r in c.execute("select name from sqlite_master where type = 'table'")}
+            for _ in range(20):
+                try:
+                    rows = c.execute("PRAGMA foreign_key_check").fetchall()
+                except sqlite3.DatabaseError as e:
+                    if "foreign key mismatch" in str(e): break
+                    raise
+                dangling = {}
+                for table, rowid, parent, _fk in rows:
+                    if parent in tables and rowid is not None:
+                        dangling.setdefault(table, set()).add(int(rowid))
+                if not dangling: break
+                for table, ids in sorted(dangling.items()):
+                    target = "_airflow_moved__airlock_" + stamp + "__dangling__" + table
+                    if target not in tables:
+                        c.execute(f"create table {q(target)} as select * from {q(table)} where 0")
+                        tables.add(target)
+                    where = "rowid in (" + ",".join(map(str, sorted(ids))) + ")"
+                    c.execute(f"insert into {q(target)} select * from {q(table)} where {where}")
+                    c.execute(f"delete from {q(table)} where {where}")
+                    moved[table] = moved.get(table, 0) + len(ids)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        for table, count in sorted(moved.items()):
+            print(f"{table}\t{count}")
+        """
+        let output = try await ProcessRunner.run(python, ["-c", script, dbFile.path], timeout: 120)
+        guard output.succeeded else {
+            throw .environment("Checking `\(dbFile.path)` for rows left without their parent row failed:\n"
+                               + output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        var moved: [String: Int] = [:]
+        for line in output.stdout.split(separator: "\n") {
+            let fields = line.split(separator: "\t")
+            if fields.count == 2, let count = Int(fields[1]) { moved[String(fields[0])] = count }
+        }
+        return moved
+    }
+
     private static func runAirflow(_ instance: AirflowInstance, _ arguments: [String], expected: String, action: String,
                                    timeout: Double) async throws(AirlockError) -> Double {
         do {

@@ -85,7 +85,7 @@ func expectAllGone(_ pids: [String: Int32], home: URL, sourceLocation: SourceLoc
         #expect(health2?["scheduler"]?.isHealthy == true)
         #expect(health2?["metadatabase"]?.isHealthy == true)
         var pids = await supervisor.processIDs
-        #expect(Set(pids.keys) == ["scheduler", "webserver"])
+        #expect(Set(pids.keys) == ["scheduler", "webserver", "triggerer"])
         for pid in pids.values { #expect(getpgid(pid) == pid, "each component leads its own process group") }
         var stopStart = Date()
         await supervisor.stop()
@@ -107,7 +107,7 @@ func expectAllGone(_ pids: [String: Int32], home: URL, sourceLocation: SourceLoc
         let health3 = await supervisor.health()
         #expect(health3?["dag_processor"]?.isHealthy == true)
         pids = await supervisor.processIDs
-        #expect(Set(pids.keys) == ["api-server", "scheduler", "dag-processor"])
+        #expect(Set(pids.keys) == ["api-server", "scheduler", "dag-processor", "triggerer"])
         stopStart = Date()
         await supervisor.stop()
         let stop3 = elapsed(stopStart)
@@ -218,18 +218,48 @@ func expectAllGone(_ pids: [String: Int32], home: URL, sourceLocation: SourceLoc
         let home = URL(fileURLWithPath: "/deployments/d")
         let secrets = DeploymentSecrets(fernetKey: "f", sessionSecret: "s")
         let two = AirflowInstance(environment: env, airflowHome: home, dagsFolder: URL(fileURLWithPath: "/r/dags"),
-                                  ports: AirflowPorts(web: 18080, logServer: 18793), airflowMajor: 2).processEnvironment(secrets: secrets)
+                                  ports: AirflowPorts(web: 18080, logServer: 18793, triggerLogServer: 18794), airflowMajor: 2).processEnvironment(secrets: secrets)
         #expect(two["PATH"]?.hasPrefix("/envs/x/bin:") == true)
         #expect(two["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "sqlite:////deployments/d/airflow.db")
         #expect(two["AIRFLOW__CORE__EXECUTOR"] == "SequentialExecutor")
         let three = AirflowInstance(environment: env, airflowHome: home, dagsFolder: URL(fileURLWithPath: "/r/dags"),
-                                    ports: AirflowPorts(web: 18080, logServer: 18793), airflowMajor: 3).processEnvironment(secrets: secrets)
+                                    ports: AirflowPorts(web: 18080, logServer: 18793, triggerLogServer: 18794), airflowMajor: 3).processEnvironment(secrets: secrets)
         #expect(three["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor")
         #expect(three["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/")
         #expect(three["AIRFLOW__API_AUTH__JWT_SECRET"] == "s")
+        #expect(three["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] == "18794")
         #expect(AirflowSupervisor.components(for: AirflowInstance(environment: env, airflowHome: home, dagsFolder: home,
-                                                                  ports: AirflowPorts(web: 1, logServer: 2), airflowMajor: 3)).map(\.name)
-                == ["api-server", "scheduler", "dag-processor"])
+                                                                  ports: AirflowPorts(web: 1, logServer: 2, triggerLogServer: 3), airflowMajor: 3)).map(\.name)
+                == ["api-server", "scheduler", "dag-processor", "triggerer"])
+    }
+
+    /// The triggerer must be healthy where `/health` reports it (2.6+, 3.x), and is judged by its process
+    /// where it does not (2.3–2.5); 2.x never has to show the standalone dag_processor it does not run.
+    @Test func requiredHealthFollowsWhatTheDeploymentRunsAndTheEndpointReports() throws {
+        let env = PythonEnvironment(root: URL(fileURLWithPath: "/envs/x"), lockHash: "h", pythonVersion: "3.11")
+        let home = URL(fileURLWithPath: "/deployments/d")
+        func instance(_ major: Int) -> AirflowInstance {
+            AirflowInstance(environment: env, airflowHome: home, dagsFolder: home,
+                            ports: AirflowPorts(web: 1, logServer: 2, triggerLogServer: 3), airflowMajor: major)
+        }
+        let modern = try #require(AirflowHealth(json: Data("""
+        {"metadatabase":{"status":"healthy"},"scheduler":{"status":"healthy"},"triggerer":{"status":null},"dag_processor":{"status":null}}
+        """.utf8)))
+        let old = try #require(AirflowHealth(json: Data("{\"metadatabase\":{\"status\":\"healthy\"},\"scheduler\":{\"status\":\"healthy\"}}".utf8)))
+        #expect(AirflowSupervisor.requiredHealth(for: instance(2), in: modern) == ["metadatabase", "scheduler", "triggerer"])
+        #expect(AirflowSupervisor.requiredHealth(for: instance(2), in: old) == ["metadatabase", "scheduler"])
+        #expect(AirflowSupervisor.requiredHealth(for: instance(3), in: modern) == ["metadatabase", "scheduler", "dag_processor", "triggerer"])
+        #expect(modern.unhealthy(required: AirflowSupervisor.requiredHealth(for: instance(3), in: modern)) == ["dag_processor", "triggerer"])
+    }
+
+    /// `ports.json` of a deployment created before the triggerer ran still reads, with a free trigger-log port.
+    @Test func portsWrittenBeforeTheTriggererStillRead() throws {
+        let ports = try JSONDecoder().decode(AirflowPorts.self, from: Data("{\"web\": 18080, \"logServer\": 18793}".utf8))
+        #expect(ports.web == 18080 && ports.logServer == 18793)
+        #expect(![18080, 18793].contains(ports.triggerLogServer) && ports.triggerLogServer > 0)
+        let fresh = try AirflowPorts.free()
+        #expect(Set([fresh.web, fresh.logServer, fresh.triggerLogServer]).count == 3)
+        #expect(try JSONDecoder().decode(AirflowPorts.self, from: JSONEncoder().encode(fresh)) == fresh)
     }
 
     @Test func secretsAreCreatedOnceAndKept() throws {

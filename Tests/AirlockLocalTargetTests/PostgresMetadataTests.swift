@@ -81,7 +81,7 @@ extension LocalTargetTests {
             #expect(health2?["scheduler"]?.isHealthy == true)
             #expect(health2?["metadatabase"]?.isHealthy == true)
             var pids = await supervisor.processIDs
-            #expect(Set(pids.keys) == ["scheduler", "webserver"])
+            #expect(Set(pids.keys) == ["scheduler", "webserver", "triggerer"])
             await supervisor.stop()
             expectAllGone(pids, home: home)
 
@@ -101,7 +101,7 @@ extension LocalTargetTests {
             #expect(health3?["metadatabase"]?.isHealthy == true)
             #expect(health3?["dag_processor"]?.isHealthy == true)
             pids = await supervisor.processIDs
-            #expect(Set(pids.keys) == ["api-server", "scheduler", "dag-processor"])
+            #expect(Set(pids.keys) == ["api-server", "scheduler", "dag-processor", "triggerer"])
             await supervisor.stop()
             expectAllGone(pids, home: home)
 
@@ -160,7 +160,7 @@ extension LocalTargetTests {
 
     func instance(major: Int, database: MetadataDatabaseLocation?) -> AirflowInstance {
         AirflowInstance(environment: env, airflowHome: URL(fileURLWithPath: "/deployments/d"), dagsFolder: URL(fileURLWithPath: "/r/dags"),
-                        ports: AirflowPorts(web: 18080, logServer: 18793), airflowMajor: major, database: database)
+                        ports: AirflowPorts(web: 18080, logServer: 18793, triggerLogServer: 18794), airflowMajor: major, database: database)
     }
 
     @Test func defaultsToSQLiteInTheHome() {
