@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         // PostgreSQL deploy history (`airlock server --database-url postgresql://…`).
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // The web UI's HTML templates (Mustache; HTML-escapes every `{{value}}`).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // Python packaging standards (PEP 440/503/508, requirements.txt). Pure, no I/O.
@@ -42,7 +44,14 @@ let package = Package(
         // Deploys and rollbacks on the local target: releases, DB backups/migrations, switch, recovery.
         .target(name: "AirlockDeployer", dependencies: ["AirlockStorage", "AirlockLocalTarget", "AirlockUpgradeTest"]),
         // `airlock server`: the REST API over the deploy-history store, with token roles.
-        .target(name: "AirlockServer", dependencies: ["AirlockDeployer", .product(name: "Hummingbird", package: "hummingbird")]),
+        // Its web UI (WebUI/): templates and the stylesheet are compiled in.
+        .target(name: "AirlockServer", dependencies: [
+            "AirlockDeployer", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Mustache", package: "swift-mustache"),
+        ], resources: [.embedInCode("WebUI/Resources/layout.mustache"), .embedInCode("WebUI/Resources/signin.mustache"),
+                       .embedInCode("WebUI/Resources/deployments.mustache"), .embedInCode("WebUI/Resources/deployment.mustache"),
+                       .embedInCode("WebUI/Resources/deploy.mustache"), .embedInCode("WebUI/Resources/settings.mustache"),
+                       .embedInCode("WebUI/Resources/rollback.mustache"), .embedInCode("WebUI/Resources/message.mustache"), .embedInCode("WebUI/Resources/time.mustache"),
+                       .embedInCode("WebUI/Resources/airlock.css")]),
         // Command-line layer: flags, progress, rendering, exit codes.
         .target(name: "AirlockCLI", dependencies: [
             "AirlockUpgradeTest", "AirlockServer",

@@ -369,3 +369,11 @@ public enum RollbackPlanner {
         return formatter.string(from: date)
     }
 }
+
+extension RollbackPlan {
+    /// Confirmation rises with risk: a rollback that lowers Airflow or crosses a DB migration also needs
+    /// the deployment's name typed in (web UI); a plain code rollback needs only the description.
+    public var needsTypedConfirmation: Bool {
+        runtimeChange.direction == .downgrade || database.direction != .none || !database.migrations.isEmpty
+    }
+}
