@@ -1,3 +1,5 @@
+import PythonPackaging
+
 /// A minimal POSIX ustar reader and writer for deploy bundles.
 ///
 /// Uploads are plain (uncompressed) tar so the server can check every entry itself before a single
@@ -85,9 +87,9 @@ public struct TarArchive: Hashable, Sendable {
             case UInt8(ascii: "2"):
                 entries.append(Entry(path: path, kind: .symlink, linkTarget: string(header[157..<257]), mode: mode))
             case UInt8(ascii: "1"):
-                throw .usage("The bundle entry `\(path)` is a hard link; bundles may hold files, folders and relative symlinks only")
+                throw .usage("The bundle entry `\(DisplayText.escaped(path))` is a hard link; bundles may hold files, folders and relative symlinks only")
             default:
-                throw .usage("The bundle entry `\(path)` is a device or special file; bundles may hold files, folders and relative symlinks only")
+                throw .usage("The bundle entry `\(DisplayText.escaped(path))` is a device or special file; bundles may hold files, folders and relative symlinks only")
             }
             guard entries.count <= limits.maxEntries else { throw .usage("The bundle has more than \(limits.maxEntries) entries") }
         }
@@ -114,10 +116,10 @@ public struct TarArchive: Hashable, Sendable {
 
     /// Rejects absolute paths and `..`; removes `./` and duplicate slashes.
     static func normalise(_ raw: String) throws(AirlockError) -> String {
-        guard !raw.hasPrefix("/") else { throw .usage("The bundle entry `\(raw)` has an absolute path") }
+        guard !raw.hasPrefix("/") else { throw .usage("The bundle entry `\(DisplayText.escaped(raw))` has an absolute path") }
         var parts: [Substring] = []
         for part in raw.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
-            guard part != ".." else { throw .usage("The bundle entry `\(raw)` leaves the bundle (`..`)") }
+            guard part != ".." else { throw .usage("The bundle entry `\(DisplayText.escaped(raw))` leaves the bundle (`..`)") }
             parts.append(part)
         }
         return parts.joined(separator: "/")
@@ -135,7 +137,7 @@ public struct TarArchive: Hashable, Sendable {
         var links: [String: String] = [:]
         for entry in archive.entries {
             if let earlier = kinds[entry.path], earlier != .directory || entry.kind != .directory {
-                throw .usage("The bundle has `\(escaped(entry.path))` twice (a name may not be reused)")
+                throw .usage("The bundle has `\(DisplayText.escaped(entry.path))` twice (a name may not be reused)")
             }
             kinds[entry.path] = entry.kind
             if entry.kind == .symlink { links[entry.path] = entry.linkTarget ?? "" }
@@ -145,7 +147,7 @@ public struct TarArchive: Hashable, Sendable {
             for component in entry.path.split(separator: "/").dropLast() {
                 ancestor = ancestor.isEmpty ? String(component) : ancestor + "/" + component
                 if let kind = kinds[ancestor], kind != .directory {
-                    throw .usage("The bundle entry `\(escaped(entry.path))` lies under the \(kind == .symlink ? "symlink" : "file") `\(escaped(ancestor))`; bundles may not place anything under a link or a file")
+                    throw .usage("The bundle entry `\(DisplayText.escaped(entry.path))` lies under the \(kind == .symlink ? "symlink" : "file") `\(DisplayText.escaped(ancestor))`; bundles may not place anything under a link or a file")
                 }
             }
         }
@@ -164,10 +166,10 @@ public struct TarArchive: Hashable, Sendable {
         var hops = 0
         func follow(_ link: String) throws(AirlockError) {
             let target = links[link] ?? ""
-            guard !target.isEmpty else { throw .usage("The bundle entry `\(escaped(link))` is a link with no target") }
-            guard !target.hasPrefix("/") else { throw .usage("The bundle entry `\(escaped(link))` links to an absolute path") }
+            guard !target.isEmpty else { throw .usage("The bundle entry `\(DisplayText.escaped(link))` is a link with no target") }
+            guard !target.hasPrefix("/") else { throw .usage("The bundle entry `\(DisplayText.escaped(link))` links to an absolute path") }
             hops += 1
-            guard hops <= 40 else { throw .usage("The bundle entry `\(escaped(path))` is a chain of more than 40 links (or a loop)") }
+            guard hops <= 40 else { throw .usage("The bundle entry `\(DisplayText.escaped(path))` is a chain of more than 40 links (or a loop)") }
             pending.append(contentsOf: target.split(separator: "/", omittingEmptySubsequences: true).reversed())
         }
         try follow(path)
@@ -175,7 +177,7 @@ public struct TarArchive: Hashable, Sendable {
             if part == "." { continue }
             if part == ".." {
                 guard resolved.popLast() != nil else {
-                    throw .usage("The bundle entry `\(escaped(path))` links out of the bundle (`\(escaped(links[path] ?? ""))`, followed through the bundle's links)")
+                    throw .usage("The bundle entry `\(DisplayText.escaped(path))` links out of the bundle (`\(DisplayText.escaped(links[path] ?? ""))`, followed through the bundle's links)")
                 }
                 continue
             }
@@ -186,15 +188,6 @@ public struct TarArchive: Hashable, Sendable {
                 try follow(current)
             }
         }
-    }
-
-    /// Entry names come from uploads: control characters are shown escaped, never echoed raw.
-    private static func escaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
-        }
-        return out
     }
 
     private static func header(name: String, size: Int, type: UInt8, mode: Int, link: String) -> [UInt8] {
