@@ -37,11 +37,12 @@ public struct ProjectImageBuilder: Sendable {
     }
 
     /// Reads the project at `root`, resolves its Airflow version plus requirements, and builds (or reuses) the environment.
+    /// The project is read as a closed world: an include (or any file) that leads outside `root` is refused.
     /// - Parameter extraRequirements: what the running deployment needs for its Airflow version beyond
     ///   the project and `runtimeRequirements` (e.g. the metadata database's driver).
     public func build(projectAt root: URL,
                       extraRequirements: @Sendable (Version) -> [String] = { _ in [] }) async throws(AirlockError) -> Image {
-        let project = try ProjectReader.read(root)
+        let project = try ProjectReader.read(root, includes: .confinedToProject)
         var usesRuntimes = false
         if case .astroRuntime? = project.baseImage { usesRuntimes = true }
         let loaded = await CatalogLoader(paths: paths, offline: offline).load(runtimes: usesRuntimes)

@@ -25,6 +25,7 @@ public struct UpgradeTestRunner: Sendable {
 
     public func run() async throws(AirlockError) -> [UpgradeTestOutcome] {
         let project = try ProjectReader.read(options.project)
+        for warning in Self.outsideIncludeWarnings(project) { progress(.warning(warning)) }
         var usesRuntimes = options.targets.contains { $0.runtimeVersion != nil }
         if case .astroRuntime? = project.baseImage, options.currentAirflowVersion == nil { usesRuntimes = true }
         let loaded = await CatalogLoader(paths: paths, feedLocation: options.runtimeFeed, offline: options.offline)
@@ -89,6 +90,14 @@ public struct UpgradeTestRunner: Sendable {
             try UpgradeSummary.write(outcomes, into: options.output ?? options.project)
         }
         return outcomes
+    }
+
+    /// Requirements files included from outside the project: allowed here, but named (terminal and report.json),
+    /// since the result depends on them and a deploy to the server refuses them.
+    static func outsideIncludeWarnings(_ project: AirflowProject) -> [String] {
+        project.outsideIncludes.map {
+            "requirements include `\(DisplayText.escaped($0))`, which is outside the project: the result depends on it, and a deploy refuses it"
+        }
     }
 
     /// One side's pipeline: its packages, and (when needed) its environment and DAG parse.
@@ -241,7 +250,7 @@ public struct UpgradeTestRunner: Sendable {
                 label: current.label, runtimeVersion: current.runtime?.version.description,
                 airflowVersion: current.airflowVersion.description, python: current.python, constraints: nil,
                 resolutionMode: "not-resolved", excludeNewer: nil, excludedRequirements: [], packageCount: 0),
-            target: target.sideReport, warnings: warnings, versionTest: versionTest, conflictTest: conflictTest,
+            target: target.sideReport, warnings: warnings + Self.outsideIncludeWarnings(project), versionTest: versionTest, conflictTest: conflictTest,
             dagTest: dagTest, lintTest: lintTest, dbCheck: dbCheck)
         files["report.json"] = try ReportWriter.json(report)
         try ReportWriter.write(files.mapValues { Data($0.utf8) }.merging(binaryFiles) { text, _ in text }, into: folder)

@@ -2,11 +2,12 @@
 ///
 /// Follows what Docker Compose's `env_file` accepts: `KEY=VALUE`, an optional `export ` prefix, single quotes
 /// (literal) and double quotes (`\n`, `\t`, `\"`, `\\` escapes; may span lines), whole-line `#` comments and, for
-/// unquoted values, inline `#` comments after whitespace. `$VAR` is never expanded. Later keys win.
+/// unquoted values, inline `#` comments after whitespace. `$VAR` is never expanded. Later keys win. Any line
+/// endings (LF, CRLF, CR) and a leading BOM are accepted.
 public enum DotEnv {
     public static func parse(_ text: String) -> [String: String] {
         var result: [String: String] = [:]
-        let characters = Array(text)
+        let characters = Array(UserText.normalized(text))
         var index = 0
 
         func isBlank(_ character: Character) -> Bool { character == " " || character == "\t" }
@@ -93,7 +94,7 @@ public enum DagIntegrityExceptions {
     /// is dropped.
     public static func parse(_ text: String) -> Set<String> {
         var paths: Set<String> = []
-        for rawLine in text.split(whereSeparator: \.isNewline) {
+        for rawLine in UserText.normalized(text).split(whereSeparator: \.isNewline) {
             var line = Substring(rawLine)
             if let hash = line.firstIndex(of: "#"),
                hash == line.startIndex || line[line.index(before: hash)] == " " || line[line.index(before: hash)] == "\t" {

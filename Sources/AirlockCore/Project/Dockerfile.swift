@@ -1,4 +1,5 @@
 import Foundation
+import PythonPackaging
 
 /// The base image of a project's Dockerfile: the first stage's `FROM`, with `ARG` defaults expanded.
 ///
@@ -14,12 +15,12 @@ public struct DockerfileBase: Hashable, Sendable {
     public var stage: String?
     public var platform: String?
 
-    /// Parses the first `FROM` of a Dockerfile.
+    /// Parses the first `FROM` of a Dockerfile, written with any line endings and with or without a BOM.
     /// - Throws: `AirlockError.usage` naming `file` and the line when there is no `FROM`, when it has
     ///   no image, or when the image uses an `ARG` without a default.
     public static func parse(_ text: String, file: String) throws(AirlockError) -> DockerfileBase {
         var args: [String: String] = [:]
-        for instruction in DockerInstruction.split(text) {
+        for instruction in DockerInstruction.split(UserText.normalized(text)) {
             let words = instruction.words
             guard let keyword = words.first?.uppercased() else { continue }
             switch keyword {
@@ -44,7 +45,7 @@ public struct DockerfileBase: Hashable, Sendable {
                 if rest.count >= 3, rest[1].uppercased() == "AS" { stage = rest[2] }
                 let expanded = try expand(imageWord, args: args, file: file, line: instruction.line)
                 guard let image = ImageReference(expanded) else {
-                    throw .usage("\(file):\(instruction.line): `\(expanded)` is not a valid image reference")
+                    throw .usage("\(file):\(instruction.line): `\(DisplayText.escaped(expanded))` is not a valid image reference")
                 }
                 return DockerfileBase(image: image, text: instruction.text, line: instruction.line, stage: stage, platform: platform)
             default:
@@ -74,7 +75,7 @@ public struct DockerfileBase: Hashable, Sendable {
             var fallback: String?
             if cursor < word.endIndex, word[cursor] == "{" {
                 guard let close = word[cursor...].firstIndex(of: "}") else {
-                    throw .usage("\(file):\(line): unterminated `${` in `\(word)`")
+                    throw .usage("\(file):\(line): unterminated `${` in `\(DisplayText.escaped(word))`")
                 }
                 let inner = String(word[word.index(after: cursor)..<close])
                 if let sep = inner.range(of: ":-") {
@@ -93,8 +94,8 @@ public struct DockerfileBase: Hashable, Sendable {
             } else if let fallback {
                 output += fallback
             } else {
-                throw .usage("\(file):\(line): `FROM` uses `$\(name)`, which has no default value in an `ARG` before it",
-                             hint: "give it a default (`ARG \(name)=…`) or pass --current-airflow-version")
+                throw .usage("\(file):\(line): `FROM` uses `$\(DisplayText.escaped(name))`, which has no default value in an `ARG` before it",
+                             hint: "give it a default (`ARG \(DisplayText.escaped(name))=…`) or pass --current-airflow-version")
             }
             index = cursor
         }
@@ -108,6 +109,8 @@ struct DockerInstruction {
     var line: Int
     var words: [String] { text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) }
 
+    /// Splits `\n`-separated text (see `UserText.normalized`: in Swift `\r\n` is one `Character`, so
+    /// splitting unnormalised text on `\n` would keep CRLF lines joined).
     static func split(_ source: String) -> [DockerInstruction] {
         var result: [DockerInstruction] = []
         var escape: Character = "\\"
@@ -116,8 +119,7 @@ struct DockerInstruction {
         var sawInstruction = false
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
         for (offset, rawLine) in lines.enumerated() {
-            var line = String(rawLine)
-            if line.hasSuffix("\r") { line.removeLast() }
+            let line = String(rawLine)
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if !sawInstruction, current.isEmpty, trimmed.hasPrefix("#") {
                 // Parser directive such as `# escape=``
