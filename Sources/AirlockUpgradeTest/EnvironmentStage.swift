@@ -10,17 +10,39 @@ struct EnvironmentStage: Sendable {
     var options: UpgradeTestOptions
     var progress: ProgressHandler
 
-    /// Builds (or reuses) the environment of one side.
-    func environment(for side: ResolvedSide) async throws(AirlockError) -> PythonEnvironment {
+    /// Builds (or reuses) the environment of one side. A package whose sdist does not build is taken as
+    /// a wheel by resolving the side again (said as a warning); a project requirement that does not build
+    /// is reported against its line.
+    /// - Returns: the side as finally installed (its pins may have changed) and its environment.
+    func environment(for side: ResolvedSide, resolver: SideResolver) async throws(AirlockError) -> (ResolvedSide, PythonEnvironment) {
         let indexOptions = project.requirements?.options.compactMap(SideResolver.optionLine) ?? []
         let started = Date()
         let name = "Environment for Airflow \(side.side.airflowVersion)"
         progress(.started(name))
-        let (environment, reused) = try await builder.environment(pins: side.pins, python: side.side.python, indexOptions: indexOptions,
-                                                                  progress: { progress(.note($0)) })
-        builder.touch(environment)
-        progress(.finished("\(name): \(reused ? "reused" : "built") \(environment.lockHash.prefix(12))", seconds: Date().timeIntervalSince(started)))
-        return environment
+        var side = side
+        while true {
+            switch try await builder.build(pins: side.pins, python: side.side.python, indexOptions: indexOptions,
+                                           progress: { progress(.note($0)) }) {
+            case .ready(let environment, let reused):
+                builder.touch(environment)
+                progress(.finished("\(name): \(reused ? "reused" : "built") \(environment.lockHash.prefix(12))", seconds: Date().timeIntervalSince(started)))
+                return (side, environment)
+            case .buildFailed(let package, let version, let explanation):
+                let entry = project.requirementEntries.first { $0.requirement?.name.normalized == package }
+                if let again = try await resolver.resolveAgain(side, onlyBinary: package) {
+                    let note = "\(package)==\(version) did not build from its sdist; resolved \(side.side.label) again preferring binary wheels (--only-binary \(package))"
+                    progress(.warning(note))
+                    side = again
+                    side.notes.append(note)
+                    continue
+                }
+                if let entry {
+                    throw .usage("\(entry.file):\(entry.line): `\(entry.text)` — \(package)==\(version) does not build for Python \(side.side.python) and has no usable wheel:\n\(explanation)",
+                                 hint: "pin a version of \(package) that publishes a wheel for Python \(side.side.python)")
+                }
+                throw .environment("Installing the environment for \(side.side.label) failed: \(package)==\(version) does not build from source and has no usable wheel:\n\(explanation)")
+            }
+        }
     }
 
     /// Parses the project's DAGs in one side's environment with Airflow's own DagBag.
@@ -43,6 +65,9 @@ struct EnvironmentStage: Sendable {
             project: project.root, environmentVariables: project.environmentVariables, timeoutSeconds: options.parseTimeout,
             parallelism: parallelism, scratch: scratch)
         guard run.ok else {
+            if run.harnessFailure == true {
+                throw .environment("Airlock's DAG-parse harness cannot drive Airflow \(run.airflowVersion ?? side.airflowVersion.description) (Python \(side.python)): \(run.error ?? "unknown error"). No DAG file was given a verdict.")
+            }
             throw .environment("The DAG test could not run on Airflow \(side.airflowVersion): \(run.error ?? "unknown error")")
         }
         let files = run.files ?? []

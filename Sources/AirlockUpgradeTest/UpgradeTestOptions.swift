@@ -25,6 +25,8 @@ public struct UpgradeTestOptions: Sendable {
     public var currentAirflowVersion: String?
     public var constraintsSource: String?
     public var runtimeFeed: String?
+    /// `--runtime-freeze-source DIR|URL`: Astronomer's per-runtime freeze files (default: Astronomer's CDN).
+    public var runtimeFreezeSource: String?
     public var offline: Bool
     /// `YYYY-MM-DD`, for end-of-maintenance warnings.
     public var today: String

@@ -34,9 +34,11 @@ public struct UpgradeTestRunner: Sendable {
         let catalog = loaded.catalog
 
         let baseLocation = project.dockerfile.map { "Dockerfile:\($0.line)" } ?? "Dockerfile"
-        let current = try UpgradeSideResolver.current(base: project.baseImage, baseLocation: baseLocation,
-                                                      airflowOverride: options.currentAirflowVersion, python: options.python,
-                                                      catalog: catalog)
+        let currentSelection = try UpgradeSideResolver.currentSelection(base: project.baseImage, baseLocation: baseLocation,
+                                                                        airflowOverride: options.currentAirflowVersion, python: options.python,
+                                                                        catalog: catalog)
+        let current = currentSelection.side
+        for warning in currentSelection.warnings { progress(.warning(warning)) }
         var selections: [TargetSelection] = []
         for request in options.targets.isEmpty ? [TargetRequest(python: options.python)] : options.targets {
             var request = request
@@ -49,7 +51,8 @@ public struct UpgradeTestRunner: Sendable {
         let sideResolver = SideResolver(
             resolver: UVResolver(uv: uv, paths: paths, offline: options.offline),
             constraintsSource: ConstraintsSource(base: options.constraintsSource, paths: paths, offline: options.offline),
-            catalog: catalog, project: project, progress: progress)
+            catalog: catalog, project: project, progress: progress,
+            freezeSource: RuntimeFreezeSource(base: options.runtimeFreezeSource, paths: paths, offline: options.offline))
 
         // Every side is independent and runs its own pipeline at once with the others: resolve, then
         // (for the DAG test and DB check) build or reuse its environment, then parse its DAGs. The
@@ -63,9 +66,9 @@ public struct UpgradeTestRunner: Sendable {
         let pipelines = try await concurrently(sides) { side in
             let resolved = try await sideResolver.resolve(side)
             guard needsEnvironment else { return (side, SidePipeline(resolved: resolved)) }
-            let environment = try await stage.environment(for: resolved)
+            let (installed, environment) = try await stage.environment(for: resolved, resolver: sideResolver)
             let parse = options.runDagTest ? try await stage.parse(side: side, in: environment) : nil
-            return (side, SidePipeline(resolved: resolved, environment: environment, parse: parse))
+            return (side, SidePipeline(resolved: installed, environment: environment, parse: parse))
         }
         var stages = StageResults(stage: stage)
         for (side, pipeline) in pipelines {
@@ -84,7 +87,7 @@ public struct UpgradeTestRunner: Sendable {
             for warning in selection.warnings { progress(.warning(warning)) }
             guard let target = resolved[selection.side] else { continue }
             outcomes.append(try write(project: project, current: current, currentResolved: resolved[current],
-                                      target: target, stages: stages, warnings: loaded.warnings + selection.warnings))
+                                      target: target, stages: stages, warnings: loaded.warnings + currentSelection.warnings + selection.warnings))
         }
         if outcomes.count > 1 {
             try UpgradeSummary.write(outcomes, into: options.output ?? options.project)

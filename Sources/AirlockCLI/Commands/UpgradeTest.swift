@@ -76,6 +76,9 @@ extension Airlock {
         @Option(name: .customLong("runtime-feed"), help: "Runtime feed file or URL to use instead of Astronomer's live feed.")
         var runtimeFeed: String?
 
+        @Option(name: .customLong("runtime-freeze-source"), help: "Folder or URL with Astronomer's runtime-<tag>-python-<py>.txt freeze files, the packages each runtime image ships (default: Astronomer's CDN; without one, the bundled provider reference).")
+        var runtimeFreezeSource: String?
+
         @Flag(name: .customLong("offline"), help: "Use cached and bundled data only.")
         var offline = false
 
@@ -113,6 +116,7 @@ extension Airlock {
                 python: python, currentAirflowVersion: currentAirflowVersion,
                 constraintsSource: constraintsSource, runtimeFeed: runtimeFeed, offline: offline,
                 today: CalendarDay.string(from: Date()))
+            options.runtimeFreezeSource = runtimeFreezeSource
             options.runDagTest = runAll || dagTest
             options.runDatabaseCheck = runAll || dagTest
             options.runLintTest = lintTest ? true : (runAll ? false : nil)

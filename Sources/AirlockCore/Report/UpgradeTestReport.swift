@@ -18,6 +18,15 @@ public struct UpgradeTestReport: Hashable, Sendable, Codable {
         /// Requirements left out of this side's resolution because they conflict with it.
         public var excludedRequirements: [String]
         public var packageCount: Int
+        /// What the side's image ships beyond Airflow (pip and setuptools, a runtime's packages) and where that list comes from.
+        public var imagePackages: [String] = []
+        public var imagePackagesSource: String?
+        /// Pins of the constraints or the image that the project's requirements moved (the image installs them on top).
+        public var pinsGivenWay: [String] = []
+        /// Project requirements this side could not install as written: changed or left out, and why.
+        public var changedRequirements: [String] = []
+        /// Assumptions made to build this side (a runtime newer than the catalog, another runtime's package list, wheel retries).
+        public var assumptions: [String] = []
 
         public init(label: String, runtimeVersion: String?, airflowVersion: String, python: String, constraints: String?,
                     resolutionMode: String, excludeNewer: String?, excludedRequirements: [String], packageCount: Int) {

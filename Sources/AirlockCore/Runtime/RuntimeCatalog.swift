@@ -104,6 +104,45 @@ public struct RuntimeCatalog: Sendable {
         runtimes.last { $0.version.scheme == .airflowBuild && $0.version.series == series && !$0.yanked && $0.version.prerelease == nil }
     }
 
+    /// A runtime the catalog does not list, read from its tag's scheme: a new-scheme tag `X.Y-N` runs
+    /// Airflow X.Y; an old-scheme major runs one Airflow minor (the one the catalog's releases of that
+    /// major run, else Astronomer's line-up Runtime 4 → 2.2 … 11 → 2.9, 12 → 2.10, 13 → 2.11, i.e. major − 2;
+    /// `runtime_versions.csv`'s series rows). The patch is an assumption: the newest known release of
+    /// that minor. Nil when no known Airflow release has that minor.
+    /// - Returns: the release and the assumption, worded for a warning (callers add how to override it).
+    public func releaseByScheme(_ version: RuntimeVersion) -> (release: RuntimeRelease, assumption: String)? {
+        let minor: (Int, Int)
+        let rule: String
+        switch version.scheme {
+        case .airflowBuild:
+            minor = (version.numbers[0], version.numbers[1])
+            rule = "a Runtime \(version.series)-N tag names Airflow \(version.series)"
+        case .semantic:
+            let major = version.numbers[0]
+            if let known = runtimes.last(where: { $0.version.scheme == .semantic && $0.version.numbers[0] == major }),
+               let airflow = Version(known.airflowVersion), airflow.release.count >= 2 {
+                minor = (airflow.release[0], airflow.release[1])
+                rule = "Runtime \(major).x runs Airflow \(minor.0).\(minor.1), like Runtime \(known.version)"
+            } else {
+                guard major >= 4 else { return nil }
+                minor = (2, major - 2)
+                rule = "each Runtime major runs one Airflow minor, and Runtime \(major).x is Airflow \(minor.0).\(minor.1)"
+            }
+        }
+        let patches = airflowReleases.filter {
+            guard $0.isStable, let parsed = $0.parsedVersion, parsed.release.count >= 2 else { return false }
+            return parsed.release[0] == minor.0 && parsed.release[1] == minor.1
+        }
+        guard let newest = patches.last else { return nil }
+        let newestKnown = runtimes.last?.version.description ?? "none"
+        let release = RuntimeRelease(version: version, airflowVersion: newest.version, channel: "stable", releaseDate: nil,
+                                     pythonVersions: [], defaultPython: RuntimeCatalog.defaultPython(for: version), yanked: false,
+                                     yankedReason: nil, endOfMaintenance: nil, databaseMigration: nil)
+        let assumption = "Runtime \(version) is not in the runtime catalog (newest known: \(newestKnown)); assuming Airflow \(newest.version), "
+            + "the newest known patch of Airflow \(minor.0).\(minor.1), because \(rule)"
+        return (release, assumption)
+    }
+
     public func airflowRelease(_ version: Version) -> AirflowRelease? {
         airflowReleases.first { $0.parsedVersion == version }
     }

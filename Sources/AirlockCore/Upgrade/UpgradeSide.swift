@@ -8,12 +8,15 @@ public struct UpgradeSide: Hashable, Sendable, Codable {
     public var runtime: RuntimeRelease?
     public var airflowVersion: Version
     public var python: String
+    /// `slim` for a `-slim` runtime image, which ships fewer providers; nil for the standard image.
+    public var imageVariant: String?
 
-    public init(label: String, runtime: RuntimeRelease?, airflowVersion: Version, python: String) {
+    public init(label: String, runtime: RuntimeRelease?, airflowVersion: Version, python: String, imageVariant: String? = nil) {
         self.label = label
         self.runtime = runtime
         self.airflowVersion = airflowVersion
         self.python = python
+        self.imageVariant = imageVariant
     }
 }
 
@@ -45,31 +48,55 @@ public enum UpgradeSideResolver {
     ///   - python: `--python`, which wins over the tag and the catalog.
     public static func current(base: BaseImage?, baseLocation: String, airflowOverride: String?, python: String?,
                                catalog: RuntimeCatalog) throws(AirlockError) -> UpgradeSide {
+        try currentSelection(base: base, baseLocation: baseLocation, airflowOverride: airflowOverride, python: python,
+                             catalog: catalog).side
+    }
+
+    /// The side the project runs today, with the assumptions made to find it (a runtime tag newer than
+    /// the catalog). `--current-airflow-version` on a runtime image keeps the runtime (its packages) and
+    /// replaces only its Airflow version.
+    public static func currentSelection(base: BaseImage?, baseLocation: String, airflowOverride: String?, python: String?,
+                                        catalog: RuntimeCatalog) throws(AirlockError) -> TargetSelection {
+        var override: Version?
         if let airflowOverride {
             guard let version = Version(airflowOverride) else {
                 throw .usage("`\(airflowOverride)` is not a valid Airflow version")
             }
-            return UpgradeSide(label: version.description, runtime: nil, airflowVersion: version,
-                               python: python ?? defaultApachePython(version))
+            override = version
         }
         switch base {
         case .astroRuntime(let tag)?:
-            let release = try runtime(for: tag, catalog: catalog, location: baseLocation)
-            guard let airflow = Version(release.airflowVersion) else {
-                throw .environment("The catalog lists an invalid Airflow version `\(release.airflowVersion)` for Runtime \(release.version)")
+            var (release, warnings) = try runtime(for: tag, catalog: catalog, location: baseLocation,
+                                                  override: "pass --current-airflow-version X.Y.Z if it runs another version",
+                                                  knownAirflow: override != nil)
+            if let override {
+                release.airflowVersion = override.description
+                warnings = []
             }
-            return UpgradeSide(label: release.version.description, runtime: release, airflowVersion: airflow,
-                               python: python ?? tag.python ?? release.defaultPython)
+            var side = try runtimeSide(release, python: python ?? tag.python)
+            side.imageVariant = tag.slim ? "slim" : nil
+            return TargetSelection(side: side, warnings: warnings)
         case .apacheAirflow(let version, let tagPython)?:
-            return UpgradeSide(label: version.description, runtime: nil, airflowVersion: version,
-                               python: python ?? tagPython ?? defaultApachePython(version))
+            let airflow = override ?? version
+            return TargetSelection(side: UpgradeSide(label: airflow.description, runtime: nil, airflowVersion: airflow,
+                                                     python: python ?? tagPython ?? defaultApachePython(airflow)), warnings: [])
         case .other(let image)?:
-            throw .usage("\(baseLocation): cannot tell the Airflow version of image `\(image)`",
-                         hint: "pass --current-airflow-version X.Y.Z")
+            guard let override else {
+                throw .usage("\(baseLocation): cannot tell the Airflow version of image `\(image)`",
+                             hint: "pass --current-airflow-version X.Y.Z")
+            }
+            return TargetSelection(side: apacheOverride(override, python: python), warnings: [])
         case nil:
-            throw .usage("The project has no Dockerfile, so its Airflow version is unknown",
-                         hint: "add a Dockerfile with `FROM quay.io/astronomer/astro-runtime:<tag>` or pass --current-airflow-version X.Y.Z")
+            guard let override else {
+                throw .usage("The project has no Dockerfile, so its Airflow version is unknown",
+                             hint: "add a Dockerfile with `FROM quay.io/astronomer/astro-runtime:<tag>` or pass --current-airflow-version X.Y.Z")
+            }
+            return TargetSelection(side: apacheOverride(override, python: python), warnings: [])
         }
+    }
+
+    private static func apacheOverride(_ version: Version, python: String?) -> UpgradeSide {
+        UpgradeSide(label: version.description, runtime: nil, airflowVersion: version, python: python ?? defaultApachePython(version))
     }
 
     /// The target side for a request, following SPEC §2's selection rules.
@@ -88,9 +115,12 @@ public enum UpgradeSideResolver {
             guard let tag = RuntimeTag(text) else {
                 throw .usage("`\(text)` is not a runtime version (expected e.g. `12.0.0` or `3.1-12`)")
             }
-            let release = try runtime(for: tag, catalog: catalog, location: "--runtime-version")
-            side = try runtimeSide(release, python: request.python ?? tag.python)
-            warnings += RuntimeCatalog.warnings(for: release, today: today)
+            let (release, assumptions) = try runtime(for: tag, catalog: catalog, location: "--runtime-version",
+                                                     override: "pass -a X.Y.Z to test an exact Airflow version instead")
+            var runtimeSide = try runtimeSide(release, python: request.python ?? tag.python)
+            runtimeSide.imageVariant = tag.slim ? "slim" : nil
+            side = runtimeSide
+            warnings += assumptions + RuntimeCatalog.warnings(for: release, today: today)
         } else if let text = request.airflowVersion {
             guard let version = Version(text) else {
                 throw .usage("`\(text)` is not a valid Airflow version")
@@ -125,16 +155,26 @@ public enum UpgradeSideResolver {
         return TargetSelection(side: side, warnings: warnings)
     }
 
-    private static func runtime(for tag: RuntimeTag, catalog: RuntimeCatalog, location: String) throws(AirlockError) -> RuntimeRelease {
+    /// The catalog's release for a tag; a tag newer than the catalog is read from its scheme, with the
+    /// assumption (and `override`, how to change it) as a warning.
+    /// - Parameter knownAirflow: the caller sets the Airflow version itself, so no assumption is made about it.
+    private static func runtime(for tag: RuntimeTag, catalog: RuntimeCatalog, location: String, override: String,
+                                knownAirflow: Bool = false) throws(AirlockError) -> (RuntimeRelease, [String]) {
         if let version = tag.version {
-            guard let release = catalog.runtime(version) else {
-                throw .usage("\(location): Runtime `\(tag.raw)` is not in the runtime catalog",
-                             hint: "run `airlock runtimes` to list known versions, or pass --runtime-feed with a newer feed")
+            if let release = catalog.runtime(version) { return (release, []) }
+            if version.prerelease == nil, let (release, assumption) = catalog.releaseByScheme(version) {
+                return (release, knownAirflow ? [] : ["\(location): \(assumption); \(override)"])
             }
-            return release
+            if knownAirflow {  // the caller replaces the Airflow version
+                return (RuntimeRelease(version: version, airflowVersion: "0", channel: "stable", releaseDate: nil, pythonVersions: [],
+                                       defaultPython: RuntimeCatalog.defaultPython(for: version), yanked: false, yankedReason: nil,
+                                       endOfMaintenance: nil, databaseMigration: nil), [])
+            }
+            throw .usage("\(location): Runtime `\(tag.raw)` is not in the runtime catalog, and no known Airflow release matches its tag",
+                         hint: "run `airlock runtimes` to list known versions, or pass --runtime-feed with a newer feed")
         }
         if let series = tag.floatingSeries, let release = catalog.newestBuild(inSeries: series) {
-            return release
+            return (release, [])
         }
         throw .usage("\(location): Runtime `\(tag.raw)` is not in the runtime catalog",
                      hint: "run `airlock runtimes` to list known versions")

@@ -56,16 +56,33 @@ public struct EnvironmentBuilder: Sendable {
     /// - Returns: the environment and whether it already existed.
     public func environment(pins: PinnedSet, python: String, indexOptions: [String] = [],
                             progress: (@Sendable (String) -> Void)? = nil) async throws(AirlockError) -> (PythonEnvironment, reused: Bool) {
+        switch try await build(pins: pins, python: python, indexOptions: indexOptions, progress: progress) {
+        case .ready(let environment, let reused):
+            return (environment, reused)
+        case .buildFailed(let package, let version, let explanation):
+            throw .environment("Installing the environment failed: \(package)==\(version) does not build from source:\n\(explanation)")
+        }
+    }
+
+    /// An environment, or the package whose sdist failed to build (which a new resolution can avoid).
+    public enum BuildOutcome: Sendable {
+        case ready(PythonEnvironment, reused: Bool)
+        case buildFailed(package: String, version: String, explanation: String)
+    }
+
+    /// Like `environment(pins:…)`, but a package that does not build is an answer, not an error.
+    public func build(pins: PinnedSet, python: String, indexOptions: [String] = [],
+                      progress: (@Sendable (String) -> Void)? = nil) async throws(AirlockError) -> BuildOutcome {
         let hash = Self.lockHash(pins: pins, python: python, indexOptions: indexOptions)
         let environment = Self.environment(lockHash: hash, python: python, paths: paths)
         let root = environment.root
         let marker = root.appendingPathComponent(Self.markerName)
-        if FileManager.default.fileExists(atPath: marker.path) { return (environment, true) }
+        if FileManager.default.fileExists(atPath: marker.path) { return .ready(environment, reused: true) }
 
         let lock = try FileLock(paths.environments.appendingPathComponent(".\(hash.prefix(24)).lock"))
         try await lock.acquire()
         defer { lock.release() }
-        if FileManager.default.fileExists(atPath: marker.path) { return (environment, true) }  // built while we waited
+        if FileManager.default.fileExists(atPath: marker.path) { return .ready(environment, reused: true) }  // built while we waited
 
         progress?("Building environment \(hash.prefix(12)) (Python \(python), \(pins.count) packages)")
         try? FileManager.default.removeItem(at: root)  // a half-built leftover
@@ -91,6 +108,9 @@ public struct EnvironmentBuilder: Sendable {
         }
         guard install.succeeded else {
             try? FileManager.default.removeItem(at: root)
+            if let failed = UVResolver.failedBuild(in: install.stderr) {
+                return .buildFailed(package: failed.package, version: failed.version, explanation: UVResolver.explanation(from: install.stderr))
+            }
             throw .environment("Installing the environment failed:\n\(UVResolver.explanation(from: install.stderr))")
         }
         let info: [String: String] = ["lockHash": hash, "python": python, "createdAt": ISO8601DateFormatter().string(from: Date())]
@@ -100,7 +120,7 @@ public struct EnvironmentBuilder: Sendable {
         } catch {
             throw .environment("Cannot finish the environment in `\(root.path)`: \(error.localizedDescription)")
         }
-        return (environment, false)
+        return .ready(environment, reused: false)
     }
 
     /// Every complete environment in the cache with its size and last use.
