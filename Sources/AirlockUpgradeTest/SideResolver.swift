@@ -109,16 +109,30 @@ struct SideResolver: Sendable {
     }
 
     /// The same side again, taking `package` only as a binary wheel: its chosen sdist did not build.
+    /// When no version of it has a wheel, the image packages that need it are left out (an image builds
+    /// them with system libraries Airlock's host may lack, e.g. `mysqlclient` for the MySQL provider).
     func resolveAgain(_ resolved: ResolvedSide, onlyBinary package: String) async throws(AirlockError) -> ResolvedSide? {
         guard var input = resolved.input, !input.onlyBinary.contains(package) else { return nil }
         input.onlyBinary.append(package)
-        let again = try await resolver.resolveRetryingBuilds(input)
-        guard case .resolved(let pins) = again.result else { return nil }
         var updated = resolved
-        updated.pins = pins
-        updated.input = again.input
-        updated.notes += again.notes
-        return updated
+        while true {
+            let again = try await resolver.resolveRetryingBuilds(input)
+            switch again.result {
+            case .resolved(let pins):
+                updated.pins = pins
+                updated.input = again.input
+                updated.notes += again.notes
+                return updated
+            case .unsatisfiable(let explanation):
+                let image = updated.image?.pins ?? PinnedSet()
+                let lower = explanation.lowercased()
+                let needing = image.sorted.map(\.name.normalized).filter { lower.contains($0) && input.requirementLines.contains($0) }
+                guard let dropped = needing.first else { return nil }
+                input.requirementLines.removeAll { $0 == dropped }
+                updated.image?.pins = PinnedSet(image.sorted.filter { $0.name.normalized != dropped })
+                updated.notes.append("\(dropped) (shipped by the image) needs \(package), which has no wheel and does not build here; left out")
+            }
+        }
     }
 
     /// When the strict resolution fails: the image's install of `requirements.txt` keeps only Airflow
