@@ -8,13 +8,23 @@
 /// `<=` / `>=` mean equality. Two deliberate differences from packaging: `extra` values are
 /// PEP 685-normalised inside parentheses too, and comparisons packaging raises on
 /// (an unknown variable, `~=` on non-versions) evaluate to false instead of throwing.
+///
+/// The tree is shallow by construction: an `and` / `or` chain is one flat array (a 100,000-term
+/// chain is one level, not 100,000 nested values whose destruction would recurse), and only
+/// parentheses add a level, at most `Marker.maximumNesting` of them.
 public indirect enum Marker: Hashable, Sendable, CustomStringConvertible {
     /// `lhs op rhs`, e.g. `.compare(.variable("python_version"), .lessThan, .value("3.12"))`.
     case compare(MarkerOperand, MarkerOperator, MarkerOperand)
-    case and(Marker, Marker)
-    case or(Marker, Marker)
+    /// Two or more terms joined by `and` (each a comparison or a group).
+    case and([Marker])
+    /// Two or more terms joined by `or` (each a comparison, a group or an `and` chain).
+    case or([Marker])
     /// A parenthesised sub-expression, kept so `description` preserves the written grouping.
     case group(Marker)
+
+    /// How deep parentheses may nest in a marker. packaging manages a few hundred levels before
+    /// Python's recursion limit; no real marker needs more than a handful.
+    public static let maximumNesting = 100
 
     /// Parses a marker expression (the part after `;` in a requirement).
     public init(parsing text: String) throws(PackagingError) {
@@ -27,10 +37,10 @@ public indirect enum Marker: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .compare(let lhs, let op, let rhs):
             return MarkerEvaluator.compare(lhs, op, rhs, environment)
-        case .and(let a, let b):
-            return a.evaluate(environment) && b.evaluate(environment)
-        case .or(let a, let b):
-            return a.evaluate(environment) || b.evaluate(environment)
+        case .and(let terms):
+            return terms.allSatisfy { $0.evaluate(environment) }
+        case .or(let terms):
+            return terms.contains { $0.evaluate(environment) }
         case .group(let inner):
             return inner.evaluate(environment)
         }
@@ -49,8 +59,10 @@ public indirect enum Marker: Hashable, Sendable, CustomStringConvertible {
             if case .variable(let name) = lhs { out.insert(name) }
             if case .variable(let name) = rhs { out.insert(name) }
             return out
-        case .and(let a, let b), .or(let a, let b):
-            return a.variables.union(b.variables)
+        case .and(let terms), .or(let terms):
+            var out = Set<String>()
+            for term in terms { out.formUnion(term.variables) }
+            return out
         case .group(let inner):
             return inner.variables
         }
@@ -75,12 +87,32 @@ public enum MarkerOperand: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Variables bare, values in double quotes (as packaging serialises them).
+    /// Variables bare, values in double quotes (as packaging serialises them). Unlike packaging,
+    /// the text always parses back to the same value: a value holding `"` is put in single quotes,
+    /// and backslashes and control characters are written as the escapes the parser reads.
     public var description: String {
         switch self {
         case .variable(let name): return name
-        case .value(let value): return "\"\(value)\""
+        case .value(let value): return MarkerOperand.quoted(value)
         }
+    }
+
+    static func quoted(_ value: String) -> String {
+        let quote: Unicode.Scalar = value.unicodeScalars.contains("\"") ? "'" : "\""
+        var out = String.UnicodeScalarView()
+        out.append(quote)
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\\": out.append(contentsOf: "\\\\".unicodeScalars)
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            case "\t": out.append(contentsOf: "\\t".unicodeScalars)
+            case "\0": out.append(contentsOf: "\\0".unicodeScalars)
+            default: out.append(scalar)
+            }
+        }
+        out.append(quote)
+        return String(out)
     }
 }
 
@@ -222,15 +254,25 @@ enum MarkerFormatter {
     }
 
     static func flatten(_ marker: Marker) -> [Element] {
+        var out: [Element] = []
+        append(marker, to: &out)
+        return out
+    }
+
+    /// Appends the elements of `marker`: chains inline, joined by their operator; groups as lists.
+    static func append(_ marker: Marker, to out: inout [Element]) {
         switch marker {
         case .compare(let lhs, let op, let rhs):
-            return [.item("\(lhs) \(op.rawValue) \(rhs)")]
-        case .and(let a, let b):
-            return flatten(a) + [.boolean("and")] + flatten(b)
-        case .or(let a, let b):
-            return flatten(a) + [.boolean("or")] + flatten(b)
+            out.append(.item("\(lhs) \(op.rawValue) \(rhs)"))
+        case .and(let terms), .or(let terms):
+            let word: String
+            if case .and = marker { word = "and" } else { word = "or" }
+            for (index, term) in terms.enumerated() {
+                if index > 0 { out.append(.boolean(word)) }
+                append(term, to: &out)
+            }
         case .group(let inner):
-            return [.list(flatten(inner))]
+            out.append(.list(flatten(inner)))
         }
     }
 

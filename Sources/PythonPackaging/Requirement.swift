@@ -1,6 +1,8 @@
 /// A PEP 508 dependency specifier (`name[extras] specifiers ; marker` or `name @ url ; marker`),
 /// parsed with the grammar of `packaging.requirements.Requirement`, so Airlock reads
-/// requirement lines exactly as pip does.
+/// requirement lines exactly as pip does — and refuses, like uv, three things packaging lets
+/// through and uv rejects: a name or extra ending in `_` (PEP 508 names end with a letter or
+/// digit), a version number too large for a 64-bit integer, and `===` without an operand.
 public struct Requirement: Hashable, Sendable, CustomStringConvertible {
     public var name: PackageName
     /// Extra names, PEP 685-normalised, sorted and de-duplicated.
@@ -141,6 +143,7 @@ struct PEP508Parser {
         guard let nameEnd = identifierEnd(at: pos) else {
             throw error("Expected package name at the start of dependency specifier")
         }
+        try requireAlphanumericEnd(pos..<nameEnd, what: "Package name")
         let name = text(pos..<nameEnd)
         pos = nameEnd
         consumeWhitespace()
@@ -187,6 +190,10 @@ struct PEP508Parser {
             specifier = SpecifierSet(specifiers)
         } else {
             specifier = try SpecifierSet(parsing: specifierText)
+            // `===,` splits into an empty `===`, which uv refuses like `===` alone.
+            if specifier.specifiers.contains(where: { $0.op == .arbitrary && $0.version.isEmpty }) {
+                throw error("Expected a version after `===`", at: nameEnd)
+            }
         }
         return Requirement(name: PackageName(name), extras: extras, specifier: specifier, url: url, marker: marker)
     }
@@ -195,7 +202,7 @@ struct PEP508Parser {
     func found() -> String {
         if isEnd(pos) { return "end of text" }
         let end = Swift.min(s.count, pos + 24)
-        let quoted = text(pos..<end)
+        let quoted = DisplayText.escaped(text(pos..<end), limit: nil)
         return "`\(quoted)\(end < s.count ? "…" : "")`"
     }
 
@@ -220,6 +227,15 @@ struct PEP508Parser {
         return error("Expected semicolon (after name with no version specifier) or end, found \(found())")
     }
 
+    /// PEP 508's `identifier` ends with a letter or digit; packaging's regex also takes a final `_`
+    /// (a word character), which uv and PyPI refuse.
+    func requireAlphanumericEnd(_ range: Range<Int>, what: String) throws(PackagingError) {
+        let last = s[range.upperBound - 1]
+        guard last.isASCIIAlphanumeric else {
+            throw error("\(what) `\(DisplayText.escaped(text(range)))` must end with a letter or digit, not `\(last)`", at: range.upperBound - 1)
+        }
+    }
+
     mutating func parseExtras() throws(PackagingError) -> [String] {
         guard peek("[") else { return [] }
         let open = pos
@@ -227,6 +243,7 @@ struct PEP508Parser {
         consumeWhitespace()
         var extras: [String] = []
         if let end = identifierEnd(at: pos) {
+            try requireAlphanumericEnd(pos..<end, what: "Extra name")
             extras.append(text(pos..<end))
             pos = end
             while true {
@@ -240,6 +257,7 @@ struct PEP508Parser {
                 guard let next = identifierEnd(at: pos) else {
                     throw error("Expected extra name after comma")
                 }
+                try requireAlphanumericEnd(pos..<next, what: "Extra name")
                 extras.append(text(pos..<next))
                 pos = next
             }
@@ -266,13 +284,19 @@ struct PEP508Parser {
         while let match = SpecifierScanner.scan(s, from: pos, to: s.count) {
             let start = pos
             out += text(pos..<match.end)
+            var lo = start + match.op.rawValue.unicodeScalars.count
+            var hi = match.end
+            while lo < hi && s[lo].isPythonWhitespace { lo += 1 }
+            while hi > lo && s[hi - 1].isPythonWhitespace { hi -= 1 }
             if match.op == .arbitrary {
+                guard lo < hi else { throw error("Expected a version after `===`", at: start) }
                 specifiers = nil
             } else {
-                var lo = start + match.op.rawValue.unicodeScalars.count
-                var hi = match.end
-                while lo < hi && s[lo].isPythonWhitespace { lo += 1 }
-                while hi > lo && s[hi - 1].isPythonWhitespace { hi -= 1 }
+                // The grammar matched, so only a number too large for Version can make it fail.
+                let versionEnd = hi - 1 > lo && s[hi - 1] == "*" ? hi - 2 : hi
+                guard VersionScanner.parse(s, lo..<versionEnd) != nil else {
+                    throw error("A number in version `\(DisplayText.escaped(text(lo..<hi)))` is too large (at most \(Int.max))", at: lo)
+                }
                 specifiers?.append(Specifier(op: match.op, version: text(lo..<hi)))
             }
             pos = match.end
@@ -314,37 +338,40 @@ struct PEP508Parser {
     }
 
     /// `marker = marker_atom (BOOLOP marker_atom)*`, with `and` binding tighter than `or`.
-    mutating func parseMarker() throws(PackagingError) -> Marker {
+    /// Chains become flat arrays; `depth` counts the enclosing parentheses.
+    mutating func parseMarker(depth: Int = 0) throws(PackagingError) -> Marker {
+        func chain(_ terms: [Marker], _ make: ([Marker]) -> Marker) -> Marker {
+            terms.count == 1 ? terms[0] : make(terms)
+        }
         var orTerms: [Marker] = []
-        var current = try parseMarkerAtom()
+        var andTerms = [try parseMarkerAtom(depth: depth)]
         while true {
             if keyword("and", at: pos) {
                 pos += 3
-                current = .and(current, try parseMarkerAtom())
+                andTerms.append(try parseMarkerAtom(depth: depth))
             } else if keyword("or", at: pos) {
                 pos += 2
-                orTerms.append(current)
-                current = try parseMarkerAtom()
+                orTerms.append(chain(andTerms, Marker.and))
+                andTerms = [try parseMarkerAtom(depth: depth)]
             } else {
                 break
             }
         }
-        var result = orTerms.first ?? current
-        if !orTerms.isEmpty {
-            for term in orTerms.dropFirst() { result = .or(result, term) }
-            result = .or(result, current)
-        }
-        return result
+        orTerms.append(chain(andTerms, Marker.and))
+        return chain(orTerms, Marker.or)
     }
 
-    mutating func parseMarkerAtom() throws(PackagingError) -> Marker {
+    mutating func parseMarkerAtom(depth: Int) throws(PackagingError) -> Marker {
         consumeWhitespace()
         let marker: Marker
         if peek("(") {
             let open = pos
+            guard depth < Marker.maximumNesting else {
+                throw error("Marker parentheses nest more than \(Marker.maximumNesting) deep")
+            }
             pos += 1
             consumeWhitespace()
-            let inner = try parseMarker()
+            let inner = try parseMarker(depth: depth + 1)
             consumeWhitespace()
             guard peek(")") else {
                 throw error("Expected matching `)` for `(` (opened at column \(open + 1)), after marker expression, found \(found())")
@@ -391,7 +418,7 @@ struct PEP508Parser {
             throw error("Unterminated quoted string")
         }
         if let end = identifierEnd(at: pos) {
-            throw error("Unknown marker variable `\(text(pos..<end))` (expected a marker variable such as python_version, or a quoted string)")
+            throw error("Unknown marker variable `\(DisplayText.escaped(text(pos..<end), limit: 40))` (expected a marker variable such as python_version, or a quoted string)")
         }
         throw error("Expected a marker variable or quoted string, found \(found())")
     }

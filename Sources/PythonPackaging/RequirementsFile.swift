@@ -6,8 +6,28 @@
 /// includes* are constraints; include cycles are an error; `${VAR}` is left as written; an option
 /// that pip would silently ignore (a global option or `-r` on a requirement line, a stray argument
 /// after options) is an error.
+///
+/// Reading is bounded, so no file can exhaust memory, the stack or time: each file at most
+/// `maximumFileBytes`, each logical line at most `maximumLineLength` characters, includes nested at
+/// most `maximumIncludeDepth` deep and at most `maximumFilesRead` file reads in all (a file included
+/// twice counts twice). Past a bound, parsing stops with an error naming the file and line.
 public struct RequirementsFileParser: Sendable {
     private let readFile: @Sendable (String) throws -> String
+
+    /// The largest requirements file read (a `--hash`-pinned file of a big project is about 1 MB).
+    public static let maximumFileBytes = 8 << 20
+    /// The longest logical line (continuations joined), in characters; a line with dozens of
+    /// `--hash` options is a few kilobytes.
+    public static let maximumLineLength = 64 << 10
+    /// How deep `-r` / `-c` includes may nest.
+    public static let maximumIncludeDepth = 32
+    /// How many files one parse may read, counting repeated includes of the same file.
+    public static let maximumFilesRead = 1_000
+
+    /// What one parse has read so far, checked against the bounds.
+    private struct Budget {
+        var filesRead = 0
+    }
 
     /// `readFile` returns the text of a path (as the parser built it), or throws if it cannot be read.
     public init(readFile: @escaping @Sendable (String) throws -> String) {
@@ -17,55 +37,69 @@ public struct RequirementsFileParser: Sendable {
     /// Parses `path` and every file it includes.
     public func parse(path: String) throws(RequirementsFileError) -> RequirementsFile {
         var result = RequirementsFile(entries: [], options: [], files: [])
+        var budget = Budget(filesRead: 1)
         let content: String
         do {
             content = try readFile(path)
         } catch {
-            throw RequirementsFileError(file: path, line: nil, message: "Could not read requirements file: \(error)")
+            throw RequirementsFileError(file: path, line: nil, message: "Could not read requirements file: \(DisplayText.escaped(String(describing: error), limit: nil))")
         }
         result.files.append(path)
         try parseContent(content, path: path, constraint: false,
-                         stack: [(RequirementsPath.normalize(path), path)], into: &result)
+                         stack: [(RequirementsPath.normalize(path), path)], budget: &budget, into: &result)
         return result
     }
 
     /// Parses text that was not read from a file (e.g. stdin); includes resolve against `path`.
     public func parse(text: String, path: String) throws(RequirementsFileError) -> RequirementsFile {
         var result = RequirementsFile(entries: [], options: [], files: [path])
+        var budget = Budget(filesRead: 1)
         try parseContent(text, path: path, constraint: false,
-                         stack: [(RequirementsPath.normalize(path), path)], into: &result)
+                         stack: [(RequirementsPath.normalize(path), path)], budget: &budget, into: &result)
         return result
     }
 
     private func parseContent(_ content: String, path: String, constraint: Bool,
-                              stack: [(key: String, display: String)],
+                              stack: [(key: String, display: String)], budget: inout Budget,
                               into result: inout RequirementsFile) throws(RequirementsFileError) {
-        for line in RequirementsLines.logicalLines(content) {
-            try parseLine(line.text, number: line.number, path: path, constraint: constraint, stack: stack, into: &result)
+        let bytes = content.utf8.count
+        guard bytes <= Self.maximumFileBytes else {
+            throw RequirementsFileError(file: path, line: nil, message: "The file is \(bytes) bytes; Airlock reads requirements files of at most \(Self.maximumFileBytes >> 20) MiB")
+        }
+        let lines: [RequirementsLines.LogicalLine]
+        do {
+            lines = try RequirementsLines.logicalLines(content, maximumLength: Self.maximumLineLength)
+        } catch {
+            throw RequirementsFileError(file: path, line: error.line, message: "The line is longer than \(Self.maximumLineLength) characters; Airlock reads requirement lines of at most \(Self.maximumLineLength >> 10) K characters")
+        }
+        for line in lines {
+            try parseLine(line.text, number: line.number, path: path, constraint: constraint, stack: stack, budget: &budget, into: &result)
         }
     }
 
     private func parseLine(_ line: String, number: Int, path: String, constraint: Bool,
-                           stack: [(key: String, display: String)],
+                           stack: [(key: String, display: String)], budget: inout Budget,
                            into result: inout RequirementsFile) throws(RequirementsFileError) {
         func fail(_ message: String) -> RequirementsFileError {
             RequirementsFileError(file: path, line: number, message: message)
         }
+        /// The line as messages quote it: control characters escaped, long lines cut.
+        let quoted = DisplayText.escaped(line)
         let (args, optionText) = RequirementsLines.splitArgumentsAndOptions(line)
         let tokens: [String]
         do {
             tokens = try RequirementsLines.shellSplit(optionText)
         } catch {
-            throw fail("\(error.message) in `\(line)`")
+            throw fail("\(error.message) in `\(quoted)`")
         }
-        let options = try RequirementsLines.parseOptions(tokens, line: line, fail: fail)
+        let options = try RequirementsLines.parseOptions(tokens, line: quoted, fail: fail)
         let kind: RequirementsEntry.Kind = constraint ? .constraint : .requirement
 
         if !args.isEmpty {
             var perLine: [String] = []
             for option in options {
                 guard case .perLine = option.spec.kind else {
-                    throw fail("Option `\(option.written)` is not allowed after a requirement (pip would ignore it); put it on its own line: `\(line)`")
+                    throw fail("Option `\(option.written)` is not allowed after a requirement (pip would ignore it); put it on its own line: `\(quoted)`")
                 }
                 perLine.append(option.spec.canonical + "=" + (option.value ?? ""))
             }
@@ -85,18 +119,25 @@ public struct RequirementsFileParser: Sendable {
                 let target = RequirementsPath.resolve(value, relativeTo: path)
                 let key = RequirementsPath.normalize(target)
                 if let index = stack.firstIndex(where: { $0.key == key }) {
-                    let cycle = (stack[index...].map(\.display) + [target]).joined(separator: " -> ")
+                    let cycle = (stack[index...].map(\.display) + [target]).map { DisplayText.escaped($0) }.joined(separator: " -> ")
                     throw fail("Include cycle: \(cycle)")
                 }
+                guard stack.count < Self.maximumIncludeDepth else {
+                    throw fail("Includes nest more than \(Self.maximumIncludeDepth) deep at `\(option.written) \(DisplayText.escaped(value))`")
+                }
+                guard budget.filesRead < Self.maximumFilesRead else {
+                    throw fail("More than \(Self.maximumFilesRead) requirements files read (counting repeated includes) at `\(option.written) \(DisplayText.escaped(value))`")
+                }
+                budget.filesRead += 1
                 let content: String
                 do {
                     content = try readFile(target)
                 } catch {
-                    throw fail("Could not open requirements file `\(target)` (from `\(option.written) \(value)`): \(error)")
+                    throw fail("Could not open requirements file `\(DisplayText.escaped(target))` (from `\(option.written) \(DisplayText.escaped(value))`): \(DisplayText.escaped(String(describing: error), limit: nil))")
                 }
                 if !result.files.contains(target) { result.files.append(target) }
                 try parseContent(content, path: target, constraint: constraint || nestedConstraint,
-                                 stack: stack + [(key, target)], into: &result)
+                                 stack: stack + [(key, target)], budget: &budget, into: &result)
             case .editable:
                 guard !value.isEmpty else { throw fail("`\(option.written)` needs a path or URL") }
                 let requirement = try RequirementsLines.eggRequirement(value, marker: nil, fail: fail)
@@ -202,8 +243,9 @@ public struct RequirementsFileError: Error, Sendable, Hashable, CustomStringConv
 
     /// `requirements.txt:7: Invalid requirement ...` or, without a line, `requirements.txt: ...`.
     public var description: String {
-        if let line { return "\(file):\(line): \(message)" }
-        return "\(file): \(message)"
+        let shown = DisplayText.escaped(file, limit: nil)
+        if let line { return "\(shown):\(line): \(message)" }
+        return "\(shown): \(message)"
     }
 }
 
@@ -268,13 +310,23 @@ enum RequirementsLines {
         return makeString(kept[pythonStrippedRange(kept)])
     }
 
-    /// pip's `join_lines` followed by `ignore_comments`.
-    static func logicalLines(_ content: String) -> [LogicalLine] {
+    /// A line longer than the parser reads, at its 1-based (starting) line number.
+    struct LineTooLong: Error {
+        var line: Int
+    }
+
+    /// pip's `join_lines` followed by `ignore_comments`; refuses a physical or joined line longer
+    /// than `maximumLength` characters.
+    static func logicalLines(_ content: String, maximumLength: Int = .max) throws(LineTooLong) -> [LogicalLine] {
         var joined: [LogicalLine] = []
         var pending: [String] = []
+        var pendingLength = 0
         var primary = 0
         for (index, line) in physicalLines(content).enumerated() {
             let number = index + 1
+            let length = line.unicodeScalars.count
+            pendingLength = pending.isEmpty ? length : pendingLength + length
+            if pendingLength > maximumLength { throw LineTooLong(line: pending.isEmpty ? number : primary) }
             let comment = isCommentLine(line)
             if !line.hasSuffix("\\") || comment {
                 let text = comment ? " " + line : line
@@ -427,7 +479,7 @@ enum RequirementsLines {
             let token = tokens[i]
             i += 1
             guard token.hasPrefix("-"), token.count > 1 else {
-                throw fail("Unexpected argument `\(token)` after options in `\(line)` (pip would ignore it)")
+                throw fail("Unexpected argument `\(DisplayText.escaped(token))` after options in `\(line)` (pip would ignore it)")
             }
             var name: String
             var inline: String?
@@ -444,7 +496,7 @@ enum RequirementsLines {
                 if !rest.isEmpty { inline = rest }
             }
             guard let spec = optionSpecs[name] else {
-                throw fail("Unknown option `\(name)` in `\(line)`")
+                throw fail("Unknown option `\(DisplayText.escaped(name))` in `\(line)`")
             }
             var value: String?
             if spec.takesValue {
@@ -454,10 +506,10 @@ enum RequirementsLines {
                     value = tokens[i]
                     i += 1
                 } else {
-                    throw fail("Option `\(name)` requires a value")
+                    throw fail("Option `\(DisplayText.escaped(name))` requires a value")
                 }
             } else if inline != nil {
-                throw fail("Option `\(name)` does not take a value")
+                throw fail("Option `\(DisplayText.escaped(name))` does not take a value")
             }
             out.append(ParsedOption(spec: spec, written: name, value: value))
         }
@@ -496,7 +548,7 @@ enum RequirementsLines {
                     do {
                         marker = try Marker(parsing: markerText)
                     } catch {
-                        throw fail("Invalid marker `\(markerText)` in `\(args)`: \(error.message)")
+                        throw fail("Invalid marker `\(DisplayText.escaped(markerText))` in `\(DisplayText.escaped(args))`: \(error.message)")
                     }
                 }
             }
@@ -507,7 +559,7 @@ enum RequirementsLines {
             let requirement = try Requirement(parsing: args)
             return RequirementsEntry(requirement: requirement, text: args, file: "", line: 0)
         } catch {
-            throw fail("Invalid requirement `\(args)`: \(error.message)")
+            throw fail("Invalid requirement `\(DisplayText.escaped(args))`: \(error.message)")
         }
     }
 
@@ -520,7 +572,7 @@ enum RequirementsLines {
                 guard var requirement = try? Requirement(parsing: egg), requirement.specifier.isEmpty, requirement.url == nil,
                       requirement.marker == nil
                 else {
-                    throw fail("Invalid `#egg=` fragment `\(egg)` in `\(reference)`")
+                    throw fail("Invalid `#egg=` fragment `\(DisplayText.escaped(egg))` in `\(DisplayText.escaped(reference))`")
                 }
                 requirement.url = reference
                 requirement.marker = marker

@@ -31,7 +31,7 @@ public struct Specifier: Hashable, Sendable, CustomStringConvertible {
         guard let match = SpecifierScanner.scan(s, from: range.lowerBound, to: range.upperBound),
               match.end == range.upperBound
         else {
-            throw PackagingError(message: "Invalid specifier: '\(text)'\(SpecifierScanner.hint(s, range))")
+            throw PackagingError(message: "Invalid specifier: '\(DisplayText.escaped(text))'\(SpecifierScanner.hint(s, range))")
         }
         // Version: the remainder after the operator, stripped.
         let versionScalars = s[(range.lowerBound + match.op.rawValue.unicodeScalars.count)..<range.upperBound]
@@ -501,6 +501,6 @@ enum SpecifierScanner {
         if op == .compatible && !rest.contains(".") {
             return " (`~=` needs at least two release segments, e.g. `~=1.4`)"
         }
-        return " (`\(rest)` is not a valid PEP 440 version for `\(op.rawValue)`)"
+        return " (`\(DisplayText.escaped(rest))` is not a valid PEP 440 version for `\(op.rawValue)`)"
     }
 }

@@ -55,7 +55,7 @@ public struct Version: Hashable, Comparable, Sendable, CustomStringConvertible, 
     /// Parses and normalises `text` following PEP 440 (as `packaging.version.Version` does).
     public init(parsing text: String) throws(PackagingError) {
         guard let parsed = VersionScanner.parse(text) else {
-            throw PackagingError(message: "Invalid version: '\(text)'")
+            throw PackagingError(message: "Invalid version: '\(DisplayText.escaped(text))'")
         }
         self = parsed
     }
