@@ -11,7 +11,7 @@ public func fuzzDotEnv(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
     if !text.contains("\r") {
-        let crlf = text.replacingOccurrences(of: "\n", with: "\r\n")
+        let crlf = text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\r\n")
         guard DotEnv.parse(UserText.normalized(crlf)) == values else {
             fatalError(".env reads differently with CRLF line endings: \(text.debugDescription)")
         }
