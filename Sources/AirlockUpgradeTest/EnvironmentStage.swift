@@ -76,17 +76,33 @@ struct EnvironmentStage: Sendable {
     }
 
     /// Verdicts for one target against today's parse.
-    func verdicts(target: ResolvedSide, targetRun: DagParseRun, currentRun: DagParseRun?) -> [DagFileVerdict] {
-        let classifier = FailureClassifier(targetPins: target.pins, targetAirflow: target.side.airflowVersion)
+    func verdicts(target: ResolvedSide, targetRun: DagParseRun, currentRun: DagParseRun?,
+                  relocations: RelocationTable = .bundled) -> [DagFileVerdict] {
+        let classifier = FailureClassifier(relocations: relocations, targetPins: target.pins, targetAirflow: target.side.airflowVersion)
         return DagTestComparer.verdicts(target: targetRun.files ?? [], current: currentRun?.files, exempt: project.integrityExceptions) { file in
             classifier.classify(file, sourceLine: sourceLine(file))
         }
     }
 
+    /// The relocations to classify a target's failures with: the target environment's own deprecation maps
+    /// merged with the bundled tables, fixes only to modules that import there. Read only when a file fails
+    /// (cached per environment); without them (an error reading them) the bundled tables, with a warning.
+    func relocations(for side: ResolvedSide, in environment: PythonEnvironment, run: DagParseRun) async -> RelocationTable {
+        guard (run.files ?? []).contains(where: \.failed) else { return .bundled }
+        do {
+            let found = try await DagParseHarness(environment: environment).relocations()
+            guard found.ok != false else { throw AirlockError.environment(found.error ?? "unknown error") }
+            return .merged(with: found, hasProvider: { side.pins[PackageName($0)] != nil })
+        } catch {
+            progress(.warning("Airflow \(side.side.airflowVersion)'s own relocation maps could not be read (\(error)); fixes come from Airlock's bundled tables"))
+            return .bundled
+        }
+    }
+
     private func sourceLine(_ file: DagFileParse) -> String? {
         guard let line = file.error?.line, line > 0,
-              let data = FileManager.default.contents(atPath: project.root.appendingPathComponent(file.path).path) else { return nil }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+              let text = try? UserTextFile.read(project.root.appendingPathComponent(file.path), displayName: file.path) else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         return line <= lines.count ? String(lines[line - 1]) : nil
     }
 

@@ -63,17 +63,23 @@ public struct UpgradeTestRunner: Sendable {
         let stage = EnvironmentStage(builder: EnvironmentBuilder(uv: uv, paths: paths), project: project, options: options, progress: progress)
         let lintTargets = selections.filter { lintApplies(to: $0.side) }
         async let lint = lintTargets.isEmpty ? nil : runLintCatching(uv: uv, project: project)
+        let targetSides = Set(selections.map(\.side))
         let pipelines = try await concurrently(sides) { side in
             let resolved = try await sideResolver.resolve(side)
             guard needsEnvironment else { return (side, SidePipeline(resolved: resolved)) }
             let (installed, environment) = try await stage.environment(for: resolved, resolver: sideResolver)
             let parse = options.runDagTest ? try await stage.parse(side: side, in: environment) : nil
-            return (side, SidePipeline(resolved: installed, environment: environment, parse: parse))
+            var pipeline = SidePipeline(resolved: installed, environment: environment, parse: parse)
+            if let parse, targetSides.contains(side) {
+                pipeline.relocations = await stage.relocations(for: installed, in: environment, run: parse)
+            }
+            return (side, pipeline)
         }
         var stages = StageResults(stage: stage)
         for (side, pipeline) in pipelines {
             stages.environments[side] = pipeline.environment
             stages.parses[side] = pipeline.parse
+            stages.relocations[side] = pipeline.relocations
         }
         if options.runDatabaseCheck {
             stages.databaseChecks = try await databaseChecks(stage: stage, current: current, targets: selections.map(\.side),
@@ -108,6 +114,8 @@ public struct UpgradeTestRunner: Sendable {
         var resolved: ResolvedSide
         var environment: PythonEnvironment?
         var parse: DagParseRun?
+        /// A target's relocation table (its environment's maps merged with the bundled ones).
+        var relocations: RelocationTable?
     }
 
     /// What the environment-backed tests produced, shared by every target's report.
@@ -115,6 +123,7 @@ public struct UpgradeTestRunner: Sendable {
         var stage: EnvironmentStage
         var environments: [UpgradeSide: PythonEnvironment] = [:]
         var parses: [UpgradeSide: DagParseRun] = [:]
+        var relocations: [UpgradeSide: RelocationTable] = [:]
         var databaseChecks: [UpgradeSide: DatabaseCheck] = [:]
         var lint: RuffLinter.Result?
     }
@@ -223,14 +232,15 @@ public struct UpgradeTestRunner: Sendable {
         var dagTest: UpgradeTestReport.DagTest?
         if options.runDagTest, let targetRun = stages.parses[target.side] {
             let currentRun = stages.parses[current]
-            let verdicts = stages.stage.verdicts(target: target, targetRun: targetRun, currentRun: currentRun)
+            let verdicts = stages.stage.verdicts(target: target, targetRun: targetRun, currentRun: currentRun,
+                                                 relocations: stages.relocations[target.side] ?? .bundled)
             dagTest = UpgradeTestReport.DagTest(files: verdicts, strict: options.strict, baseline: currentRun != nil)
         }
         var lintTest: UpgradeTestReport.LintTest?
         if let requested = options.runLintTest {
             if let lint = stages.lint, lintApplies(to: target.side) {
                 lintTest = UpgradeTestReport.LintTest(rules: options.lintConfigFile == nil ? RuffLinter.rules(deprecations: options.lintDeprecations) : ["(--lint-config-file)"],
-                                                      findings: lint.findings)
+                                                      findings: lint.findings, target: target.side.airflowVersion)
                 files["ruff-lint-results.txt"] = lint.text
                 if let patch = lint.patch { files["fixes.patch"] = patch }
                 for (path, data) in lint.fixedCopy ?? [:] { binaryFiles["fixed-project/\(path)"] = data }

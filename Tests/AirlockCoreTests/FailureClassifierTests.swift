@@ -298,6 +298,14 @@ func airflowVersion(_ text: String) throws -> Version { try #require(Version(tex
         #expect(result.fix?.newImport == nil)
     }
 
+    /// The 3.3 harness bug: `DagBag.__init__()` rejected `include_examples`, raised outside the DAG file.
+    @Test func aTypeErrorWithNoLineInTheFileIsNotASignatureChange() throws {
+        let parse = failedParse("TypeError", "DagBag.__init__() got an unexpected keyword argument 'include_examples'", line: nil)
+        let result = try makeClassifier().classify(parse, sourceLine: nil)
+        #expect(result.category == .other)
+        #expect(result.fix == nil)
+    }
+
     @Test(arguments: [
         ("ValueError", "invalid literal for int() with base 10: 'x'"),
         ("ImportError", "cannot import name 'read_csv' from 'pandas' (/venv/pandas/__init__.py)"),

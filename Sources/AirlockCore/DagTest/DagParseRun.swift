@@ -2,6 +2,13 @@
 public struct DagParseRun: Hashable, Sendable, Codable {
     public var ok: Bool
     public var error: String?
+    /// The harness could not drive this Airflow (its canary DAG failed, or it raised while parsing a
+    /// file): a tool failure, and no file has a result.
+    public var harnessFailure: Bool?
+    /// The harness's traceback when `harnessFailure`.
+    public var traceback: String?
+    /// How the harness drives this Airflow, as it probed it (the DagBag class, lister, DB init, mocks).
+    public var adapter: HarnessAdapter?
     public var airflowVersion: String?
     public var importSeconds: Double?
     public var totalSeconds: Double?
@@ -83,4 +90,18 @@ public struct DagFileParse: Hashable, Sendable, Codable {
     }
 
     public var failed: Bool { outcome != .ok }
+}
+
+/// How the harness drives one Airflow, found by probing the environment (not by version tables).
+public struct HarnessAdapter: Hashable, Sendable, Codable {
+    /// The file-parsing DagBag, e.g. `airflow.dag_processing.dagbag.DagBag` on 3.3.
+    public var dagBag: String?
+    /// The keyword arguments it is given besides `dag_folder`, e.g. `include_examples` where it exists.
+    public var dagBagArguments: [String]?
+    /// What lists the DAG files (`airflow.utils.file.list_py_file_paths`, or the DagBag's own discovery).
+    public var lister: String?
+    /// `airflow db migrate`'s or `airflow db init`'s function, when the run initialised the metadata DB.
+    public var databaseInit: String?
+    /// The lookups answered with placeholders when they fail, e.g. `airflow.sdk.definitions.variable.Variable.get`.
+    public var mocks: [String]?
 }

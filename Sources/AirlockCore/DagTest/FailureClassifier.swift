@@ -204,7 +204,10 @@ public struct FailureClassifier: Sendable {
         "filename_template": "Remove `filename_template=`: set the log file name in the `[logging]` configuration",
     ]
 
+    /// Only a call the DAG file made can be a signature change of the user's code: an error with no line
+    /// in the file (raised by Airflow or Airlock's harness around it) is never blamed on a keyword.
     private func classifySignature(_ error: DagFileParse.ParseError) -> (FailureCategory, DagFix?)? {
+        guard error.line != nil else { return nil }
         let message = error.message
         var keywords: [String] = []
         var callee: String?

@@ -1,3 +1,5 @@
+import PythonPackaging
+
 /// One ruff finding of the Airflow rules, for `report.json` and the HTML report.
 public struct LintFinding: Hashable, Sendable, Codable {
     /// Relative to the project.
@@ -16,6 +18,26 @@ public struct LintFinding: Hashable, Sendable, Codable {
         self.rule = rule
         self.message = message
         self.fixable = fixable
+    }
+}
+
+extension LintFinding {
+    /// The Airflow version from which the finding applies, as ruff's message says it
+    /// (`… is moved in Airflow 3.1`, `… is removed in Airflow 3.0`); nil when the message names none.
+    public var appliesFromAirflow: Version? {
+        guard let range = message.range(of: " in Airflow ") else { return nil }
+        let version = message[range.upperBound...].prefix { $0.isNumber || $0 == "." }
+        return Version(String(version.hasSuffix(".") ? version.dropLast() : version))
+    }
+
+    /// Splits a lint for one target: findings that apply on `target` fail it; those that apply only from a
+    /// later Airflow (AIR321 `moved in Airflow 3.1` on a 3.0 target) are heads-ups for a later upgrade.
+    public static func triage(_ findings: [LintFinding], target: Version) -> (failures: [LintFinding], headsUp: [LintFinding]) {
+        var failures: [LintFinding] = [], headsUp: [LintFinding] = []
+        for finding in findings {
+            if let from = finding.appliesFromAirflow, target < from { headsUp.append(finding) } else { failures.append(finding) }
+        }
+        return (failures, headsUp)
     }
 }
 

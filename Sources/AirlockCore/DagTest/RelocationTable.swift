@@ -66,13 +66,16 @@ public struct RelocationTable: Sendable {
     }
 
     /// Built once from `BundledData`: ruff rows first, then Airflow's shim tables, then the 1.10 renames.
-    public static let bundled: RelocationTable = {
+    public static let bundled = RelocationTable(bundledRelocations)
+
+    /// Ruff rows first, then Airflow's shim tables, then the 1.10 renames (earlier entries win).
+    static let bundledRelocations: [Relocation] = {
         var relocations = parseRuffRules(BundledData.ruffAirflowRules)
         relocations += parseShims(BundledData.airflowShims306, since: "3.0")
         relocations += parseShims(BundledData.airflowShims310, since: "3.1")
         relocations += parseShims(BundledData.airflowShims2105, since: nil)
         relocations += parseUpgradeCheckRenames(BundledData.upgradeCheckRenames)
-        return RelocationTable(relocations)
+        return relocations
     }()
 
     public var count: Int { byOldName.count }
@@ -221,5 +224,74 @@ extension String {
 
     fileprivate func replacingUnderscores() -> String {
         String(map { $0 == "_" ? "-" : $0 })
+    }
+}
+
+/// What the target environment's own Airflow says about moved names (`dag_parse_harness.py relocations`):
+/// its deprecated-import maps, and which modules import there.
+public struct EnvironmentRelocations: Hashable, Sendable, Codable {
+    public struct Entry: Hashable, Sendable, Codable {
+        /// The old module, e.g. `airflow.operators.bash`.
+        public var module: String
+        /// The old name in it; `*` redirects the whole module.
+        public var name: String
+        /// Where it lives now: `module.name`, or a module for `*`.
+        public var target: String
+        /// `add_deprecated_classes` or `__getattr__`.
+        public var source: String?
+
+        public init(module: String, name: String, target: String, source: String? = nil) {
+            self.module = module
+            self.name = name
+            self.target = target
+            self.source = source
+        }
+    }
+
+    public var ok: Bool?
+    public var error: String?
+    public var airflowVersion: String?
+    public var entries: [Entry]?
+    /// Module → whether `importlib.util.find_spec` finds it in the target environment.
+    public var importable: [String: Bool]?
+
+    public init(ok: Bool? = true, airflowVersion: String?, entries: [Entry], importable: [String: Bool]) {
+        self.ok = ok
+        self.airflowVersion = airflowVersion
+        self.entries = entries
+        self.importable = importable
+    }
+}
+
+extension RelocationTable {
+    /// The modules the bundled tables send names to, to check in a target environment.
+    public static let bundledTargetModules: [String] = {
+        var modules: Set<String> = []
+        for relocation in bundledRelocations { if let module = relocation.newModule, !module.isEmpty { modules.insert(module) } }
+        return modules.sorted()
+    }()
+
+    /// The target environment's own relocations first (they know releases newer than the bundled tables), then the
+    /// bundled ones; an entry whose new module does not import in the target is left out — unless it lives in a
+    /// provider the target does not have, where the fix is to add that provider.
+    public static func merged(with environment: EnvironmentRelocations, hasProvider: (String) -> Bool) -> RelocationTable {
+        let importable = environment.importable ?? [:]
+        let version = environment.airflowVersion ?? "target"
+        func exists(_ relocation: Relocation) -> Bool {
+            guard let module = relocation.newModule, relocation.newName != nil, let known = importable[module] else { return true }
+            if known { return true }
+            guard let provider = providerPackage(forModule: module) else { return false }
+            return !hasProvider(provider)
+        }
+        var relocations: [Relocation] = []
+        for entry in environment.entries ?? [] where entry.name != "*" {
+            guard let dot = entry.target.lastIndex(of: ".") else { continue }
+            let newModule = String(entry.target[..<dot]), newName = String(entry.target[entry.target.index(after: dot)...])
+            let provider = providerPackage(forModule: newModule)
+            relocations.append(Relocation(oldName: "\(entry.module).\(entry.name)", kind: .deprecated, newModule: newModule, newName: newName,
+                                          providerPackage: provider, source: "Airflow \(version) (target environment)"))
+        }
+        relocations += bundledRelocations
+        return RelocationTable(relocations.filter(exists))
     }
 }

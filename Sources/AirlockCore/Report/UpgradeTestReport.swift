@@ -1,3 +1,5 @@
+import PythonPackaging
+
 /// The machine-readable result of one upgrade-test pair, written as `report.json`.
 ///
 /// `schemaVersion` changes only when a field changes meaning or disappears; new fields may be added.
@@ -112,12 +114,21 @@ public struct UpgradeTestReport: Hashable, Sendable, Codable {
         public var status: String
         public var rules: [String]
         public var findings: [LintFinding]
+        /// Findings that apply only from an Airflow later than the target (e.g. AIR321 on a 3.0 target): listed, never a failure.
+        public var headsUp: [LintFinding]?
         public var reason: String?
 
         public init(rules: [String], findings: [LintFinding]) {
             self.rules = rules
             self.findings = findings
             status = findings.isEmpty ? "passed" : "failed"
+        }
+
+        /// The lint for one target: findings from a later Airflow go to `headsUp`.
+        public init(rules: [String], findings: [LintFinding], target: Version) {
+            let (failures, later) = LintFinding.triage(findings, target: target)
+            self.init(rules: rules, findings: failures)
+            headsUp = later.isEmpty ? nil : later
         }
 
         public init(skipped reason: String) {

@@ -57,11 +57,19 @@ public struct DagParseHarness: Sendable {
         environment.airlockFolder.appendingPathComponent("info-\(SHA256.hex(EmbeddedPython.dagParseHarness).prefix(16)).json")
     }
 
+    /// Written by the harness once its canary DAG parsed in this environment (keyed by the harness
+    /// version): later runs skip the canary. A failing canary is never cached.
+    var canaryCache: URL {
+        environment.airlockFolder.appendingPathComponent("canary-\(SHA256.hex(EmbeddedPython.dagParseHarness).prefix(16)).json")
+    }
+
     /// The environment's migrated SQLite metadata DB, made by the first parse run in it.
     var databaseTemplate: URL { environment.airlockFolder.appendingPathComponent("airflow-template.db") }
 
     /// Parses the project's DAG files with a throw-away copy of the environment's migrated metadata DB
-    /// (some DAGs touch the DB at parse time). The first run in an environment migrates the template.
+    /// (some DAGs touch the DB at parse time). The first run in an environment migrates the template
+    /// and parses the canary DAG first. A run whose `harnessFailure` is set has no file results: the
+    /// caller reports a tool failure (exit 3), never verdicts.
     public func parse(project: URL, environmentVariables: [String: String], timeoutSeconds: Int, parallelism: Int,
                       scratch: URL) async throws(AirlockError) -> DagParseRun {
         let home = scratch.appendingPathComponent("airflow-home")
@@ -87,6 +95,7 @@ public struct DagParseHarness: Sendable {
         request["databasePath"] = .string(databasePath)
         request["databaseTemplate"] = .string(databaseTemplate.path)
         request["infoOut"] = .string(infoCache.path)  // the DB check's facts, written by the same Airflow start
+        request["canaryCache"] = .string(canaryCache.path)
         let requestURL = scratch.appendingPathComponent("request.json")
         do {
             try JSONEncoder().encode(request).write(to: requestURL)
@@ -123,6 +132,37 @@ public struct DagParseHarness: Sendable {
         return info
     }
 
+    /// The target environment's own relocation maps, and which of the bundled tables' new modules import
+    /// there. Kept next to the environment (keyed by the harness version): later runs start no Python.
+    public func relocations() async throws(AirlockError) -> EnvironmentRelocations {
+        let modules = RelocationTable.bundledTargetModules
+        let key = SHA256.hex(EmbeddedPython.dagParseHarness + "\n" + modules.joined(separator: "\n")).prefix(16)
+        let cached = environment.airlockFolder.appendingPathComponent("relocations-\(key).json")
+        if let data = FileManager.default.contents(atPath: cached.path),
+           let relocations = try? JSONDecoder().decode(EnvironmentRelocations.self, from: data) {
+            return relocations
+        }
+        let request = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-relocations-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: request) }
+        do {
+            try JSONEncoder().encode(["modules": modules]).write(to: request)
+        } catch {
+            throw .environment("Cannot write the relocation request: \(error.localizedDescription)")
+        }
+        let data = try await runRaw(["relocations", "--request", request.path], timeout: 300)
+        let relocations: EnvironmentRelocations
+        do {
+            relocations = try JSONDecoder().decode(EnvironmentRelocations.self, from: data)
+        } catch {
+            throw .environment("The DAG-parse harness returned unreadable relocation maps: \(error)")
+        }
+        if relocations.ok != false {
+            try? FileManager.default.createDirectory(at: environment.airlockFolder, withIntermediateDirectories: true)
+            try? CacheFile.writeAtomically(data, to: cached)
+        }
+        return relocations
+    }
+
     private func runRaw(_ arguments: [String], timeout: Double) async throws(AirlockError) -> Data {
         let script = try scriptPath()
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-harness-\(UUID().uuidString).json")
@@ -136,7 +176,7 @@ public struct DagParseHarness: Sendable {
                           "VIRTUAL_ENV": environment.root.path],
             timeout: timeout)
         guard let data = FileManager.default.contents(atPath: out.path), !data.isEmpty else {
-            let detail = output.timedOut ? "it did not finish in time" : "it exited with status \(output.status)"
+            let detail = output.timedOut ? "it did not finish within its time limit of \(Int(timeout)) s and was stopped" : "it exited with status \(output.status)"
             throw .environment("The DAG-parse harness failed (\(detail)):\n\(String(output.stderr.suffix(2000)))")
         }
         return data

@@ -1,11 +1,18 @@
-"""Airlock DAG-parse harness: stdlib + Airflow only; Python 3.9-3.12; Airflow 2.7-3.1.
+"""Airlock DAG-parse harness: stdlib + Airflow only; any Python and Airflow (2.3 on) it runs in.
 
   python dag_parse_harness.py parse --request REQ.json --out RESULT.json
   python dag_parse_harness.py info  --out RESULT.json
+  python dag_parse_harness.py relocations --request REQ.json --out RESULT.json
 
 Each mode writes one JSON document to --out and exits 0 (2 = bad command line). stdout is never
 used for results (Airflow 3 logs there; fd 1 is pointed at fd 2). `parse` imports Airflow once,
 then parses every DAG file in a forked child (parse_one) with at most `parallelism` alive.
+
+Nothing here assumes an Airflow version: `probe()` finds, in the Airflow it runs in, the file-parsing
+DagBag and the parameters it takes, the DAG-file lister, the DB initialisation and the classes whose
+lookups are mocked. A canary DAG goes through the same child path before the user's files; if it
+fails, or the harness itself raises while parsing a file, the run reports `harnessFailure` and no
+file gets a verdict (the harness cannot drive this Airflow: a tool failure, not a DAG failure).
 """
 import argparse
 import faulthandler
@@ -25,15 +32,22 @@ FORCED_DROP_PREFIXES = ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__S
                         "AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__UNIT_TEST_MODE", "AIRFLOW_CONFIG")
 # os.getenv keys that are never mocked (Airflow / Python / Kubernetes tooling probe these).
 ENV_NO_MOCK_PREFIXES = ("AIRFLOW", "_AIRFLOW", "PYTHON", "KUBERNETES", "KUBE", "PYTEST", "LC_", "LANG")
-WARMUP_DAG = """
-from airflow import DAG
+# The canary: a DAG every supported Airflow parses. Parsed in the parent to warm the imports, then in
+# a child through the same path as the user's files; it must give exactly CANARY_DAG_ID, no error.
+CANARY_DAG_ID = "airlock_canary"
+CANARY_DAG = """
+import datetime
+try:
+    from airflow.sdk import DAG
+except ImportError:
+    from airflow import DAG
 try:
     from airflow.providers.standard.operators.empty import EmptyOperator
 except ImportError:
     from airflow.operators.empty import EmptyOperator
-with DAG(dag_id="airlock_warmup", schedule=None):
+with DAG(dag_id="%s", start_date=datetime.datetime(2022, 1, 1)):   # no schedule argument: its name changed
     EmptyOperator(task_id="noop")
-"""
+""" % CANARY_DAG_ID
 # Non-deprecated modules DAG files commonly use, imported in the parent so children start warm.
 # Deprecated shims are NOT pre-imported: their import-time warnings must still fire in children.
 WARMUP_MODULES = ("airflow.sdk", "airflow.decorators", "airflow.models.baseoperator", "airflow.models.dag",
@@ -44,7 +58,13 @@ WARMUP_MODULES_2X = ("airflow.operators.bash", "airflow.operators.python")   # s
 _MISSING = object()
 MOCKED = []      # mock usages while parsing the current file (child-local after fork)
 CAPTURED = {}    # abs DAG path -> exception raised while executing it
+STARTED = set()  # abs DAG paths whose code began to execute (the exec hook saw them)
 STATE = {"projectRoot": "/", "file": None}
+ADAPTER = {}     # what probe() found: how to drive the Airflow this runs in
+
+
+class HarnessFailure(Exception):
+    """The harness cannot drive this Airflow (not a problem of the user's DAG files)."""
 
 
 def write_json(path, doc):
@@ -117,10 +137,23 @@ def _mock_connection(orig):
         try:
             return orig(cls, conn_id, *args, **kwargs)
         except Exception:
-            from airflow.models import Connection
             _note("connection:%s" % conn_id)
-            return Connection(conn_id=conn_id, conn_type="generic")
+            return _placeholder_connection(cls, conn_id)
     return get_connection
+
+
+def _placeholder_connection(cls, conn_id):
+    """A Connection of the family the caller uses (the Task SDK's on Airflow 3, airflow.models' on 2)."""
+    if cls.__name__ == "Connection":
+        return cls(conn_id=conn_id, conn_type="generic")
+    try:
+        from airflow.sdk import Connection
+        if cls.__module__.startswith("airflow.sdk"):
+            return Connection(conn_id=conn_id, conn_type="generic")
+    except ImportError:
+        pass
+    from airflow.models import Connection
+    return Connection(conn_id=conn_id, conn_type="generic")
 
 
 def _mock_variable(orig):
@@ -138,52 +171,173 @@ def _mock_variable(orig):
     return get
 
 
+# (class name, method) whose lookups fall back to a placeholder; the classes are found by probing.
+MOCK_METHODS = (("Variable", "get", _mock_variable), ("BaseHook", "get_connection", _mock_connection),
+                ("Connection", "get", _mock_connection))
+# Where these classes have lived (2.x models/hooks, 3.x Task SDK); any other loaded airflow module is scanned too.
+MOCK_HOMES = ("airflow.models.variable", "airflow.hooks.base", "airflow.sdk", "airflow.sdk.definitions.variable",
+              "airflow.sdk.definitions.connection", "airflow.sdk.bases.hook")
+
+
+def mock_targets():
+    """Classes named Variable/BaseHook/Connection that define the looked-up method, in every airflow module
+    imported so far (plus MOCK_HOMES), keyed by the class that defines the method (so each is patched once)."""
+    import importlib
+    for name in MOCK_HOMES:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+    found = {}
+    for mod_name, mod in list(sys.modules.items()):
+        if not mod_name.startswith("airflow") or mod is None:
+            continue
+        namespace = getattr(mod, "__dict__", {})
+        for cls_name, meth, make in MOCK_METHODS:
+            cls_ = namespace.get(cls_name)
+            if not isinstance(cls_, type):
+                continue
+            klass = next((k for k in cls_.__mro__ if meth in k.__dict__), None)
+            # Connection.get is the Task SDK's lookup; airflow.models' Connection has none to mock.
+            if klass is not None and (cls_name != "Connection" or klass.__module__.startswith("airflow.sdk")):
+                found[(klass, meth)] = make
+    return found
+
+
 def install_mocks():
     """Real lookup first (env vars, DB, secrets backends); placeholder + note when it fails."""
     os.getenv = _getenv
-    targets = [("airflow.hooks.base", "BaseHook", "get_connection", _mock_connection),
-               ("airflow.sdk", "BaseHook", "get_connection", _mock_connection),   # Airflow >= 3.1
-               ("airflow.models.variable", "Variable", "get", _mock_variable),
-               ("airflow.sdk", "Variable", "get", _mock_variable)]                # Airflow 3
-    for mod_name, attr, meth, make in targets:
-        try:
-            cls_ = getattr(__import__(mod_name, fromlist=[attr]), attr)
-        except Exception:
+    patched = []
+    for (klass, meth), make in mock_targets().items():
+        raw = klass.__dict__[meth]
+        if getattr(raw, "_airlock", False):
             continue
-        klass = next((k for k in cls_.__mro__ if meth in k.__dict__), None)   # where it is defined
-        raw = klass.__dict__[meth] if klass else None
-        if raw is not None and not getattr(raw, "_airlock", False):
-            wrapped = classmethod(make(raw.__func__ if isinstance(raw, (classmethod, staticmethod)) else raw))
-            wrapped._airlock = True
-            setattr(klass, meth, wrapped)
+        wrapped = classmethod(make(raw.__func__ if isinstance(raw, (classmethod, staticmethod)) else raw))
+        wrapped._airlock = True
+        setattr(klass, meth, wrapped)
+        patched.append("%s.%s.%s" % (klass.__module__, klass.__name__, meth))
+    ADAPTER["mocks"] = sorted(patched)
 
 
 def install_exec_capture():
-    """DagBag keeps only a string per import error; keep the exception object too. The hook sits
-    on the one loader instance that runs the DAG file, so imports nested in the DAG file get no
-    extra stack frame (warning stacklevels still point into the DAG file)."""
-    from importlib.machinery import SourceFileLoader
-    orig_init = SourceFileLoader.__init__
+    """DagBag keeps only a string per import error; keep the exception object too, and note that the
+    file's code started to run. Every Airflow (2.x SourceFileLoader, 3.4's definition loaders) builds
+    the DAG module with importlib.util.spec_from_loader, then calls loader.exec_module: the hook wraps
+    exec_module on the one loader instance that runs the DAG file, so imports nested in the DAG file
+    get no extra stack frame (warning stacklevels still point into the DAG file)."""
+    import importlib.util
+    orig_spec_from_loader = importlib.util.spec_from_loader
 
-    def __init__(self, fullname, path):
-        orig_init(self, fullname, path)
-        if STATE["file"] and same_file(path, STATE["file"]):
-            bound = self.exec_module
+    def spec_from_loader(name, loader, *args, **kwargs):
+        path = STATE["file"]
+        if path and loader is not None:
+            try:
+                filename = loader.get_filename(name)
+            except Exception:
+                filename = getattr(loader, "path", None)
+            if same_file(str(filename), path) and not getattr(loader, "_airlock", False):
+                bound = loader.exec_module
 
-            def exec_module(module):
-                try:
-                    return bound(module)
-                except BaseException as exc:
-                    CAPTURED[STATE["file"]] = exc
-                    raise
-            self.exec_module = exec_module
-    SourceFileLoader.__init__ = __init__
+                def exec_module(module):
+                    STARTED.add(path)
+                    try:
+                        return bound(module)
+                    except BaseException as exc:
+                        CAPTURED[path] = exc
+                        raise
+                loader.exec_module = exec_module
+                loader._airlock = True
+        return orig_spec_from_loader(name, loader, *args, **kwargs)
+    importlib.util.spec_from_loader = spec_from_loader
+
+
+# ----------------------------------------------------------------------------- probing
+def _params(callable_):
+    import inspect
+    try:
+        return list(inspect.signature(callable_).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def find_dagbag():
+    """The DagBag that parses files: newest home first (3.3 moved it to airflow.dag_processing.dagbag and
+    made airflow.models.dagbag's name the DB-backed bag), the one that takes `dag_folder` and has
+    `process_file`/`collect_dags`. Returns (class, keyword arguments for one file)."""
+    import importlib
+    tried = []
+    for mod_name in ("airflow.dag_processing.dagbag", "airflow.models.dagbag"):
+        try:
+            cls_ = getattr(importlib.import_module(mod_name), "DagBag")
+        except Exception as exc:
+            tried.append("%s.DagBag: %s: %s" % (mod_name, type(exc).__name__, exc))
+            continue
+        params = _params(cls_.__init__)
+        if "dag_folder" not in params or not (hasattr(cls_, "collect_dags") or hasattr(cls_, "process_file")):
+            tried.append("%s.DagBag: not a file-parsing DagBag (parameters %s)" % (mod_name, params[1:]))
+            continue
+        kwargs = {}
+        if "include_examples" in params:
+            kwargs["include_examples"] = False
+        ADAPTER["dagBag"] = "%s.%s" % (cls_.__module__, cls_.__qualname__)
+        ADAPTER["dagBagArguments"] = sorted(kwargs)
+        return cls_, kwargs
+    raise HarnessFailure("no file-parsing DagBag found (%s)" % "; ".join(tried))
+
+
+def new_dagbag(path):
+    cls_, kwargs = ADAPTER["_dagbag"]
+    return cls_(dag_folder=path, **kwargs)
+
+
+def list_dag_files(dags):
+    """The DAG files Airflow would parse in `dags` (honours .airflowignore and DAG_DISCOVERY_SAFE_MODE):
+    `list_py_file_paths` up to 3.3, else the file-parsing DagBag's own discovery (3.4 definitions)."""
+    try:
+        from airflow.utils.file import list_py_file_paths
+    except ImportError:
+        list_py_file_paths = None
+    if list_py_file_paths is not None:
+        ADAPTER["lister"] = "airflow.utils.file.list_py_file_paths"
+        return list(list_py_file_paths(dags))
+    from pathlib import Path
+    from airflow.configuration import conf
+    cls_, kwargs = ADAPTER["_dagbag"]
+    bag = cls_(dag_folder=dags, collect_dags=False, **kwargs)
+    finder = getattr(bag, "_find_definitions", None)
+    if finder is None:
+        raise HarnessFailure("no DAG-file lister found: neither airflow.utils.file.list_py_file_paths nor "
+                             "%s._find_definitions" % ADAPTER["dagBag"])
+    ADAPTER["lister"] = "%s._find_definitions" % ADAPTER["dagBag"]
+    safe = conf.getboolean("core", "DAG_DISCOVERY_SAFE_MODE", fallback=True)
+    return [repr(definition) for _importer, definition in finder(Path(dags), safe_mode=safe)]
+
+
+def init_database():
+    """What `airflow db migrate` runs where that command exists (2.7+: upgradedb, which builds a fresh DB),
+    else what `airflow db init` runs (initdb)."""
+    from airflow.utils import db as dbu
+    try:
+        from airflow.cli.commands import db_command
+        migrate = hasattr(db_command, "migratedb") and hasattr(dbu, "upgradedb")
+    except Exception:
+        migrate = False
+    if migrate:
+        ADAPTER["databaseInit"] = "airflow.utils.db.upgradedb (airflow db migrate)"
+        dbu.upgradedb()
+    else:
+        ADAPTER["databaseInit"] = "airflow.utils.db.initdb (airflow db init)"
+        dbu.initdb()
+
+
+def probe():
+    """Finds how to drive this Airflow; HarnessFailure when it cannot."""
+    ADAPTER["_dagbag"] = find_dagbag()
 
 
 def warm_up():
-    """Import what parsing a trivial DAG needs, in the parent, before forking."""
+    """Import what parsing a trivial DAG needs, in the parent, before forking (the canary DAG)."""
     import importlib
-    from airflow.models.dagbag import DagBag
     extra = WARMUP_MODULES_2X if airflow_version().startswith("2.") else ()
     tmp = tempfile.mkdtemp(prefix="airlock-warmup-")
     with warnings.catch_warnings():
@@ -195,12 +349,32 @@ def warm_up():
                 pass
         try:
             with open(os.path.join(tmp, "airlock_warmup_dag.py"), "w") as fh:
-                fh.write(WARMUP_DAG)
-            DagBag(dag_folder=fh.name, include_examples=False)
+                fh.write(CANARY_DAG)
+            new_dagbag(fh.name)
         except Exception:
-            pass
+            pass   # the canary run in a child reports it
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_canary(timeout):
+    """Parses the canary DAG in a child, exactly like a user's file. None when it passes, else the reason."""
+    tmp = tempfile.mkdtemp(prefix="airlock-canary-")
+    path = os.path.join(tmp, "airlock_canary_dag.py")
+    try:
+        with open(path, "w") as fh:
+            fh.write(CANARY_DAG)
+        res = run_pool([path], max(timeout, 60), 1)[0]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if res.get("outcome") == "ok" and res.get("dagIds") == [CANARY_DAG_ID] and res.get("started"):
+        return None
+    if res.get("outcome") == "ok" and res.get("dagIds") == [CANARY_DAG_ID]:
+        return "the canary DAG parsed, but the harness did not see its code run (the exec hook is not reached)"
+    err = res.get("error") or {}
+    detail = "%s: %s" % (err.get("type"), err.get("message")) if err else "outcome %s, DAGs %s" % (res.get("outcome"), res.get("dagIds"))
+    tb = err.get("traceback") or res.get("stderrTail") or ""
+    return "the canary DAG did not parse (%s)%s" % (detail, "\n" + tb[-1500:] if tb else "")
 
 
 # ----------------------------------------------------------------------------- parse
@@ -223,20 +397,52 @@ def error_from_exception(exc, path):
     return err
 
 
-def error_from_text(text):
-    """Fallback when only DagBag's import-error string exists (cycle, duplicate dag_id, ...)."""
+def dag_file_line(text, path):
+    """The innermost `File "<path>", line N` of a traceback text (the DAG file's line), or None."""
+    line = None
+    for chunk in str(text).split('File "')[1:]:
+        name, _, rest = chunk.partition('", line ')
+        number = rest.split(",")[0].split()[0] if rest.split() else ""
+        if same_file(name, path) and number.isdigit():
+            line = int(number)
+    return line
+
+
+def error_from_text(text, path):
+    """When only DagBag's import-error string exists (cycle, duplicate dag_id, or an Airflow whose loader
+    the exec hook does not see): type and message from its last line, the line from its frames."""
     text = str(text).strip()
     last = text.splitlines()[-1] if text.startswith("Traceback") else text
     etype, sep, msg = last.partition(": ")
     if not sep or not etype.replace(".", "").replace("_", "").isalnum():
         etype, msg = "ImportError", last
-    return {"type": etype.rsplit(".", 1)[-1], "message": msg, "line": None,
-            "traceback": "\n".join(text.splitlines()[-TRACEBACK_LINES:])}
+    err = {"type": etype.rsplit(".", 1)[-1], "message": msg, "line": dag_file_line(text, path),
+           "traceback": "\n".join(text.splitlines()[-TRACEBACK_LINES:])}
+    if err["type"] == "ModuleNotFoundError" and msg.startswith("No module named '"):
+        err["missingModule"] = msg[len("No module named '"):].split("'")[0]
+    return err
+
+
+def has_user_frame(exc, path):
+    return any(same_file(fs.filename, path) for fs in traceback.extract_tb(exc.__traceback__))
+
+
+def warning_categories(bag, path):
+    """Airflow 3.3+ records a file's warnings itself and re-emits them as UserWarning; its record
+    (`file:line: module.Category: message`) has the real category: message -> category."""
+    categories = {}
+    for key, lines in (getattr(bag, "captured_warnings", None) or {}).items():
+        for text in lines:
+            head, _, tail = str(text).partition(": ")
+            category, _, message = tail.partition(": ")
+            if category and message and head.rsplit(":", 1)[-1].isdigit():
+                categories[message] = category.rsplit(".", 1)[-1]
+    return categories
 
 
 def parse_one(path):
-    """Runs in the forked child; returns the per-file result (without seconds/stderrTail)."""
-    from airflow.models.dagbag import DagBag
+    """Runs in the forked child; returns the per-file result (without seconds/stderrTail). Raises
+    HarnessFailure when what went wrong is the harness's, not the file's."""
     STATE["file"] = path
     res = {"path": rel(path), "outcome": "ok", "dagIds": [], "error": None, "warnings": [], "mocked": MOCKED}
     bag = fatal = None
@@ -246,23 +452,36 @@ def parse_one(path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            bag = DagBag(dag_folder=path, include_examples=False)
+            bag = new_dagbag(path)
         except BaseException as exc:   # e.g. SystemExit escapes DagBag on Airflow 2.x
             fatal = exc
     STATE["file"] = None
-    if bag is not None:
-        res["dagIds"] = sorted(bag.dag_ids)
-        if bag.import_errors:
-            text = bag.import_errors.get(path) or next(iter(bag.import_errors.values()))
-            exc = CAPTURED.get(path)
-            res["error"] = error_from_exception(exc, path) if exc is not None else error_from_text(text)
-            res["error"]["airflowMessage"] = str(text)[-2000:]
+    started = path in STARTED
+    res["started"] = started
     if fatal is not None:
-        res["error"] = error_from_exception(CAPTURED.get(path, fatal), path)
+        exc = CAPTURED.get(path, fatal)
+        if not has_user_frame(exc, path):
+            # Raised by the harness or by DagBag around the file, never from the file's code.
+            raise HarnessFailure("%s raised %s: %s (no frame of the DAG file in its traceback)" % (
+                ADAPTER.get("dagBag"), type(exc).__name__, exc)) from exc
+        res["error"] = error_from_exception(exc, path)
+    elif bag.import_errors:
+        text = bag.import_errors.get(path) or next(iter(bag.import_errors.values()))
+        exc = CAPTURED.get(path)
+        res["error"] = error_from_exception(exc, path) if exc is not None else error_from_text(text, path)
+        res["error"]["airflowMessage"] = str(text)[-2000:]
+        if not started and res["error"]["line"] is None:
+            raise HarnessFailure("%s reported an error for a file whose code never ran: %s" % (
+                ADAPTER.get("dagBag"), str(text)[-1500:]))
+    res["dagIds"] = sorted(bag.dag_ids) if bag is not None else []
     res["outcome"] = "ok" if res["error"] is None else "error"
+    categories = warning_categories(bag, path) if bag is not None else {}
     seen = set()
     for w in caught:
-        item = {"category": w.category.__name__, "message": str(w.message),
+        category = w.category.__name__
+        if category == "UserWarning":
+            category = categories.get(str(w.message), category)
+        item = {"category": category, "message": str(w.message),
                 "line": w.lineno if same_file(w.filename, path) else None,
                 "file": rel(w.filename) if w.filename else None}
         key = (item["category"], item["message"], item["file"], w.lineno)
@@ -295,7 +514,14 @@ def spawn(path, out_path, log_path):
         signal.signal = lambda sig, handler: None if sig == signal.SIGSEGV else real_signal(sig, handler)
         faulthandler.enable(all_threads=True)
         faulthandler.register(signal.SIGUSR1, all_threads=True)   # parent asks for a stack on timeout
-        write_json(out_path, parse_one(path))
+        try:
+            doc = parse_one(path)
+        except Exception as exc:   # the harness's own failure: never a verdict on the file
+            traceback.print_exc()
+            doc = {"path": rel(path), "outcome": "harness-error", "dagIds": [], "warnings": [], "mocked": [],
+                   "error": {"type": type(exc).__name__, "message": str(exc), "line": None,
+                             "traceback": traceback.format_exc()[-4000:]}}
+        write_json(out_path, doc)
         code = 0
     except BaseException:
         traceback.print_exc()
@@ -412,43 +638,78 @@ def cmd_parse(args):
     t_imp = time.monotonic()
     try:
         import airflow  # noqa: F401
-        from airflow.models.dagbag import DagBag  # noqa: F401
     except BaseException as exc:
         return err_doc(exc, "cannot import Airflow: ")
     import_seconds = time.monotonic() - t_imp
+    try:
+        probe()
+    except Exception as exc:
+        return harness_failure_doc(exc)
     template, db_path = req.get("databaseTemplate"), req.get("databasePath")
     if template and db_path and not os.path.exists(template):
         # First run in this environment: migrate the throw-away DB here, in the process that already
         # imported Airflow, and keep a pristine copy as the environment's template for later runs.
         from airflow import settings
-        from airflow.utils import db as dbu
-        dbu.initdb()
+        try:
+            init_database()
+        except Exception as exc:
+            return harness_failure_doc(exc, "the metadata DB could not be initialised: ")
         settings.engine.dispose()
         staging = "%s.%d.tmp" % (template, os.getpid())
         shutil.copyfile(db_path, staging)
         os.replace(staging, template)
     if req.get("infoOut") and not os.path.exists(req["infoOut"]):
-        write_json(req["infoOut"], info_doc())   # the environment's facts, while Airflow is imported anyway
+        try:
+            write_json(req["infoOut"], info_doc())   # the environment's facts, while Airflow is imported anyway
+        except Exception:
+            traceback.print_exc()   # not needed to parse; the DB check asks `info` itself and reports its error
     if dags not in sys.path:   # Airflow 2 adds it in settings; Airflow 3's DAG processor adds the bundle
         sys.path.append(dags)
     warm_up()
     warmup_seconds = time.monotonic() - t_imp - import_seconds
-    install_mocks()
-    install_exec_capture()
-    files = req.get("files")
-    if files is None:
-        from airflow.utils.file import list_py_file_paths
-        files = list_py_file_paths(dags)   # honours .airflowignore and DAG_DISCOVERY_SAFE_MODE
+    timeout = float(req.get("timeoutSeconds") or 30)
+    try:
+        install_mocks()
+        install_exec_capture()
+        files = req.get("files")
+        if files is None:
+            files = list_dag_files(dags)   # honours .airflowignore and DAG_DISCOVERY_SAFE_MODE
+        canary = req.get("canaryCache")
+        if not (canary and os.path.exists(canary)):   # once per environment and harness version
+            reason = run_canary(timeout)
+            if reason:
+                raise HarnessFailure(reason)
+            if canary:
+                write_json(canary, {"ok": True, "airflowVersion": airflow_version(), "adapter": adapter_doc()})
+    except Exception as exc:
+        return harness_failure_doc(exc)
     paths = sorted(os.path.abspath(os.path.join(root, f)) for f in files)
-    results = run_pool(paths, float(req.get("timeoutSeconds") or 30), max(1, int(req.get("parallelism") or 1)))
+    results = run_pool(paths, timeout, max(1, int(req.get("parallelism") or 1)))
+    broken = [r for r in results if r.get("outcome") == "harness-error"]
+    if broken:
+        err = broken[0]["error"]
+        return harness_failure_doc(None, "while parsing %s: %s: %s" % (broken[0]["path"], err.get("type"), err.get("message")),
+                                   err.get("traceback"))
     owners = {}   # files are parsed in separate DagBags, so cross-file duplicate dag_ids are reported here
     for res in results:
         for dag_id in res["dagIds"]:
             owners.setdefault(dag_id, []).append(res["path"])
-    return {"ok": True, "airflowVersion": airflow_version(), "python": sys.version.split()[0],
+    return {"ok": True, "airflowVersion": airflow_version(), "python": sys.version.split()[0], "adapter": adapter_doc(),
             "importSeconds": round(import_seconds, 3), "warmupSeconds": round(warmup_seconds, 3),
             "totalSeconds": round(time.monotonic() - t0, 3), "files": results,
             "duplicateDagIds": {k: v for k, v in owners.items() if len(v) > 1}}
+
+
+def adapter_doc():
+    return {k: v for k, v in ADAPTER.items() if not k.startswith("_")}
+
+
+def harness_failure_doc(exc, prefix="", tb=None):
+    """The run's result when the harness cannot drive this Airflow: no file results at all."""
+    message = prefix + ("%s: %s" % (type(exc).__name__, exc) if exc is not None else "")
+    return {"ok": False, "harnessFailure": True, "airflowVersion": airflow_version(), "python": sys.version.split()[0],
+            "error": message, "adapter": adapter_doc(),
+            "traceback": tb or (traceback.format_exc()[-4000:] if exc is not None else None)}
 
 
 # ----------------------------------------------------------------------------- info
@@ -490,10 +751,104 @@ def cmd_info(args):
         shutil.rmtree(home, ignore_errors=True)
 
 
+# ----------------------------------------------------------------------------- relocations
+SHIM_MARKERS = ("add_deprecated_classes(", "__lazy_imports", "__deprecated_classes")
+
+
+def relocations_doc(modules):
+    """Airflow's own relocation knowledge, read from this environment: every `add_deprecated_classes`
+    map (2.x and 3.x shims: airflow.operators, airflow.models, providers, ...) and the deprecated entries
+    of the `__lazy_imports` maps behind `__getattr__`; plus which of `modules` import here."""
+    import importlib
+    import importlib.util
+    import airflow
+    t0, pkg_dir = time.monotonic(), os.path.dirname(airflow.__file__)
+    entries, seen = [], set()
+
+    def add(module, name, target, source):
+        key = (module, name, target)
+        if target and key not in seen:
+            seen.add(key)
+            entries.append({"module": module, "name": name, "target": target, "source": source})
+
+    def record(module_imports, package, override=None, *args, **kwargs):
+        for group in (module_imports or {}), (override or {}):
+            for sub, names in group.items():
+                old = package if sub == package else "%s.%s" % (package, sub)
+                for name, target in (names or {}).items():
+                    add(old, name, target, "add_deprecated_classes")
+    try:
+        from airflow.utils import deprecation_tools
+        real = deprecation_tools.add_deprecated_classes
+
+        def add_deprecated_classes(module_imports, package, *args, **kwargs):
+            record(module_imports, package, *(args[:1]), **({"override": kwargs["override_deprecated_classes"]}
+                                                            if "override_deprecated_classes" in kwargs else {}))
+            return real(module_imports, package, *args, **kwargs)
+        deprecation_tools.add_deprecated_classes = add_deprecated_classes
+    except Exception:
+        pass
+    shim_modules = []
+    for folder, dirs, names in os.walk(pkg_dir):
+        dirs[:] = [d for d in dirs if d not in ("_vendor", "tests", "example_dags", "migrations", "__pycache__", "ui", "www")]
+        for name in names:
+            if not name.endswith(".py") or name == "deprecation_tools.py":
+                continue
+            path = os.path.join(folder, name)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            if any(marker in text for marker in SHIM_MARKERS):
+                relative = os.path.relpath(path, os.path.dirname(pkg_dir))[:-3].replace(os.sep, ".")
+                shim_modules.append(relative[:-len(".__init__")] if relative.endswith(".__init__") else relative)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in sorted(shim_modules):
+            try:
+                mod = sys.modules.get(name) or importlib.import_module(name)
+            except BaseException:
+                continue
+            for var, value in list(vars(mod).items()):
+                if var.endswith("deprecated_classes") and isinstance(value, dict):
+                    record(value, name)
+                elif var.endswith("lazy_imports") and isinstance(value, dict):
+                    for attr, spec in value.items():
+                        # 3.x: name -> (module, attribute, deprecated); only the deprecated ones are moves.
+                        if isinstance(spec, tuple) and len(spec) == 3 and spec[2]:
+                            target_mod = spec[0] if not spec[0].startswith(".") else name.split(".")[0] + spec[0]
+                            add(name, attr, target_mod + ("." + spec[1] if spec[1] else ""), "__getattr__")
+        importable = {}
+        targets = set(e["target"].rsplit(".", 1)[0] for e in entries if "." in e["target"])
+        for module in sorted(set(modules) | targets):
+            try:
+                importable[module] = importlib.util.find_spec(module) is not None
+            except BaseException:
+                importable[module] = False
+    return {"ok": True, "airflowVersion": airflow_version(), "entries": entries, "shimModules": len(shim_modules),
+            "importable": importable, "seconds": round(time.monotonic() - t0, 3)}
+
+
+def cmd_relocations(args):
+    with open(args.request, encoding="utf-8") as fh:
+        req = json.load(fh)
+    home = tempfile.mkdtemp(prefix="airlock-relocations-")
+    try:
+        prepare_env(home, os.path.join(home, "airflow.db"), defaults={"AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+        try:
+            import airflow  # noqa: F401
+        except BaseException as exc:
+            return err_doc(exc, "cannot import Airflow: ")
+        return relocations_doc(req.get("modules") or [])
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="dag_parse_harness.py")
     sub = ap.add_subparsers(dest="mode", required=True)
-    for mode, opts in (("parse", ("--request",)), ("info", ())):
+    for mode, opts in (("parse", ("--request",)), ("info", ()), ("relocations", ("--request",))):
         p = sub.add_parser(mode)
         for opt in opts + ("--out",):
             p.add_argument(opt, required=True)
@@ -502,7 +857,7 @@ def main(argv=None):
     sys.stdout.flush()
     os.dup2(2, 1)   # keep stdout clean: Airflow 3 logs to stdout
     try:
-        doc = {"parse": cmd_parse, "info": cmd_info}[args.mode](args)
+        doc = {"parse": cmd_parse, "info": cmd_info, "relocations": cmd_relocations}[args.mode](args)
     except BaseException as exc:
         doc = err_doc(exc)
     write_json(out, doc)
