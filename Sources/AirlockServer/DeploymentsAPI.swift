@@ -6,11 +6,14 @@ import Hummingbird
 
 /// `/api/v1/deployments…`: deployments, their settings, deploy history and audit events.
 /// Every mutating call needs a bearer token with a sufficient role; reads are open on loopback
-/// (`ReadTokenMiddleware` closes them otherwise).
+/// (`ReadTokenMiddleware` closes them otherwise, and a rollback preview, a read sent as POST, follows it).
+/// What each call accepts and answers is `OpenAPIDocument`; schemathesis holds the two together.
 struct DeploymentsAPI: Sendable {
     var store: any DeployHistoryStore
     var artifacts: ArtifactStore
     var coordinator: DeployCoordinator
+    /// Reads need a (viewer) token: the rule `ReadTokenMiddleware` applies to GETs.
+    var readsNeedToken = false
 
     /// Upload size limits: the compressed-free tar itself and its unpacked content.
     static let uploadLimits: [ArtifactStore.Kind: Int] = [.image: 256 * 1024 * 1024, .dags: 64 * 1024 * 1024]
@@ -19,15 +22,24 @@ struct DeploymentsAPI: Sendable {
         group.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
+        group.get("health") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+        }
         group.get("deployments") { _, _ in
             try await call { JSONBody(value: DeploymentList(deployments: try await store.listDeployments())) }
         }
         group.post("deployments") { request, context in
             try await call {
                 let token = try await authorize(request, .admin)
-                let body = try await decode(CreateDeploymentBody.self, request, context)
+                let body = try await JSONRequestBody.decode(CreateDeploymentBody.self, from: request, operation: "POST /deployments")
                 try Deployment.validateName(body.name)
-                if let url = body.metadataDatabaseUrl { try DeploymentSettings.validateMetadataDatabaseUrl(url) }
+                if let url = body.metadataDatabaseUrl {
+                    try OpenAPIDocument.require(url, matches: OpenAPIDocument.metadataDatabaseUrlPattern, field: "metadataDatabaseUrl")
+                    try DeploymentSettings.validateMetadataDatabaseUrl(url)
+                }
+                if try await store.deployment(named: body.name) != nil {
+                    throw APIError(.conflict, code: "deployment_exists", "A deployment named `\(body.name)` already exists")
+                }
                 let deployment = Deployment(id: UUID().uuidString.lowercased(), name: body.name, target: body.target ?? .local,
                                             settings: DeploymentSettings(metadataDatabaseUrl: body.metadataDatabaseUrl),
                                             currentDeployId: nil, pinned: nil)
@@ -43,12 +55,14 @@ struct DeploymentsAPI: Sendable {
             try await call {
                 let token = try await authorize(request, .admin)
                 var deployment = try await deployment(context)
-                let body = try await decode(SettingsBody.self, request, context)
+                let body = try await JSONRequestBody.decode(SettingsBody.self, from: request, operation: "PATCH /deployments/{name}/settings")
                 if let value = body.rollbackEnabled { deployment.settings.rollbackEnabled = value }
                 if let value = body.dagDeployEnabled { deployment.settings.dagDeployEnabled = value }
                 if let value = body.deployMechanism { deployment.settings.deployMechanism = value }
                 if let value = body.retentionDays {
-                    guard value >= 1 else { throw AirlockError.usage("`retentionDays` must be at least 1") }
+                    guard OpenAPIDocument.retentionDays.contains(value) else {
+                        throw JSONRequestBody.invalid("`retentionDays` must be from \(OpenAPIDocument.retentionDays.lowerBound) to \(OpenAPIDocument.retentionDays.upperBound)")
+                    }
                     deployment.settings.retentionDays = value
                 }
                 return JSONBody(value: try await store.updateSettings(deploymentId: deployment.id, settings: deployment.settings,
@@ -57,18 +71,19 @@ struct DeploymentsAPI: Sendable {
         }
         group.get("deployments/:name/deploys") { request, context in
             try await call {
+                let offset = try request.integerQuery("offset", default: 0, range: OpenAPIDocument.offsets)
+                let limit = try request.integerQuery("limit", default: 50, range: OpenAPIDocument.deployPageLimits)
                 let deployment = try await deployment(context)
-                let offset = max(0, request.uri.queryParameters.get("offset", as: Int.self) ?? 0)
-                let limit = min(500, max(1, request.uri.queryParameters.get("limit", as: Int.self) ?? 50))
                 let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: limit)
-                return JSONBody(value: DeployPage(deploys: page.deploys, offset: offset, limit: limit, totalCount: page.totalCount))
+                return JSONBody(value: DeployHistoryPage(deploys: page.deploys, offset: offset, limit: limit, totalCount: page.totalCount))
             }
         }
         group.post("deployments/:name/deploys") { request, context in
             try await call {
                 let token = try await authorize(request, .deployer)
                 let deployment = try await deployment(context)
-                let body = try await decode(CreateDeployBody.self, request, context)
+                let body = try await JSONRequestBody.decode(CreateDeployBody.self, from: request, operation: "POST /deployments/{name}/deploys")
+                try OpenAPIDocument.requireDescription(body.description)
                 if let pin = deployment.pinned {
                     throw APIError(.conflict, code: "deployment_pinned",
                                    "Deployment `\(deployment.name)` is pinned (\(pin.reason)); unpin it before deploying")
@@ -78,26 +93,17 @@ struct DeploymentsAPI: Sendable {
                     throw APIError(.conflict, code: "dag_deploy_disabled", "DAG-only deploys are disabled for `\(deployment.name)`; deploy the whole project or enable DAG deploys")
                 }
                 let description = (body.description ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-                guard description.count <= RollbackPolicy.maximumDescriptionLength else {
-                    throw APIError(.badRequest, code: "invalid_request", "The description is longer than \(RollbackPolicy.maximumDescriptionLength) characters")
-                }
                 let deploy = Deploy(id: UUID().uuidString.lowercased(), deploymentId: deployment.id, sequence: 0, type: type,
                                     status: .initialized, description: description, createdAt: Date(), createdBy: token.name,
                                     image: nil, dagBundleVersion: nil, dagDeployEnabled: deployment.settings.dagDeployEnabled,
-                                    dbSchemaHead: nil, git: body.git, everDeployed: false)
+                                    dbSchemaHead: nil, git: body.git?.metadata, everDeployed: false)
                 return JSONBody(value: try await store.createDeploy(deploy), status: .created)
             }
         }
         group.get("deployments/:name/deploys/:ref") { _, context in
             try await call {
                 let deployment = try await deployment(context)
-                let deploy = try await deploy(context, in: deployment)
-                var message = await coordinator.statusMessage(deployId: deploy.id)
-                if message == nil, deploy.status == .failed {
-                    message = try await store.auditEvents(deploymentId: deployment.id, limit: 200)
-                        .first { $0.afterDeployId == deploy.id && $0.outcome == .failed }?.detail
-                }
-                return JSONBody(value: DeployView(deploy: deploy, statusMessage: message, steps: await coordinator.steps(deployId: deploy.id)))
+                return JSONBody(value: try await deployView(try await deploy(context, in: deployment), in: deployment))
             }
         }
         group.post("deployments/:name/deploys/:ref/finalize") { request, context in
@@ -105,10 +111,15 @@ struct DeploymentsAPI: Sendable {
                 let token = try await authorize(request, .deployer)
                 let deployment = try await deployment(context)
                 let deploy = try await deploy(context, in: deployment)
-                let body = try await decode(FinalizeBody.self, request, context)
-                let queued = try await coordinator.finalize(deployId: deploy.id, deployment: deployment, imageDigest: body.imageDigest,
-                                                            dagsDigest: body.dagsDigest, constraintsSource: body.constraintsSource,
-                                                            actor: token.name)
+                let body = try await JSONRequestBody.decode(FinalizeBody.self, from: request, operation: "POST /deployments/{name}/deploys/{ref}/finalize")
+                for (field, digest) in [("imageDigest", body.imageDigest), ("dagsDigest", body.dagsDigest)] {
+                    if let digest { try OpenAPIDocument.require(digest, matches: OpenAPIDocument.digestPattern, field: field) }
+                }
+                let queued = try await conflictOnRefusal("finalize_refused") {
+                    try await coordinator.finalize(deployId: deploy.id, deployment: deployment, imageDigest: body.imageDigest,
+                                                   dagsDigest: body.dagsDigest, constraintsSource: body.constraintsSource,
+                                                   actor: token.name)
+                }
                 return JSONBody(value: queued, status: .accepted)
             }
         }
@@ -117,9 +128,10 @@ struct DeploymentsAPI: Sendable {
                 let token = try await authorize(request, .deployer)
                 let deployment = try await deployment(context)
                 let deploy = try await deploy(context, in: deployment)
-                let body = try await decode(CancelBody.self, request, context)
-                return JSONBody(value: try await coordinator.cancel(deployId: deploy.id, reason: body.reason ?? "Cancelled by the client",
-                                                                    actor: token.name))
+                let body = try await JSONRequestBody.decode(CancelBody.self, from: request, operation: "POST /deployments/{name}/deploys/{ref}/cancel", optional: true)
+                return JSONBody(value: try await conflictOnRefusal("cancel_refused") {
+                    try await coordinator.cancel(deployId: deploy.id, reason: body.reason ?? "Cancelled by the client", actor: token.name)
+                })
             }
         }
         group.get("deployments/:name/status") { _, context in
@@ -166,47 +178,68 @@ struct DeploymentsAPI: Sendable {
         group.post("deployments/:name/deploys/:ref/rollback") { request, context in
             try await call {
                 let deployment = try await deployment(context)
-                let body = try await decode(RollbackBody.self, request, context)
+                let body = try await JSONRequestBody.decode(RollbackBody.self, from: request, operation: "POST /deployments/{name}/deploys/{ref}/rollback")
+                if let description = body.description {
+                    try OpenAPIDocument.requireDescription(description)
+                    guard !description.isEmpty else { throw JSONRequestBody.invalid("`description` must not be empty; leave it out instead") }
+                }
                 let dryRun = body.dryRun ?? false
-                // Anyone may preview; executing needs a token with the rollback role (checked by the planner).
-                let token: APIToken? = dryRun ? nil : try await authorize(request, .viewer)
-                let history = try await store.history(deploymentId: deployment.id)
-                let reference = try context.parameters.require("ref")
-                let target = try RollbackPlanner.resolveTarget(reference, in: history)
-                let current = history.first { $0.id == deployment.currentDeployId }
-                let currentPins = current.flatMap { coordinator.pins(deploymentId: deployment.id, deployId: $0.id) }
-                let targetPins = coordinator.pins(deploymentId: deployment.id, deployId: target.id)
-                let backup = coordinator.backupBeforeUpgrade(deploymentId: deployment.id, target: target)
-                var migrations: [DatabaseMigration] = []
-                if let current { migrations = await coordinator.migrations(deploymentId: deployment.id, current: current, target: target) }
-                let plan: RollbackPlan
-                do {
-                    plan = try RollbackPlanner.plan(
-                        deployment: deployment, history: history, targetId: reference, now: Date(), description: body.description,
-                        dryRun: dryRun, restoreBackup: body.restoreBackup ?? false, role: token?.role ?? .viewer,
-                        currentPins: currentPins, targetPins: targetPins,
-                        currentManifest: manifest(of: current), targetManifest: manifest(of: target),
-                        migrations: migrations, backupBeforeUpgrade: backup)
-                } catch let error as AirlockError {
-                    throw APIError(.conflict, code: "rollback_refused", error.message)
-                }
-                guard let token else { return JSONBody(value: RollbackResult(plan: plan, deploy: nil)) }
-                if let expected = body.expectedFromId, expected != plan.fromDeploy.id {
-                    throw APIError(.conflict, code: "current_deploy_changed",
-                                   "\(plan.fromDeploy.label) was deployed after the preview; preview the rollback again")
-                }
-                let deploy = try await coordinator.rollback(plan: plan, deployment: deployment, actor: token.name, pin: body.pin ?? false,
-                                                            constraintsSource: body.constraintsSource)
+                // A preview is a read (a token when reads need one); executing needs a token with the
+                // rollback role (checked by the planner).
+                let token: APIToken? = dryRun && !readsNeedToken ? nil : try await authorize(request, .viewer)
+                let plan = try await planRollback(deployment: deployment, reference: try context.parameters.require("ref"),
+                                                  description: body.description, dryRun: dryRun,
+                                                  restoreBackup: body.restoreBackup ?? false, role: token?.role ?? .viewer)
+                guard let token, !dryRun else { return JSONBody(value: RollbackResult(plan: plan, deploy: nil)) }
+                let deploy = try await startRollback(plan, deployment: deployment, expectedFromId: body.expectedFromId, actor: token.name,
+                                                     pin: body.pin ?? false, constraintsSource: body.constraintsSource)
                 return JSONBody(value: RollbackResult(plan: plan, deploy: deploy), status: .accepted)
             }
         }
         group.get("deployments/:name/audit-events") { request, context in
             try await call {
+                let limit = try request.integerQuery("limit", default: 100, range: OpenAPIDocument.auditLimits)
                 let deployment = try await deployment(context)
-                let limit = min(1000, max(1, request.uri.queryParameters.get("limit", as: Int.self) ?? 100))
                 return JSONBody(value: AuditList(events: try await store.auditEvents(deploymentId: deployment.id, limit: limit)))
             }
         }
+    }
+
+    /// The planner's rollback plan, with the pins, manifests, migrations and backup the server knows: what
+    /// the API and the web UI preview and run. Refusals are 409 `rollback_refused`.
+    func planRollback(deployment: Deployment, reference: String, description: String?, dryRun: Bool, restoreBackup: Bool,
+                      role: Role) async throws -> RollbackPlan {
+        let history = try await store.history(deploymentId: deployment.id)
+        let target = try RollbackPlanner.resolveTarget(reference, in: history)
+        let current = history.first { $0.id == deployment.currentDeployId }
+        let currentPins = current.flatMap { coordinator.pins(deploymentId: deployment.id, deployId: $0.id) }
+        let targetPins = coordinator.pins(deploymentId: deployment.id, deployId: target.id)
+        let backup = coordinator.backupBeforeUpgrade(deploymentId: deployment.id, target: target)
+        var migrations: [DatabaseMigration] = []
+        if let current { migrations = await coordinator.migrations(deploymentId: deployment.id, current: current, target: target) }
+        let plan: RollbackPlan
+        do {
+            plan = try RollbackPlanner.plan(
+                deployment: deployment, history: history, targetId: reference, now: Date(), description: description,
+                dryRun: dryRun, restoreBackup: restoreBackup, role: role,
+                currentPins: currentPins, targetPins: targetPins,
+                currentManifest: manifest(of: current), targetManifest: manifest(of: target),
+                migrations: migrations, backupBeforeUpgrade: backup)
+        } catch {
+            throw APIError(.conflict, code: "rollback_refused", error.message)
+        }
+        return plan
+    }
+
+    /// Queues the rollback of a (non-dry-run) plan, unless another deploy became current after the preview
+    /// that showed `expectedFromId` (409 `current_deploy_changed`).
+    func startRollback(_ plan: RollbackPlan, deployment: Deployment, expectedFromId: String?, actor: String, pin: Bool,
+                       constraintsSource: String?) async throws -> Deploy {
+        if let expected = expectedFromId, expected != plan.fromDeploy.id {
+            throw APIError(.conflict, code: "current_deploy_changed",
+                           "\(plan.fromDeploy.label) was deployed after the preview; preview the rollback again")
+        }
+        return try await coordinator.rollback(plan: plan, deployment: deployment, actor: actor, pin: pin, constraintsSource: constraintsSource)
     }
 
     /// Runs a handler, turning Airlock's errors into API errors with stable codes.
@@ -215,6 +248,16 @@ struct DeploymentsAPI: Sendable {
             return try await body()
         } catch let error as AirlockError {
             throw APIError.from(error)
+        }
+    }
+
+    /// Runs a state-changing step whose refusals (`AirlockError.usage`: already finalized, artifact not
+    /// uploaded, running) are conflicts with the deploy's state: 409 with `code`; not-found stays 404.
+    private func conflictOnRefusal<Value>(_ code: String, _ body: () async throws -> Value) async throws -> Value {
+        do {
+            return try await body()
+        } catch let error as AirlockError where error.kind == .usage && !error.isNotFound {
+            throw APIError(.conflict, code: code, error.message)
         }
     }
 
@@ -234,9 +277,23 @@ struct DeploymentsAPI: Sendable {
         return found ? files : nil
     }
 
+    /// A deploy with what it is doing now or why it failed, and its steps.
+    func deployView(_ deploy: Deploy, in deployment: Deployment) async throws -> DeployView {
+        var message = await coordinator.statusMessage(deployId: deploy.id)
+        if message == nil, deploy.status == .failed {
+            message = try await store.auditEvents(deploymentId: deployment.id, limit: 200)
+                .first { $0.afterDeployId == deploy.id && $0.outcome == .failed }?.detail
+        }
+        return DeployView(deploy: deploy, statusMessage: message, steps: await coordinator.steps(deployId: deploy.id))
+    }
+
     /// The deploy named by `:ref` (`3`, `#3` or an id) in the deployment.
     private func deploy(_ context: BasicRequestContext, in deployment: Deployment) async throws -> Deploy {
-        let reference = (try context.parameters.require("ref")).removingPercentEncoding ?? ""
+        try await deploy(reference: (try context.parameters.require("ref")).removingPercentEncoding ?? "", in: deployment)
+    }
+
+    /// The deploy `reference` (`3`, `#3` or an id) names in the deployment; 404 `deploy_not_found` otherwise.
+    func deploy(reference: String, in deployment: Deployment) async throws -> Deploy {
         if let deploy = try await store.deploy(id: reference), deploy.deploymentId == deployment.id { return deploy }
         if let sequence = Deploy.sequence(fromReference: reference) {
             // Sequences are dense from 1, newest first: the page holding #sequence.
@@ -256,14 +313,6 @@ struct DeploymentsAPI: Sendable {
             throw APIError(.notFound, code: "deployment_not_found", "No deployment named `\(name)`")
         }
         return deployment
-    }
-
-    private func decode<Body: Decodable>(_ type: Body.Type, _ request: Request, _ context: BasicRequestContext) async throws -> Body {
-        do {
-            return try await request.decode(as: Body.self, context: context)
-        } catch {
-            throw APIError(.badRequest, code: "invalid_body", "The request body is not valid JSON for this call")
-        }
     }
 
     private func authorize(_ request: Request, _ role: Role) async throws -> APIToken {
@@ -297,7 +346,20 @@ struct RollbackBody: Decodable {
 struct CreateDeployBody: Decodable {
     var type: DeployType?
     var description: String?
-    var git: GitMetadata?
+    var git: GitBody?
+}
+
+/// `git` of a new deploy: every field optional, as the client found them (`{}` records none).
+struct GitBody: Decodable {
+    var commit: String?
+    var branch: String?
+    var author: String?
+    var remote: String?
+
+    var metadata: GitMetadata? {
+        guard commit != nil || branch != nil || author != nil || remote != nil else { return nil }
+        return GitMetadata(commit: commit ?? "", branch: branch, author: author, remote: remote)
+    }
 }
 
 struct CancelBody: Decodable {
@@ -375,5 +437,5 @@ struct SettingsBody: Decodable {
 
 struct DeploymentList: Encodable, Sendable { var deployments: [Deployment] }
 struct UploadResult: Encodable, Sendable { var kind: String; var digest: String; var files: Int; var stored: Bool }
-struct DeployPage: Encodable, Sendable { var deploys: [Deploy]; var offset: Int; var limit: Int; var totalCount: Int }
+struct DeployHistoryPage: Encodable, Sendable { var deploys: [Deploy]; var offset: Int; var limit: Int; var totalCount: Int }
 struct AuditList: Encodable, Sendable { var events: [AuditEvent] }

@@ -1,151 +1,309 @@
-/// The OpenAPI 3.1 description of the REST API, served at `/api/v1/openapi.json`.
+import AirlockCore
+import Foundation
+
+/// The OpenAPI 3.1 description of the REST API, served at `/api/v1/openapi.json`: the contract.
+///
+/// It lists every status each operation can answer and every field's constraints; the server checks
+/// the same constraints with the same constants (patterns, ranges), routes unknown methods to 405 from
+/// its `paths`, and `scripts/schemathesis` (part of `scripts/test`) holds the two together.
+/// Request fields are never nullable: an optional field is left out.
 enum OpenAPIDocument {
+    /// `Deployment.validateName` as a pattern.
+    static let deploymentNamePattern = "^[a-z][a-z0-9-]{0,62}$"
+    /// A PostgreSQL URL with a user, host, port and database but no password (`validateMetadataDatabaseUrl` accepts all of these).
+    static let metadataDatabaseUrlPattern = "^postgres(ql)?://([A-Za-z0-9_-]+@)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(:[1-9][0-9]{0,3})?/[A-Za-z0-9_-]+$"
+    /// Artifact digests: sha256, lowercase hex.
+    static let digestPattern = "^[0-9a-f]{64}$"
+    static let offsets = 0...1_000_000_000
+    static let deployPageLimits = 1...500
+    static let auditLimits = 1...1000
+    static let retentionDays = 1...36_500
+    static let maximumDescriptionLength = RollbackPolicy.maximumDescriptionLength
+
+    /// 400 unless `value` matches `pattern` (one of the patterns above) whole.
+    static func require(_ value: String, matches pattern: String, field: String) throws {
+        guard let regex = try? NSRegularExpression(pattern: pattern),
+              regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value))?.range == NSRange(value.startIndex..., in: value),
+              !value.hasSuffix("\n") else {
+            throw JSONRequestBody.invalid("`\(field)` must match \(pattern)")
+        }
+    }
+
+    /// 400 when a description is longer than the limit, counted in Unicode code points as JSON Schema's `maxLength` is.
+    static func requireDescription(_ description: String?) throws {
+        guard let description, description.unicodeScalars.count > maximumDescriptionLength else { return }
+        throw JSONRequestBody.invalid("`description` is longer than \(maximumDescriptionLength) characters")
+    }
+
+    /// The routes the document lists, for 405 answers.
+    static let routes = APIRoutes(openAPI: json, prefix: "/api/v1")
+
+    /// The JSON request body schema of each operation (`POST /deployments`), for refusing unknown fields.
+    static let requestShapes: [String: RequestShape] = {
+        let document = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any]
+        var shapes: [String: RequestShape] = [:]
+        for (path, operations) in document?["paths"] as? [String: [String: Any]] ?? [:] {
+            for (method, operation) in operations {
+                guard let body = (operation as? [String: Any])?["requestBody"] as? [String: Any],
+                      let content = body["content"] as? [String: Any],
+                      let schema = (content["application/json"] as? [String: Any])?["schema"] as? [String: Any],
+                      let shape = RequestShape(schema: schema) else { continue }
+                shapes["\(method.uppercased()) \(path)"] = shape
+            }
+        }
+        return shapes
+    }()
+
     static let json = #"""
 {
   "openapi": "3.1.0",
-  "info": {"title": "Airlock deploy history API", "version": "1"},
+  "info": {"title": "Airlock deploy history API", "version": "1",
+    "description": "Mutating calls need a bearer token with the role named in their description. Reads are open on loopback and need a token (any role) when the server listens beyond loopback or runs with --require-token-for-reads. Request bodies are JSON objects of at most 64 KB (413 beyond), without null values: leave optional fields out. Methods a path does not list answer 405 with Allow."},
   "servers": [{"url": "/api/v1"}],
   "components": {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
     "schemas": {
       "Error": {"type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
-      "DeploymentSettings": {"type": "object", "properties": {
-        "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"},
-        "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]},
-        "retentionDays": {"type": "integer", "minimum": 1},
-        "environmentVariables": {"type": "object", "additionalProperties": {"type": "string"}},
-        "executor": {"type": ["string", "null"]}, "metadataDatabaseUrl": {"type": ["string", "null"]}}},
-      "Deployment": {"type": "object", "required": ["id", "name", "target", "settings"], "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"}, "target": {"type": "string", "enum": ["local", "kubernetes"]},
+      "DeploymentSettings": {"type": "object",
+        "required": ["rollbackEnabled", "dagDeployEnabled", "deployMechanism", "retentionDays", "environmentVariables", "executor", "metadataDatabaseUrl"],
+        "properties": {
+          "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"},
+          "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]},
+          "retentionDays": {"type": "integer", "minimum": \#(retentionDays.lowerBound), "maximum": \#(retentionDays.upperBound)},
+          "environmentVariables": {"type": "object", "additionalProperties": {"type": "string"}},
+          "executor": {"type": ["string", "null"]}, "metadataDatabaseUrl": {"type": ["string", "null"]}}},
+      "Pin": {"type": "object", "required": ["reason", "by", "at"], "properties": {
+        "reason": {"type": "string"}, "by": {"type": "string"}, "at": {"type": "string", "format": "date-time"}}},
+      "Deployment": {"type": "object", "required": ["id", "name", "target", "settings", "currentDeployId", "pinned"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string", "pattern": "\#(deploymentNamePattern)"},
+        "target": {"type": "string", "enum": ["local", "kubernetes"]},
         "settings": {"$ref": "#/components/schemas/DeploymentSettings"},
-        "currentDeployId": {"type": ["string", "null"]}, "pinned": {"type": ["object", "null"]}}},
-      "Deploy": {"type": "object", "required": ["id", "deploymentId", "sequence", "type", "status", "createdAt"], "properties": {
-        "id": {"type": "string"}, "deploymentId": {"type": "string"}, "sequence": {"type": "integer"},
-        "type": {"type": "string", "enum": ["IMAGE_AND_DAG", "IMAGE_ONLY", "DAG_ONLY"]},
-        "status": {"type": "string", "enum": ["INITIALIZED", "DEPLOYING", "DEPLOYED", "FAILED"]},
-        "description": {"type": "string"}, "createdAt": {"type": "string", "format": "date-time"},
-        "createdBy": {"type": "string"}, "image": {"type": ["object", "null"]},
-        "dagBundleVersion": {"type": ["string", "null"]}, "dagDeployEnabled": {"type": "boolean"},
-        "dbSchemaHead": {"type": ["string", "null"]}, "git": {"type": ["object", "null"]},
-        "rollbackFromId": {"type": ["string", "null"]}, "rollbackToId": {"type": ["string", "null"]},
-        "artifactsStored": {"type": "boolean"}, "everDeployed": {"type": "boolean"},
-        "runtimeVersion": {"type": ["string", "null"]}, "airflowVersion": {"type": ["string", "null"]}}},
-      "AuditEvent": {"type": "object", "properties": {
-        "id": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
-        "action": {"type": "string"}, "deploymentId": {"type": ["string", "null"]}, "outcome": {"type": "string"},
-        "detail": {"type": ["string", "null"]}}}
+        "currentDeployId": {"type": ["string", "null"]},
+        "pinned": {"anyOf": [{"$ref": "#/components/schemas/Pin"}, {"type": "null"}]}}},
+      "DeployImage": {"type": "object", "required": ["runtimeVersion", "airflowVersion", "python", "lockHash", "projectDigest"], "properties": {
+        "runtimeVersion": {"type": ["string", "null"]}, "airflowVersion": {"type": "string"}, "python": {"type": "string"},
+        "lockHash": {"type": "string"}, "projectDigest": {"type": "string"}}},
+      "GitMetadata": {"type": "object", "required": ["commit", "branch", "author", "remote"], "properties": {
+        "commit": {"type": "string"}, "branch": {"type": ["string", "null"]}, "author": {"type": ["string", "null"]},
+        "remote": {"type": ["string", "null"]}}},
+      "Deploy": {"type": "object",
+        "required": ["id", "deploymentId", "sequence", "type", "status", "description", "createdAt", "createdBy", "image",
+                     "dagBundleVersion", "dagDeployEnabled", "dbSchemaHead", "git", "rollbackFromId", "rollbackToId",
+                     "artifactsStored", "everDeployed", "runtimeVersion", "airflowVersion"],
+        "properties": {
+          "id": {"type": "string"}, "deploymentId": {"type": "string"}, "sequence": {"type": "integer", "minimum": 1},
+          "type": {"type": "string", "enum": ["IMAGE_AND_DAG", "IMAGE_ONLY", "DAG_ONLY"]},
+          "status": {"type": "string", "enum": ["INITIALIZED", "DEPLOYING", "DEPLOYED", "FAILED"]},
+          "description": {"type": "string"}, "createdAt": {"type": "string", "format": "date-time"}, "createdBy": {"type": "string"},
+          "image": {"anyOf": [{"$ref": "#/components/schemas/DeployImage"}, {"type": "null"}]},
+          "dagBundleVersion": {"type": ["string", "null"]}, "dagDeployEnabled": {"type": "boolean"},
+          "dbSchemaHead": {"type": ["string", "null"]},
+          "git": {"anyOf": [{"$ref": "#/components/schemas/GitMetadata"}, {"type": "null"}]},
+          "rollbackFromId": {"type": ["string", "null"]}, "rollbackToId": {"type": ["string", "null"]},
+          "artifactsStored": {"type": "boolean"}, "everDeployed": {"type": "boolean"},
+          "runtimeVersion": {"type": ["string", "null"]}, "airflowVersion": {"type": ["string", "null"]}}},
+      "DeployView": {"allOf": [{"$ref": "#/components/schemas/Deploy"}, {"type": "object", "required": ["statusMessage", "steps"], "properties": {
+        "statusMessage": {"type": ["string", "null"], "description": "the step a running deploy is at, or why it failed"},
+        "steps": {"type": "array", "items": {"type": "string"}, "description": "every step so far, oldest first (empty after a server restart)"}}}]},
+      "AuditEvent": {"type": "object",
+        "required": ["id", "at", "actor", "action", "deploymentId", "beforeDeployId", "afterDeployId", "beforeRuntime", "afterRuntime",
+                     "outcome", "requestId", "detail"],
+        "properties": {
+          "id": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
+          "action": {"type": "string"}, "deploymentId": {"type": ["string", "null"]}, "beforeDeployId": {"type": ["string", "null"]},
+          "afterDeployId": {"type": ["string", "null"]}, "beforeRuntime": {"type": ["string", "null"]}, "afterRuntime": {"type": ["string", "null"]},
+          "outcome": {"type": "string", "enum": ["succeeded", "failed", "refused"]}, "requestId": {"type": ["string", "null"]},
+          "detail": {"type": ["string", "null"]}}},
+      "RollbackPlan": {"type": "object",
+        "required": ["deploymentId", "fromDeploy", "toDeploy", "newSequence", "type", "runtimeChange", "database", "skippedDeploys",
+                     "rolledBack", "notRolledBack", "warnings", "dryRun", "requiredRole"],
+        "properties": {
+          "deploymentId": {"type": "string"}, "fromDeploy": {"$ref": "#/components/schemas/Deploy"},
+          "toDeploy": {"$ref": "#/components/schemas/Deploy"}, "newSequence": {"type": "integer", "minimum": 1},
+          "type": {"type": "string", "enum": ["IMAGE_AND_DAG", "IMAGE_ONLY", "DAG_ONLY"]},
+          "runtimeChange": {"type": "object"}, "packageDiff": {"type": "array", "items": {"type": "object"}},
+          "files": {"type": "object"}, "database": {"type": "object"}, "skippedDeploys": {"type": "integer", "minimum": 0},
+          "rolledBack": {"type": "array", "items": {"type": "string"}}, "notRolledBack": {"type": "array", "items": {"type": "string"}},
+          "warnings": {"type": "array", "items": {"type": "string"}}, "description": {"type": "string"}, "dryRun": {"type": "boolean"},
+          "requiredRole": {"type": "string", "enum": ["viewer", "deployer", "rollback-images", "rollback-dags", "admin"]}}},
+      "UploadResult": {"type": "object", "required": ["kind", "digest", "files", "stored"], "properties": {
+        "kind": {"type": "string", "enum": ["image", "dags"]}, "digest": {"type": "string", "pattern": "\#(digestPattern)"},
+        "files": {"type": "integer", "minimum": 0}, "stored": {"type": "boolean", "description": "false: the same content was stored already"}}}
+    },
+    "parameters": {
+      "name": {"name": "name", "in": "path", "required": true, "description": "the deployment's name",
+               "schema": {"type": "string", "pattern": "\#(deploymentNamePattern)"}},
+      "ref": {"name": "ref", "in": "path", "required": true, "description": "N, #N (percent-encoded) or a deploy id",
+              "schema": {"type": "string", "minLength": 1}}
     },
     "responses": {
-      "Error": {"description": "An error with a stable code", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "BadRequest": {"description": "A parameter or the body breaks this document (invalid_request, invalid_body, invalid_bundle)",
+                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Unauthorized": {"description": "No token, or not a valid one", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Forbidden": {"description": "The token's role is not enough", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotFound": {"description": "No such deployment or deploy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Conflict": {"description": "The call conflicts with the deployment's state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "TooLarge": {"description": "The body is over its limit (64 KB for JSON; 256 MB image, 64 MB DAG bundles)",
+                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     }
   },
   "paths": {
+    "/health": {
+      "get": {"summary": "The server answers", "security": [{}, {"bearer": []}], "responses": {
+        "200": {"description": "Up", "content": {"application/json": {"schema": {"type": "object", "required": ["status"],
+          "properties": {"status": {"type": "string", "enum": ["ok"]}}}}}},
+        "401": {"$ref": "#/components/responses/Unauthorized"}}}
+    },
+    "/openapi.json": {
+      "get": {"summary": "This document", "security": [{}, {"bearer": []}], "responses": {
+        "200": {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}}},
+        "401": {"$ref": "#/components/responses/Unauthorized"}}}
+    },
     "/deployments": {
-      "get": {"summary": "List deployments", "responses": {"200": {"description": "Deployments",
-        "content": {"application/json": {"schema": {"type": "object", "properties": {"deployments": {"type": "array", "items": {"$ref": "#/components/schemas/Deployment"}}}}}}}}},
-      "post": {"summary": "Create a deployment", "security": [{"bearer": []}],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"],
-          "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"}, "target": {"type": "string", "enum": ["local", "kubernetes"]},
-            "metadataDatabaseUrl": {"type": "string", "description": "PostgreSQL URL without a password; absent: SQLite"}}}}}},
+      "get": {"summary": "List deployments", "security": [{}, {"bearer": []}], "responses": {
+        "200": {"description": "Deployments, by name", "content": {"application/json": {"schema": {"type": "object", "required": ["deployments"],
+          "properties": {"deployments": {"type": "array", "items": {"$ref": "#/components/schemas/Deployment"}}}}}}},
+        "401": {"$ref": "#/components/responses/Unauthorized"}}},
+      "post": {"summary": "Create a deployment (admin)", "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {
+          "name": {"type": "string", "pattern": "\#(deploymentNamePattern)"},
+          "target": {"type": "string", "enum": ["local", "kubernetes"]},
+          "metadataDatabaseUrl": {"type": "string", "pattern": "\#(metadataDatabaseUrlPattern)",
+                                  "description": "PostgreSQL for Airflow's metadata DB, without a password (~/.pgpass or PGPASSWORD); absent: SQLite"}}}}}},
         "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
-                      "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
-                      "403": {"$ref": "#/components/responses/Error"}}}
+                      "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                      "403": {"$ref": "#/components/responses/Forbidden"},
+                      "409": {"$ref": "#/components/responses/Conflict", "description": "deployment_exists: the name is taken"},
+                      "413": {"$ref": "#/components/responses/TooLarge"}}}
     },
     "/deployments/{name}": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
-      "get": {"summary": "Get a deployment", "responses": {"200": {"description": "The deployment",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}}, "404": {"$ref": "#/components/responses/Error"}}}
+      "parameters": [{"$ref": "#/components/parameters/name"}],
+      "get": {"summary": "Get a deployment", "security": [{}, {"bearer": []}], "responses": {
+        "200": {"description": "The deployment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
+        "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"$ref": "#/components/responses/NotFound"}}}
     },
     "/deployments/{name}/settings": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
-      "patch": {"summary": "Update settings (rollback, DAG deploy, retention)", "security": [{"bearer": []}],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
-          "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"}, "retentionDays": {"type": "integer", "minimum": 1},
+      "parameters": [{"$ref": "#/components/parameters/name"}],
+      "patch": {"summary": "Update settings: rollback, DAG deploy, retention, deploy mechanism (admin)", "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+          "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"},
+          "retentionDays": {"type": "integer", "minimum": \#(retentionDays.lowerBound), "maximum": \#(retentionDays.upperBound)},
           "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]}}}}}},
         "responses": {"200": {"description": "The deployment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
-                      "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
-                      "404": {"$ref": "#/components/responses/Error"}}}
+                      "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                      "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},
+                      "413": {"$ref": "#/components/responses/TooLarge"}}}
     },
     "/deployments/{name}/deploys": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
-                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
-      "get": {"summary": "Deploy history, newest first", "responses": {"200": {"description": "A page of deploys",
-        "content": {"application/json": {"schema": {"type": "object", "required": ["deploys", "offset", "limit", "totalCount"], "properties": {
-          "deploys": {"type": "array", "items": {"$ref": "#/components/schemas/Deploy"}},
-          "offset": {"type": "integer"}, "limit": {"type": "integer"}, "totalCount": {"type": "integer"}}}}}},
-        "404": {"$ref": "#/components/responses/Error"}}},
-      "post": {"summary": "Create a deploy (then upload its artifacts and finalize it)", "security": [{"bearer": []}],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
-          "type": {"type": "string", "enum": ["IMAGE_AND_DAG", "IMAGE_ONLY", "DAG_ONLY"]}, "description": {"type": "string", "maxLength": 500},
-          "git": {"type": "object", "properties": {"commit": {"type": "string"}, "branch": {"type": "string"}, "author": {"type": "string"}, "remote": {"type": "string"}}}}}}}},
+      "parameters": [{"$ref": "#/components/parameters/name"}],
+      "get": {"summary": "Deploy history, newest first", "security": [{}, {"bearer": []}],
+        "parameters": [{"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": \#(offsets.lowerBound), "maximum": \#(offsets.upperBound), "default": 0}},
+                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": \#(deployPageLimits.lowerBound), "maximum": \#(deployPageLimits.upperBound), "default": 50}}],
+        "responses": {"200": {"description": "A page of deploys",
+          "content": {"application/json": {"schema": {"type": "object", "required": ["deploys", "offset", "limit", "totalCount"], "properties": {
+            "deploys": {"type": "array", "items": {"$ref": "#/components/schemas/Deploy"}},
+            "offset": {"type": "integer", "minimum": 0}, "limit": {"type": "integer", "minimum": 1}, "totalCount": {"type": "integer", "minimum": 0}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"}}},
+      "post": {"summary": "Create a deploy (deployer), then upload its artifacts and finalize it", "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+          "type": {"type": "string", "enum": ["IMAGE_AND_DAG", "IMAGE_ONLY", "DAG_ONLY"], "default": "IMAGE_AND_DAG"},
+          "description": {"type": "string", "maxLength": \#(maximumDescriptionLength)},
+          "git": {"type": "object", "additionalProperties": false, "properties": {"commit": {"type": "string"}, "branch": {"type": "string"},
+                                                   "author": {"type": "string"}, "remote": {"type": "string"}}}}}}}},
         "responses": {"201": {"description": "The deploy, INITIALIZED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deploy"}}}},
-                      "401": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
+                      "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                      "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},
+                      "409": {"$ref": "#/components/responses/Conflict", "description": "deployment_pinned or dag_deploy_disabled"},
+                      "413": {"$ref": "#/components/responses/TooLarge"}}}
     },
     "/deployments/{name}/artifacts/{kind}": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+      "parameters": [{"$ref": "#/components/parameters/name"},
                      {"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": ["image", "dags"]}}],
-      "put": {"summary": "Upload a bundle (ustar); stored once per content digest", "security": [{"bearer": []}],
+      "put": {"summary": "Upload a bundle (ustar; deployer); stored once per content digest", "security": [{"bearer": []}],
         "requestBody": {"required": true, "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}}},
-        "responses": {"201": {"description": "Stored"}, "200": {"description": "Already stored"},
-                      "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"201": {"description": "Stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UploadResult"}}}},
+                      "200": {"description": "Already stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UploadResult"}}}},
+                      "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                      "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},
+                      "413": {"$ref": "#/components/responses/TooLarge"}}}
     },
     "/deployments/{name}/deploys/{ref}": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
-                     {"name": "ref", "in": "path", "required": true, "description": "N, #N or a deploy id", "schema": {"type": "string"}}],
-      "get": {"summary": "One deploy, with statusMessage (its current step, or why it failed)", "responses": {
-        "200": {"description": "The deploy", "content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Deploy"},
-          {"type": "object", "properties": {"statusMessage": {"type": ["string", "null"]},
-            "steps": {"type": "array", "items": {"type": "string"}}}}]}}}},
-        "404": {"$ref": "#/components/responses/Error"}}}
+      "parameters": [{"$ref": "#/components/parameters/name"}, {"$ref": "#/components/parameters/ref"}],
+      "get": {"summary": "One deploy, with statusMessage (its current step, or why it failed) and steps", "security": [{}, {"bearer": []}],
+        "responses": {"200": {"description": "The deploy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeployView"}}}},
+                      "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"$ref": "#/components/responses/NotFound"}}}
     },
     "/deployments/{name}/deploys/{ref}/finalize": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
-                     {"name": "ref", "in": "path", "required": true, "schema": {"type": "string"}}],
-      "post": {"summary": "Run the deploy with the uploaded artifacts (queued; serialised per deployment)", "security": [{"bearer": []}],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
-          "imageDigest": {"type": "string"}, "dagsDigest": {"type": "string"}, "constraintsSource": {"type": "string"}}}}}},
+      "parameters": [{"$ref": "#/components/parameters/name"}, {"$ref": "#/components/parameters/ref"}],
+      "post": {"summary": "Run the deploy with the uploaded artifacts (deployer; queued, one at a time per deployment)", "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+          "imageDigest": {"type": "string", "pattern": "\#(digestPattern)"}, "dagsDigest": {"type": "string", "pattern": "\#(digestPattern)"},
+          "constraintsSource": {"type": "string", "description": "a folder on the server or a URL mirroring Airflow's constraints"}}}}}},
         "responses": {"202": {"description": "Queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deploy"}}}},
-                      "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}}}
+                      "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                      "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},
+                      "409": {"$ref": "#/components/responses/Conflict", "description": "finalize_refused: already finalized, a digest its type needs is missing, or an artifact is not uploaded"},
+                      "413": {"$ref": "#/components/responses/TooLarge"}}}
     },
     "/deployments/{name}/deploys/{ref}/cancel": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
-                     {"name": "ref", "in": "path", "required": true, "schema": {"type": "string"}}],
-      "post": {"summary": "Mark a created deploy that never ran as FAILED (its upload failed)", "security": [{"bearer": []}],
-        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}}},
+      "parameters": [{"$ref": "#/components/parameters/name"}, {"$ref": "#/components/parameters/ref"}],
+      "post": {"summary": "Mark a created deploy that never ran as FAILED (deployer; its upload failed)", "security": [{"bearer": []}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+          "reason": {"type": "string", "description": "shown as the deploy's statusMessage; cut at 1,000 characters"}}}}}},
         "responses": {"200": {"description": "The deploy, FAILED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deploy"}}}},
-                      "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}}}
+                      "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                      "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},
+                      "409": {"$ref": "#/components/responses/Conflict", "description": "cancel_refused: the deploy is queued, running or done"},
+                      "413": {"$ref": "#/components/responses/TooLarge"}}}
     },
     "/deployments/{name}/deploys/{ref}/rollback": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
-                     {"name": "ref", "in": "path", "required": true, "schema": {"type": "string"}}],
-      "post": {"summary": "Preview (dryRun) or run a rollback to this deploy, as a new deploy", "security": [{"bearer": []}],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
-          "description": {"type": "string", "minLength": 1, "maxLength": 500}, "dryRun": {"type": "boolean"},
-          "restoreBackup": {"type": "boolean"}, "pin": {"type": "boolean"}, "constraintsSource": {"type": "string"},
+      "parameters": [{"$ref": "#/components/parameters/name"}, {"$ref": "#/components/parameters/ref"}],
+      "post": {"summary": "Preview (dryRun: a read) or run a rollback to this deploy, as a new deploy (a token with a rollback role)",
+        "security": [{}, {"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+          "description": {"type": "string", "minLength": 1, "maxLength": \#(maximumDescriptionLength), "description": "required to run a rollback"},
+          "dryRun": {"type": "boolean", "default": false}, "restoreBackup": {"type": "boolean"}, "pin": {"type": "boolean"},
+          "constraintsSource": {"type": "string"},
           "expectedFromId": {"type": "string", "description": "refuse (409 current_deploy_changed) unless this deploy is still current"}}}}}},
-        "responses": {"200": {"description": "The preview (dryRun)"}, "202": {"description": "{plan, deploy}: the rollback deploy, running"},
-                      "401": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"200": {"description": "The preview (dryRun)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RollbackPlan"}}}},
+                      "202": {"description": "{plan, deploy}: the rollback deploy, queued", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["plan", "deploy"], "properties": {
+                          "plan": {"$ref": "#/components/schemas/RollbackPlan"}, "deploy": {"$ref": "#/components/schemas/Deploy"}}}}}},
+                      "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                      "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},
+                      "409": {"$ref": "#/components/responses/Conflict", "description": "rollback_refused (with the rule) or current_deploy_changed"},
+                      "413": {"$ref": "#/components/responses/TooLarge"}}}
     },
     "/deployments/{name}/status": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
-      "get": {"summary": "Current deploy, Airflow URL, health and the live DB schema head", "responses": {"200": {"description": "Status",
-        "content": {"application/json": {"schema": {"type": "object", "required": ["deployment", "currentDeploy", "airflowUrl", "health", "dbSchemaHead"], "properties": {
-          "deployment": {"$ref": "#/components/schemas/Deployment"}, "currentDeploy": {"oneOf": [{"$ref": "#/components/schemas/Deploy"}, {"type": "null"}]},
-          "airflowUrl": {"type": ["string", "null"]}, "dbSchemaHead": {"type": ["string", "null"]},
-          "health": {"type": "object", "properties": {"status": {"type": "string", "enum": ["healthy", "unhealthy", "stopped"]},
-            "components": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}}}}
+      "parameters": [{"$ref": "#/components/parameters/name"}],
+      "get": {"summary": "Current deploy, Airflow URL, health and the live DB schema head", "security": [{}, {"bearer": []}],
+        "responses": {"200": {"description": "Status",
+          "content": {"application/json": {"schema": {"type": "object", "required": ["deployment", "currentDeploy", "airflowUrl", "health", "dbSchemaHead"], "properties": {
+            "deployment": {"$ref": "#/components/schemas/Deployment"},
+            "currentDeploy": {"anyOf": [{"$ref": "#/components/schemas/Deploy"}, {"type": "null"}]},
+            "airflowUrl": {"type": ["string", "null"]}, "dbSchemaHead": {"type": ["string", "null"]},
+            "health": {"type": "object", "required": ["status", "components"], "properties": {
+              "status": {"type": "string", "enum": ["healthy", "unhealthy", "stopped"]},
+              "components": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"$ref": "#/components/responses/NotFound"}}}
     },
     "/deployments/{name}/pin": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
-      "delete": {"summary": "Unpin the deployment (deploys are refused while pinned)", "security": [{"bearer": []}],
-        "responses": {"200": {"description": "The deployment"}, "401": {"$ref": "#/components/responses/Error"}}}
+      "parameters": [{"$ref": "#/components/parameters/name"}],
+      "delete": {"summary": "Unpin the deployment (admin; deploys are refused while pinned)", "security": [{"bearer": []}],
+        "responses": {"200": {"description": "The deployment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
+                      "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
+                      "404": {"$ref": "#/components/responses/NotFound"}}}
     },
     "/deployments/{name}/audit-events": {
-      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
-      "get": {"summary": "Audit events, newest first", "responses": {"200": {"description": "Events",
-        "content": {"application/json": {"schema": {"type": "object", "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}}}}}}}}}
+      "parameters": [{"$ref": "#/components/parameters/name"}],
+      "get": {"summary": "Audit events, newest first", "security": [{}, {"bearer": []}],
+        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": \#(auditLimits.lowerBound), "maximum": \#(auditLimits.upperBound), "default": 100}}],
+        "responses": {"200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "required": ["events"],
+          "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"}}}
     }
   }
 }

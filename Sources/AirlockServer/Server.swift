@@ -47,11 +47,15 @@ public enum AirlockServerBuilder {
     public static func application(configuration: ServerConfiguration, store: any DeployHistoryStore,
                                    coordinator: DeployCoordinator) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
+        // The web UI first: the middleware added below (JSON errors, bearer tokens for reads) are the API's.
+        let api = DeploymentsAPI(store: store, artifacts: ArtifactStore(root: configuration.dataDirectory.appendingPathComponent("artifacts")),
+                                 coordinator: coordinator, readsNeedToken: configuration.requireTokenForReads)
+        WebUI(api: api, readsNeedSignIn: configuration.requireTokenForReads).register(on: router)
+        router.add(middleware: UnroutedRequestMiddleware(routes: OpenAPIDocument.routes))
         if configuration.requireTokenForReads {
             router.add(middleware: ReadTokenMiddleware(authorizer: TokenAuthorizer(store: store)))
         }
-        let artifacts = ArtifactStore(root: configuration.dataDirectory.appendingPathComponent("artifacts"))
-        DeploymentsAPI(store: store, artifacts: artifacts, coordinator: coordinator).register(on: router.group("api/v1"))
+        api.register(on: router.group("api/v1"))
         return Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                                                   serverName: "airlock"))
     }
@@ -91,16 +95,67 @@ struct ReadTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// Answers what no route takes as JSON errors: 405 with `Allow` for a method the OpenAPI document
+/// does not list on a path it has (`TRACE`, `OPTIONS`, …), 404 for a path it does not have.
+struct UnroutedRequestMiddleware<Context: RequestContext>: RouterMiddleware {
+    var routes: APIRoutes
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            if let allowed = routes.methods(at: request.uri.path), !allowed.contains(request.method) {
+                let list = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+                throw APIError(.methodNotAllowed, code: "method_not_allowed", "`\(request.uri.path)` answers \(list), not \(request.method.rawValue)",
+                               headers: [.allow: list])
+            }
+            throw APIError(.notFound, code: "not_found", "No API path `\(request.uri.path)`; the API is described at /api/v1/openapi.json")
+        }
+    }
+}
+
+/// The paths and methods of the API, as the OpenAPI document lists them (`{name}` matches one segment).
+struct APIRoutes: Sendable {
+    var routes: [(segments: [String], methods: Set<HTTPRequest.Method>)]
+
+    /// Reads `paths` of an OpenAPI document whose servers entry is `prefix`.
+    init(openAPI json: String, prefix: String) {
+        let document = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any]
+        let paths = document?["paths"] as? [String: [String: Any]] ?? [:]
+        routes = paths.map { path, operations in
+            // Operation keys are lowercase methods; `parameters`, `summary` and the like are not.
+            let methods = operations.keys.filter { ["get", "put", "post", "delete", "options", "head", "patch", "trace"].contains($0) }
+                .compactMap { HTTPRequest.Method($0.uppercased()) }
+            return (Self.segments(prefix + path), Set(methods))
+        }
+    }
+
+    /// The methods of the route `path` matches, or nil when none does.
+    func methods(at path: String) -> Set<HTTPRequest.Method>? {
+        let segments = Self.segments(path)
+        return routes.first { route in
+            route.segments.count == segments.count
+                && zip(route.segments, segments).allSatisfy { template, segment in template.hasPrefix("{") || template == segment }
+        }?.methods
+    }
+
+    private static func segments(_ path: String) -> [String] {
+        path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    }
+}
+
 /// An API error: JSON `{"code": …, "message": …}` with a stable code (SPEC §4.4).
 public struct APIError: Error, HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var code: String
     public var message: String
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
     }
 
     static func from(_ error: AirlockError) -> APIError {
@@ -115,7 +170,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try JSONEncoder().encode(["code": code, "message": message])
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 
