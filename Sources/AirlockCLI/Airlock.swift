@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockToolchain
 import ArgumentParser
 import Foundation
 
@@ -13,9 +14,16 @@ public struct Airlock: AsyncParsableCommand {
     public init() {}
 
     /// Parses, runs and exits with SPEC §3.6's codes; the one place where errors become text.
+    ///
+    /// One-shot commands run inside `RunCleanup`: their own temporary folder, and on SIGINT/SIGTERM every
+    /// child process stopped, that folder removed and exit 130/143. `server` keeps its own shutdown.
     public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
         do {
             var command = try parseAsRoot(arguments)
+            if !(command is Server) {
+                RunCleanup.useOwnTemporaryFolder()
+                RunCleanup.handleTerminationSignals()
+            }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -23,7 +31,7 @@ public struct Airlock: AsyncParsableCommand {
             }
             terminate(0)
         } catch let error as AirlockError {
-            ErrorPrinter.print(error)
+            if !RunCleanup.isStopping { ErrorPrinter.print(error) }
             terminate(error.exitCode)
         } catch let exitCode as ExitCode {
             terminate(exitCode.rawValue)
@@ -49,6 +57,10 @@ enum ErrorPrinter {
 }
 
 /// Ends the process; a free function so it is not confused with `ParsableCommand.exit(withError:)`.
+/// While a SIGINT/SIGTERM is being handled, the signal's cleanup decides the exit (130/143), not the
+/// command's own ending (which then usually reports the stopped children as a failure).
 private func terminate(_ code: Int32) -> Never {
+    while RunCleanup.isStopping { sleep(60) }
+    RunCleanup.removeTemporaryFolder()
     Foundation.exit(code)
 }

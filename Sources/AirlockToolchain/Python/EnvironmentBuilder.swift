@@ -89,6 +89,7 @@ public struct EnvironmentBuilder: Sendable {
         let interpreter = try await PythonInterpreters.find(python)
         let env = ["UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"]
         let venv = try await ProcessRunner.run(uv.executable, ["venv", "--quiet", "--python", interpreter, root.path], environment: env, timeout: 120)
+        if venv.timedOut { throw venv.timeoutError("uv venv", doing: "creating the environment for Python \(python)") }
         guard venv.succeeded else {
             throw .environment("`uv venv` failed for Python \(python):\n\(venv.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -105,6 +106,10 @@ public struct EnvironmentBuilder: Sendable {
         var install = try await ProcessRunner.run(uv.executable, sync + ["--offline"], environment: env, timeout: 900)
         if !install.succeeded {
             install = try await ProcessRunner.run(uv.executable, sync, environment: env, timeout: 1800)
+        }
+        if install.timedOut {
+            try? FileManager.default.removeItem(at: root)
+            throw install.timeoutError("uv pip sync", doing: "installing \(pins.count) packages")
         }
         guard install.succeeded else {
             try? FileManager.default.removeItem(at: root)

@@ -19,6 +19,7 @@ public struct RuffTool: Sendable {
         defer { try? FileManager.default.removeItem(at: staging) }
         let output = try await ProcessRunner.run(uv.executable, ["pip", "install", "--quiet", "--no-progress", "--target", staging.path, "ruff==\(pinnedVersion)"],
                                                  environment: ["UV_PYTHON_DOWNLOADS": "never"], timeout: 600)
+        if output.timedOut { throw output.timeoutError("uv pip install", doing: "installing ruff \(pinnedVersion)") }
         guard output.succeeded, rename(staging.path, home.path) == 0 || FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw .environment("Installing ruff \(pinnedVersion) failed:\n\(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -74,15 +75,26 @@ public struct RuffLinter: Sendable {
             try Self.copyProject(project, to: copy)
             target = copy
         }
+        // ruff opens every `.py` it finds and blocks for ever on a FIFO: files that are not regular are
+        // excluded (and not copied for --fix); the time limit stays as the backstop.
         let common = ["check", "--config", config, "--no-cache", "--extend-exclude", "upgrade-test-*", "--exit-zero"]
+        func excluding(_ root: URL) -> [String] {
+            Self.nonRegularFiles(under: root).flatMap { ["--extend-exclude", Self.globLiteral($0)] }
+        }
         let fixFlags: [String] = { if case .none = fix { return [] } else { return ["--fix", "--unsafe-fixes"] } }()
         // Findings as JSON for the report; then the human text, after fixes when fixing.
-        let json = try await ProcessRunner.run(ruff.executable, common + ["--output-format", "json", "."], workingDirectory: project.path, timeout: 300)
+        let json = try await ProcessRunner.run(ruff.executable, common + excluding(project) + ["--output-format", "json", "."],
+                                               workingDirectory: project.path, timeout: Self.timeLimit)
+        if json.timedOut { throw json.timeoutError("ruff", doing: "linting the project") }
         if !fixFlags.isEmpty {
-            let fixed = try await ProcessRunner.run(ruff.executable, common + fixFlags + ["."], workingDirectory: target.path, timeout: 300)
+            let fixed = try await ProcessRunner.run(ruff.executable, common + excluding(target) + fixFlags + ["."],
+                                                    workingDirectory: target.path, timeout: Self.timeLimit)
+            if fixed.timedOut { throw fixed.timeoutError("ruff", doing: "applying fixes") }
             guard fixed.status == 0 else { throw .environment("ruff --fix failed:\n\(fixed.stderr)") }
         }
-        let text = try await ProcessRunner.run(ruff.executable, common + ["--output-format", "full", "."], workingDirectory: project.path, timeout: 300)
+        let text = try await ProcessRunner.run(ruff.executable, common + excluding(project) + ["--output-format", "full", "."],
+                                               workingDirectory: project.path, timeout: Self.timeLimit)
+        if text.timedOut { throw text.timeoutError("ruff", doing: "linting the project") }
         guard json.status == 0, text.status == 0 else {
             throw .environment("ruff failed:\n\((json.stderr + text.stderr).trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -91,6 +103,7 @@ public struct RuffLinter: Sendable {
         if case .copy(let copy) = fix {
             let diff = try await ProcessRunner.run("/usr/bin/env", ["diff", "-ruN", "--exclude=upgrade-test-*", "--exclude=.git",
                                                                      project.path, copy.path], timeout: 120)
+            if diff.timedOut { throw diff.timeoutError("diff", doing: "comparing the fixed copy") }
             patch = Self.relabel(diff.stdout, original: project.path, fixed: copy.path)
         }
         return Result(text: text.stdout + text.stderr, findings: findings, patch: patch)
@@ -130,17 +143,72 @@ public struct RuffLinter: Sendable {
         }.joined(separator: "\n")
     }
 
-    /// Copies the project (without report folders and `.git`) so fixes never touch the original.
+    /// Seconds one ruff run may take (a large project lints in a few seconds).
+    public static let timeLimit: Double = 300
+
+    /// Copies the project (without report folders and `.git`) so fixes never touch the original: folders,
+    /// regular files and symlinks (as links); FIFOs, sockets and devices are left out (copying a FIFO blocks).
     static func copyProject(_ project: URL, to copy: URL) throws(AirlockError) {
         do {
             try? FileManager.default.removeItem(at: copy)
             try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
             for name in try FileManager.default.contentsOfDirectory(atPath: project.path)
             where !name.hasPrefix("upgrade-test-") && name != ".git" {
-                try FileManager.default.copyItem(at: project.appendingPathComponent(name), to: copy.appendingPathComponent(name))
+                try copyEntry(project.appendingPathComponent(name), to: copy.appendingPathComponent(name))
             }
         } catch {
             throw .environment("Cannot copy the project for --fix: \(error.localizedDescription)")
         }
+    }
+
+    private static func copyEntry(_ source: URL, to destination: URL) throws {
+        var info = stat()
+        guard lstat(source.path, &info) == 0 else { return }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR:
+            try FileManager.default.createDirectory(at: destination, withIntermediateDirectories: true)
+            for name in try FileManager.default.contentsOfDirectory(atPath: source.path) {
+                try copyEntry(source.appendingPathComponent(name), to: destination.appendingPathComponent(name))
+            }
+        case S_IFREG, S_IFLNK:
+            try FileManager.default.copyItem(at: source, to: destination)
+        default:
+            return
+        }
+    }
+
+    /// Absolute paths of the entries under `root` that are neither folders, regular files nor links to
+    /// them (FIFOs, sockets, devices, dangling links), skipping `.git` and report folders; links to
+    /// folders are not followed.
+    static func nonRegularFiles(under root: URL) -> [String] {
+        var found: [String] = []
+        func walk(_ folder: String, depth: Int) {
+            guard depth < 64, let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+            for name in names where !(depth == 0 && (name.hasPrefix("upgrade-test-") || name == ".git")) {
+                let path = folder + "/" + name
+                var info = stat()
+                guard lstat(path, &info) == 0 else { continue }
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR: walk(path, depth: depth + 1)
+                case S_IFREG: continue
+                case S_IFLNK:
+                    var target = stat()
+                    if stat(path, &target) == 0, [S_IFREG, S_IFDIR].contains(target.st_mode & S_IFMT) { continue }
+                    found.append(path)
+                default: found.append(path)
+                }
+            }
+        }
+        walk(root.standardizedFileURL.path, depth: 0)
+        return found.sorted()
+    }
+
+    /// `path` as a glob that matches only itself (ruff's `--extend-exclude` takes globs).
+    static func globLiteral(_ path: String) -> String {
+        var glob = ""
+        for character in path {
+            if "*?[]{}\\".contains(character) { glob += "[\(character)]" } else { glob.append(character) }
+        }
+        return glob
     }
 }

@@ -45,6 +45,7 @@ public struct UVTool: Sendable {
 
     private static func probe(_ executable: String) async throws(AirlockError) -> UVTool {
         let output = try await ProcessRunner.run(executable, ["--version"], timeout: 30)
+        if output.timedOut { throw output.timeoutError(executable + " --version") }
         guard output.succeeded else {
             throw .environment("`\(executable) --version` failed: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -69,6 +70,7 @@ public struct UVTool: Sendable {
             python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location",
                      "--target", staging.path, "uv==\(pinnedVersion)"],
             environment: ["PIP_ROOT_USER_ACTION": "ignore"], timeout: 600)
+        if output.timedOut { throw output.timeoutError("pip", doing: "installing uv \(pinnedVersion)") }
         guard output.succeeded else {
             throw .environment("Installing uv \(pinnedVersion) with pip failed:\n\(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))",
                                hint: "check access to the Python package index, or install uv yourself")

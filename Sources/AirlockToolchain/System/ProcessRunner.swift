@@ -7,17 +7,33 @@ public struct ProcessOutput: Sendable {
     public var stdout: String
     public var stderr: String
     public var timedOut: Bool
+    /// The time limit the process ran under, in seconds.
+    public var limit: Double
     public var succeeded: Bool { status == 0 && !timedOut }
+
+    /// The error for a tool that hit its time limit (exit 3), naming the tool and the limit.
+    public func timeoutError(_ tool: String, doing what: String? = nil) -> AirlockError {
+        .environment("`\(tool)` did not finish within its time limit of \(Int(limit.rounded())) s\(what.map { " (\($0))" } ?? ""); it was stopped with every process it started",
+                     hint: "look for files that block when read (FIFOs, devices) or a tool waiting for input, then run again")
+    }
 }
 
 /// Runs child processes without deadlocking on full pipes: output goes to temporary files.
+///
+/// Every child has a time limit, is registered with `ChildProcessGroups` while it runs (so SIGINT/SIGTERM
+/// of Airlock stops it and everything it started), and gets `TMPDIR` pointing into this call's scratch
+/// folder, which is removed when the call returns: a tool's temporary files never outlive it.
 public enum ProcessRunner {
+    /// The limit of a child whose caller names none.
+    public static let defaultTimeout: Double = 600
+
     /// Runs `executable` with `arguments` and waits for it.
     /// - Parameters:
     ///   - environment: variables added to (or replacing) the inherited environment.
-    ///   - timeout: seconds after which the process group is killed.
+    ///   - timeout: seconds after which the process group is stopped (SIGTERM, then SIGKILL) and the output
+    ///     says `timedOut`; `ProcessOutput.timeoutError` is the message for it.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                           workingDirectory: String? = nil, timeout: Double? = nil) async throws(AirlockError) -> ProcessOutput {
+                           workingDirectory: String? = nil, timeout: Double = defaultTimeout) async throws(AirlockError) -> ProcessOutput {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-proc-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -29,11 +45,14 @@ public enum ProcessRunner {
         let errURL = scratch.appendingPathComponent("stderr")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
         FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let childTemporary = scratch.appendingPathComponent("tmp")
+        try? FileManager.default.createDirectory(at: childTemporary, withIntermediateDirectories: true)
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        env["TMPDIR"] = childTemporary.path
         for (key, value) in environment { env[key] = value }
         process.environment = env
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
@@ -48,21 +67,22 @@ public enum ProcessRunner {
         let timedOut = TimeoutFlag()
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                process.terminationHandler = { _ in continuation.resume() }
+                process.terminationHandler = { ended in
+                    ChildProcessGroups.shared.ended(ended.processIdentifier)
+                    continuation.resume()
+                }
                 if let failure = spawnWithDefaultSignalMask(process) {
                     process.terminationHandler = nil
                     continuation.resume(throwing: AirlockError.environment(failure))
                     return
                 }
-                if let timeout {
-                    let pid = process.processIdentifier
-                    DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
-                        if process.isRunning {
-                            timedOut.set()
-                            // The child leads its own process group (Foundation on Linux): take its helpers too.
-                            if getpgid(pid) == pid { kill(-pid, SIGKILL) }
-                            kill(pid, SIGKILL)
-                        }
+                let pid = process.processIdentifier
+                ChildProcessGroups.shared.started(pid)
+                DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+                    if process.isRunning {
+                        timedOut.set()
+                        // The child leads its own process group (Foundation on Linux): its helpers stop too.
+                        ChildProcessGroups.stop(group: pid, grace: ChildProcessGroups.grace)
                     }
                 }
             }
@@ -72,7 +92,7 @@ public enum ProcessRunner {
         }
         let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        return ProcessOutput(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut.value)
+        return ProcessOutput(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut.value, limit: timeout)
     }
 
     /// Starts `process` from a fresh thread whose signal mask is empty, and returns the error text

@@ -1,0 +1,87 @@
+import AirlockCore
+import Foundation
+
+/// Every child process Airlock started and has not yet seen end. Each child leads its own process group
+/// (Foundation starts children that way on Linux), so stopping a child stops what it started too: uv's
+/// builds, the DAG-parse harness's helpers, a DAG file's subprocesses.
+///
+/// Stopping is the same at a time limit and on SIGINT/SIGTERM of Airlock: SIGTERM to the group (the
+/// harness then stops the per-file children it put in groups of their own), a short grace, then SIGKILL.
+public final class ChildProcessGroups: @unchecked Sendable {
+    public static let shared = ChildProcessGroups()
+
+    /// How long a group gets between SIGTERM and SIGKILL.
+    public static let grace: Double = 2
+
+    private let lock = NSLock()
+    private var groups: Set<pid_t> = []
+    private var stopping = false
+
+    /// Registers a child that just started; when Airlock is already stopping, the child is stopped at once.
+    public func started(_ pid: pid_t) {
+        lock.lock()
+        let refuse = stopping
+        if !refuse { groups.insert(pid) }
+        lock.unlock()
+        if refuse { Self.stop(group: pid, grace: 0) }
+    }
+
+    /// Forgets a child whose end was seen.
+    public func ended(_ pid: pid_t) {
+        lock.lock()
+        groups.remove(pid)
+        lock.unlock()
+    }
+
+    /// Whether `stopAll` has begun: nothing new is started, and failures of stopped children are not news.
+    public var isStopping: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return stopping
+    }
+
+    /// Stops every registered group (and any started from now on); returns how many there were.
+    @discardableResult
+    public func stopAll(grace: Double = ChildProcessGroups.grace) -> Int {
+        lock.lock()
+        stopping = true
+        let all = Array(groups)
+        lock.unlock()
+        Self.stop(groups: all, grace: grace)
+        return all.count
+    }
+
+    /// SIGTERM to each group, up to `grace` seconds for them to go, then SIGKILL to whatever is left.
+    public static func stop(groups: [pid_t], grace: Double) {
+        for pid in groups { signalGroup(pid, SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        var left = groups
+        while !left.isEmpty, Date() < deadline {
+            left = living(left)
+            if !left.isEmpty { usleep(20_000) }
+        }
+        for pid in left { signalGroup(pid, SIGKILL) }
+    }
+
+    public static func stop(group pid: pid_t, grace: Double) { stop(groups: [pid], grace: grace) }
+
+    /// The child's whole group when it leads one, else the child alone.
+    private static func signalGroup(_ pid: pid_t, _ signal: Int32) {
+        if getpgid(pid) == pid { kill(-pid, signal) }
+        kill(pid, signal)
+    }
+
+    /// The groups among `groups` that still have a running member (zombies waiting to be reaped do not count).
+    private static func living(_ groups: [pid_t]) -> [pid_t] {
+        let wanted = Set(groups)
+        var alive: Set<pid_t> = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard pid_t(entry) != nil,
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After the command name: state, ppid, pgrp, …
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 2, fields[0] != "Z", let group = pid_t(fields[2]), wanted.contains(group) { alive.insert(group) }
+        }
+        return groups.filter(alive.contains)
+    }
+}
