@@ -190,9 +190,17 @@ struct PEP508Parser {
             specifier = SpecifierSet(specifiers)
         } else {
             specifier = try SpecifierSet(parsing: specifierText)
-            // `===,` splits into an empty `===`, which uv refuses like `===` alone.
-            if specifier.specifiers.contains(where: { $0.op == .arbitrary && $0.version.isEmpty }) {
-                throw error("Expected a version after `===`", at: nameEnd)
+            // Split at commas, a `===` operand can yield an empty `===` (`===,`) or specifiers the scan
+            // above never saw (`===x,==1`): hold them to the same rules.
+            for item in specifier.specifiers {
+                if item.op == .arbitrary {
+                    guard !item.version.isEmpty else { throw error("Expected a version after `===`", at: nameEnd) }
+                } else {
+                    let version = item.version.hasSuffix(".*") ? String(item.version.dropLast(2)) : item.version
+                    guard Version(version) != nil else {
+                        throw error("A number in version `\(DisplayText.escaped(item.version))` is too large (at most \(Int.max))", at: nameEnd)
+                    }
+                }
             }
         }
         return Requirement(name: PackageName(name), extras: extras, specifier: specifier, url: url, marker: marker)

@@ -152,6 +152,7 @@ import Testing
         ("foo>=1.0a99999999999999999999", "is too large"),
         ("foo===", "Expected a version after `===`"),
         ("foo===,", "Expected a version after `===`"),
+        ("foo===a,==99999999999999999999", "is too large"),  // found by the Requirement fuzz target
         ("foo=== ; python_version > '3'", "Expected a version after `===`"),
         ("pkg[x_]", "must end with a letter or digit"),
         ("pkg[a, b_]", "must end with a letter or digit"),
