@@ -78,6 +78,7 @@ public enum ProcessRunner {
                 }
                 let pid = process.processIdentifier
                 ChildProcessGroups.shared.started(pid)
+                if !process.isRunning { ChildProcessGroups.shared.ended(pid) }  // ended before it was registered
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
                     if process.isRunning {
                         timedOut.set()

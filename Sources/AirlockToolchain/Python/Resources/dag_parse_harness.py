@@ -15,6 +15,8 @@ fails, or the harness itself raises while parsing a file, the run reports `harne
 file gets a verdict (the harness cannot drive this Airflow: a tool failure, not a DAG failure).
 """
 import argparse
+import contextlib
+import errno
 import faulthandler
 import json
 import os
@@ -70,8 +72,78 @@ class HarnessFailure(Exception):
 def write_json(path, doc):
     tmp = "%s.tmp%d" % (path, os.getpid())
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1, default=str)
+        json.dump(printable(doc), fh, indent=1, default=str)
     os.replace(tmp, path)
+
+
+def printable(value):
+    """`value` with lone surrogates (the bytes of a non-UTF-8 file name, as os.walk decodes them) shown as
+    `\\xNN`: a JSON reader refuses them, and one such name would otherwise lose every file's result."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            try:
+                return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [printable(v) for v in value]
+    return value
+
+
+def is_utf8(name):
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def symlink_loops(dags):
+    """Links in `dags` that lead to a folder already on the walk or above it (Airflow's lister then gives up
+    on the whole folder) or to themselves: {absolute path: message}. Each is reported as that one file's
+    error, and the other files are parsed."""
+    base = os.path.realpath(dags)
+    loops, seen = {}, {base}
+    for root, dirs, files in os.walk(dags, followlinks=True):
+        keep = []
+        for name in sorted(dirs, key=lambda d: os.path.islink(os.path.join(root, d))):   # real folders first: links get the blame
+            path = os.path.join(root, name)
+            target = os.path.realpath(path)
+            if target in seen or base.startswith(target + os.sep):
+                loops[path] = "symbolic link to %s, which the walk of the DAG folder already reaches (a loop, or a second way in): not followed" % target
+            else:
+                seen.add(target)
+                keep.append(name)
+        dirs[:] = keep
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                try:
+                    os.stat(path)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        loops[path] = "symbolic link loop: it never reaches a file"
+    return loops
+
+
+@contextlib.contextmanager
+def walk_without(paths):
+    """os.walk as Airflow's lister sees it, without descending into `paths` (the loops found above)."""
+    real_walk = os.walk
+    def walk(top, *args, **kwargs):
+        for root, dirs, files in real_walk(top, *args, **kwargs):
+            dirs[:] = [d for d in dirs if os.path.join(root, d) not in paths]
+            yield root, dirs, files
+    os.walk = walk
+    try:
+        yield
+    finally:
+        os.walk = real_walk
 
 
 def rel(path):
@@ -460,6 +532,12 @@ def parse_one(path):
     res["started"] = started
     if fatal is not None:
         exc = CAPTURED.get(path, fatal)
+        if not is_utf8(path) and isinstance(exc, UnicodeError):
+            # Airflow (2.x) cannot carry a non-UTF-8 file name: that file's error, not the harness's.
+            res["outcome"] = "error"
+            res["error"] = {"type": type(exc).__name__, "line": None,
+                            "message": "Airflow %s cannot import a file whose name is not valid UTF-8: %s" % (airflow_version(), exc)}
+            return res
         if not has_user_frame(exc, path):
             # Raised by the harness or by DagBag around the file, never from the file's code.
             raise HarnessFailure("%s raised %s: %s (no frame of the DAG file in its traceback)" % (
@@ -672,8 +750,11 @@ def cmd_parse(args):
         install_mocks()
         install_exec_capture()
         files = req.get("files")
+        loops = {}
         if files is None:
-            files = list_dag_files(dags)   # honours .airflowignore and DAG_DISCOVERY_SAFE_MODE
+            loops = symlink_loops(dags)
+            with walk_without(loops):
+                files = list_dag_files(dags)   # honours .airflowignore and DAG_DISCOVERY_SAFE_MODE
         canary = req.get("canaryCache")
         if not (canary and os.path.exists(canary)):   # once per environment and harness version
             reason = run_canary(timeout)
@@ -685,6 +766,13 @@ def cmd_parse(args):
         return harness_failure_doc(exc)
     paths = sorted(os.path.abspath(os.path.join(root, f)) for f in files)
     results = run_pool(paths, timeout, max(1, int(req.get("parallelism") or 1)))
+    for path, res in zip(paths, results):
+        if not is_utf8(path):
+            res.setdefault("warnings", []).append({"category": "NonUTF8FileName", "line": None, "file": None,
+                                                   "message": "the file name is not valid UTF-8 (shown with \\xNN escapes)"})
+    for path, message in sorted(loops.items()):
+        results.append({"path": rel(path), "outcome": "error", "dagIds": [], "warnings": [], "mocked": [],
+                        "error": {"type": "SymlinkLoop", "message": message, "line": None}})
     broken = [r for r in results if r.get("outcome") == "harness-error"]
     if broken:
         err = broken[0]["error"]
