@@ -303,6 +303,142 @@ import Testing
         #expect(Self.airflow(status["currentDeploy"] as? [String: Any]) == "2.10.5")
     }
 
+    static let head3_3 = "d2f4e1b3c5a7"
+
+    /// Today's Airflow and back: 2.10.5 → 3.3.2 → roll back to 2.10.5 → upgrade to 3.0.6. The 2.10.5 and
+    /// 3.0.6 environments are the other tests' (same project, same lock); 3.3.2, newer than the
+    /// constraints mirror, resolves with `--exclude-newer`. Each version runs a real task (the 3.3.2
+    /// one through the execution API and its JWT), and every component, the triggerer included,
+    /// must be healthy. The rollback downgrades with 3.3.2; history survives as Airflow keeps it.
+    @Test(.timeLimit(.minutes(20))) func deployAirflow3_3ThenRollBackTo2_10AndUpgradeAgain() async throws {
+        let started = Date()
+        let session = try await Self.start()
+        defer { session.server.stop() }
+        #expect(try await session.airlock(["deployment", "create", "prod"]).status == 0)
+        #expect(try await session.airlock(["deployment", "settings", "prod", "--rollback-enabled", "true"]).status == 0)
+        let project = try Self.project(airflow: "2.10.5")
+        try TestSupport.writeTree(["dags/history.py": """
+        from datetime import datetime
+        from airflow import DAG
+        try:
+            from airflow.providers.standard.operators.bash import BashOperator
+        except ImportError:
+            from airflow.operators.bash import BashOperator
+
+        with DAG("airlock_history", schedule="@once", start_date=datetime(2024, 1, 1), catchup=False,
+                 is_paused_upon_creation=False):
+            BashOperator(task_id="hello", bash_command="echo hello")
+        """], under: project)
+
+        // #1: 2.10.5; its scheduler runs the @once DAG.
+        let first = try await session.deploy(project, "2.10.5")
+        #expect(first.status == 0, "\(first.stderr)\n\(session.server.log)")
+        let status1 = try await session.status()
+        #expect(Self.health(status1) == "healthy")
+        #expect((status1["health"] as? [String: Any])?["components"] as? [String: String]
+                == ["metadatabase": "healthy", "scheduler": "healthy", "triggerer": "healthy"])
+        let deploymentId = try #require(try await session.deploys().first?["deploymentId"] as? String)
+        let database = session.server.dataDirectory.appendingPathComponent("deployments/\(deploymentId)/home/airflow.db")
+        let scheduledRun = try await Self.waitForRow(database, "select run_id from dag_run where dag_id = 'airlock_history' and state = 'success'")
+        #expect(scheduledRun?.hasPrefix("scheduled__") == true, "2.10.5 ran the @once DAG")
+
+        // #2: 3.3.2, migrated from 2.10.5's head; a manual run goes through the api-server's execution API.
+        _ = try Self.project(airflow: "3.3.2", into: project)
+        let second = try await session.deploy(project, "Airflow 3.3.2")
+        #expect(second.status == 0, "\(second.stderr)\n\(session.server.log)")
+        let status2 = try await session.status()
+        #expect(Self.health(status2) == "healthy")
+        #expect(status2["dbSchemaHead"] as? String == Self.head3_3)
+        #expect((status2["health"] as? [String: Any])?["components"] as? [String: String]
+                == ["metadatabase": "healthy", "scheduler": "healthy", "dag_processor": "healthy", "triggerer": "healthy"])
+        let url = try #require(status2["airflowUrl"] as? String)
+        let manualRun = try await Self.triggerOnAirflow3(url, dag: "airlock_history")
+        let manualState = try await Self.waitForRow(database, "select state from dag_run where run_id = '\(manualRun)' and state in ('success', 'failed')")
+        #expect(manualState == "success", "the 3.3.2 task ran (JWT and execution API settings)")
+
+        // #3: roll back to #1. The DB goes down with 3.3.2's environment before 2.10.5 starts.
+        let rollback = try await session.airlock(["rollback", "--deployment", "prod", "1", "--description", "Back from 3.3.2", "--yes"])
+        #expect(rollback.status == 0, "\(rollback.stderr)\n\(session.server.log)")
+        #expect(rollback.stderr.contains("Downgrading the metadata database to \(Self.head2) with Airflow 3.3.2"), "\(rollback.stderr)")
+        let deploys = try await session.deploys()
+        #expect(deploys.count == 3)
+        let (id1, id2) = (try #require(deploys[2]["id"] as? String), try #require(deploys[1]["id"] as? String))
+        #expect(deploys[0]["status"] as? String == "DEPLOYED")
+        #expect(deploys[0]["rollbackFromId"] as? String == id2 && deploys[0]["rollbackToId"] as? String == id1)
+        #expect(deploys[1]["dbSchemaHead"] as? String == Self.head3_3 && deploys[2]["dbSchemaHead"] as? String == Self.head2)
+        #expect(Self.airflow(deploys[0]) == "2.10.5" && Self.airflow(deploys[1]) == "3.3.2")
+        let status3 = try await session.status()
+        #expect(Self.health(status3) == "healthy")
+        #expect(status3["dbSchemaHead"] as? String == Self.head2)
+        #expect((status3["health"] as? [String: Any])?["components"] as? [String: String]
+                == ["metadatabase": "healthy", "scheduler": "healthy", "triggerer": "healthy"])
+        let (healthData, _) = try await URLSession.shared.data(from: try #require(URL(string: url + "/health")))
+        #expect(String(decoding: healthData, as: UTF8.self).contains("\"metadatabase\""), "2.10.5 answers on the same URL")
+        // History as Airflow keeps it: 2.10.5's run stays; the 3.x run without a logical date is moved by
+        // Airflow's downgrade, its task instance by Airlock, so nothing dangles.
+        #expect(try await Self.rows(database, "select run_id from dag_run where dag_id = 'airlock_history'") == [try #require(scheduledRun)])
+        #expect(try await Self.rows(database, "select run_id from _airflow_moved__3_0_0__offending_dag_run") == [manualRun])
+        #expect(try await Self.rows(database, "PRAGMA foreign_key_check").isEmpty)
+        let moved = try await Self.rows(database, "select name from sqlite_master where name like '_airflow_moved__airlock_%__dangling__task_instance'")
+        #expect(moved.count == 1, "\(moved)")
+        let audit = try await session.server.json("/api/v1/deployments/prod/audit-events")
+        let rollbackEvent = (audit["events"] as? [[String: Any]] ?? []).first { $0["action"] as? String == "deploy.rollback" }
+        #expect(rollbackEvent?["beforeRuntime"] as? String == "Airflow 3.3.2")
+        #expect(rollbackEvent?["afterRuntime"] as? String == "Airflow 2.10.5")
+
+        // #4: the rolled-back database upgrades again (3.0.6's migrations stop at a dangling task instance).
+        _ = try Self.project(airflow: "3.0.6", into: project)
+        let again = try await session.deploy(project, "Airflow 3.0.6 after the rollback")
+        #expect(again.status == 0, "\(again.stderr)\n\(session.server.log)")
+        let status4 = try await session.status()
+        #expect(Self.health(status4) == "healthy")
+        #expect(status4["dbSchemaHead"] as? String == Self.head3)
+        print("[deploy e2e] 2.10.5 → 3.3.2 → rollback → 3.0.6: \(String(format: "%.0f", Date().timeIntervalSince(started))) s")
+    }
+
+    /// Rows of one column from the deployment's SQLite DB, read with the system Python (no Airflow).
+    static func rows(_ database: URL, _ query: String) async throws -> [String] {
+        let script = "import sqlite3, sys\nc = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True, timeout=30)\n"
+            + "print('\\n'.join(str(r[0]) for r in c.execute(sys.argv[2])))"
+        let output = try await ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, database.path, query], timeout: 60)
+        #expect(output.succeeded, "\(query): \(output.stderr)")
+        return output.stdout.split(separator: "\n").map(String.init)
+    }
+
+    /// Polls `query` until it returns a row (the first column of the first row), or nil after `timeout`.
+    static func waitForRow(_ database: URL, _ query: String, timeout: Double = 240) async throws -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let row = try await rows(database, query).first { return row }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+        return nil
+    }
+
+    /// Triggers a manual run through Airflow 3's REST API (the simple auth manager hands everyone an
+    /// admin token), retrying while the DAG processor has not serialized the DAG yet; returns the run id.
+    static func triggerOnAirflow3(_ url: String, dag: String, timeout: Double = 180) async throws -> String {
+        let (tokenData, _) = try await URLSession.shared.data(from: try #require(URL(string: url + "/auth/token")))
+        let token = try #require((try JSONSerialization.jsonObject(with: tokenData) as? [String: Any])?["access_token"] as? String)
+        var request = URLRequest(url: try #require(URL(string: "\(url)/api/v2/dags/\(dag)/dagRuns")))
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(#"{"logical_date": null}"#.utf8)
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        while Date() < deadline {
+            let (data, response) = try await URLSession.shared.data(for: request)
+            last = String(decoding: data, as: UTF8.self)
+            if let code = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(code),
+               let run = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["dag_run_id"] as? String {
+                return run
+            }
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+        }
+        throw AirlockError.environment("Triggering \(dag) on \(url) failed: \(last)")
+    }
+
     /// Polls the deployment's status until Airflow is healthy (reconcile starts it in the background).
     static func waitForHealth(_ session: Session, timeout: Double = 300) async throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(timeout)

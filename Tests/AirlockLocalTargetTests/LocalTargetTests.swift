@@ -262,6 +262,46 @@ func expectAllGone(_ pids: [String: Int32], home: URL, sourceLocation: SourceLoc
         #expect(try JSONDecoder().decode(AirflowPorts.self, from: JSONEncoder().encode(fresh)) == fresh)
     }
 
+    /// What a downgrade below 3.0 leaves on SQLite: a task instance whose DAG run Airflow moved away,
+    /// and an XCom of that task instance. Both move (in turn) to `_airflow_moved__airlock_…` tables;
+    /// consistent rows, and rows whose parent *table* is missing, stay.
+    @Test func danglingRowsMoveToAirflowMovedTables() async throws {
+        let root = try TestSupport.scratchFolder("airlock-dangling")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let db = root.appendingPathComponent("airflow.db")
+        let python = try #require(ProcessRunner.which("python3"))
+        let setup = """
+        import sqlite3, sys
+        c = sqlite3.connect(sys.argv[1])
+        c.executescript(\"\"\"
+        create table dag_run (id integer primary key, run_id text);
+        create table task_instance (id integer primary key, run_id integer references dag_run(id) on delete cascade);
+        create table xcom (id integer primary key, ti integer references task_instance(id) on delete cascade);
+        create table note (id integer primary key, user_id integer references ab_user(id));
+        insert into dag_run values (1, 'kept');
+        insert into task_instance values (10, 1), (11, 2);
+        insert into xcom values (100, 10), (101, 11);
+        insert into note values (1, 7);
+        \"\"\")
+        c.commit()
+        """
+        #expect(try await ProcessRunner.run(python, ["-c", setup, db.path], timeout: 60).succeeded)
+        let moved = try await MetadataDatabase.moveDanglingRows(of: .sqlite(file: db), python: python)
+        #expect(moved == ["task_instance": 1, "xcom": 1])
+        let check = """
+        import sqlite3, sys
+        c = sqlite3.connect(sys.argv[1])
+        print([r[0] for r in c.execute("select id from task_instance")], [r[0] for r in c.execute("select id from xcom")],
+              [r[0] for r in c.execute("PRAGMA foreign_key_check")])
+        for (name,) in c.execute("select name from sqlite_master where name like '_airflow_moved__airlock_%' order by name").fetchall():
+            print(name.split("__", 3)[-1], [r[0] for r in c.execute(f'select id from "{name}"')])
+        """
+        let after = try await ProcessRunner.run(python, ["-c", check, db.path], timeout: 60).stdout
+        #expect(after == "[10] [100] ['note']\ntask_instance [11]\nxcom [101]\n", "\(after)")
+        #expect(try await MetadataDatabase.moveDanglingRows(of: .sqlite(file: db), python: python).isEmpty, "a clean DB is left alone")
+        #expect(try await MetadataDatabase.moveDanglingRows(of: .sqlite(file: root.appendingPathComponent("none.db")), python: python).isEmpty)
+    }
+
     @Test func secretsAreCreatedOnceAndKept() throws {
         let home = try TestSupport.scratchFolder("airlock-secrets")
         defer { try? FileManager.default.removeItem(at: home) }
