@@ -79,10 +79,10 @@ struct SideResolver: Sendable {
             excludeNewer = try exclusionDate(for: side)
             progress(.warning("No constraints file for Airflow \(side.airflowVersion) / Python \(side.python) in \(constraintsSource); resolving with --exclude-newer \(excludeNewer!) (the release date + 1 day)"))
         }
-        var image = try await imagePackages(for: side)
-        let build = Composition(side: side, project: project, constraints: constraints, excludeNewer: excludeNewer,
+        var (image, freezeWarning) = try await imagePackages(for: side)
+        var build = Composition(side: side, project: project, constraints: constraints, excludeNewer: excludeNewer,
                                 baseDate: try? exclusionDate(for: side), extraLines: extraRequirementLines)
-        var notes = image?.assumptions ?? []
+        var notes = (freezeWarning.map { [$0] } ?? []) + (image?.assumptions ?? [])
 
         // The strict resolution; image packages the index does not serve are left out (Astronomer's own index has them).
         var strict: UVResolver.Resolution
@@ -92,6 +92,18 @@ struct SideResolver: Sendable {
                   let missing = SideResolver.unservedImagePackage(in: explanation, image: current.pins) else { break }
             image?.pins = PinnedSet(current.pins.sorted.filter { $0.name.normalized != missing })
             notes.append("\(missing) (shipped by the image) is not on the package index uv uses (Astronomer serves it from its own index); left out")
+        }
+        if case .unsatisfiable = strict.result, let image, image.pins.count > 0 {
+            // Astronomer builds runtime images from its own constraints, not Apache's: when the image's list
+            // itself cannot be installed under Apache's pins, the image's pins hold and Apache's become preferences.
+            var bare = build
+            bare.droppedLines = Set(project.requirementEntries.map(\.text))
+            let base = try await resolver.resolveRetryingBuilds(bare.strictInput(image: image.pins))
+            if case .unsatisfiable(let why) = base.result {
+                build.apachePinsArePreferences = true
+                notes.append("Runtime \(side.label)'s packages cannot all be installed under Apache Airflow \(side.airflowVersion)'s constraints (\(UVResolver.summary(of: why))); the image's pins hold and Apache's pins are only preferred")
+                strict = try await resolver.resolveRetryingBuilds(build.strictInput(image: image.pins))
+            }
         }
         notes += strict.notes
         var resolved = ResolvedSide(side: side, constraints: constraints, excludeNewer: excludeNewer, fullResult: strict.result,
@@ -215,14 +227,15 @@ struct SideResolver: Sendable {
 
     /// What the side's image ships beyond Airflow: a runtime's freeze file when one is found, else
     /// Astronomer's provider reference. Plain Apache Airflow images: nothing beyond pip and setuptools.
-    private func imagePackages(for side: UpgradeSide) async throws(AirlockError) -> ImagePackages? {
-        guard let runtime = side.runtime else { return nil }
+    private func imagePackages(for side: UpgradeSide) async throws(AirlockError) -> (ImagePackages?, warning: String?) {
+        guard let runtime = side.runtime else { return (nil, nil) }
+        var warning: String?
         if let freezeSource {
-            let (packages, warning) = try await freezeSource.packages(runtime: runtime.version, python: side.python)
-            if let warning { progress(.warning(warning)) }
-            if let packages { return packages }
+            let (packages, failure) = try await freezeSource.packages(runtime: runtime.version, python: side.python)
+            if let packages { return (packages, nil) }
+            warning = failure
         }
-        return providerTable.packages(for: runtime.version, slim: side.imageVariant == "slim")
+        return (providerTable.packages(for: runtime.version, slim: side.imageVariant == "slim"), warning)
     }
 
     /// The image package uv says the index does not have, from its explanation.
@@ -281,6 +294,8 @@ struct Composition: Sendable {
     /// Project lines replaced (relaxed) or left out.
     var replacedLines: [String: String] = [:]
     var droppedLines: Set<String> = []
+    /// The image's pins hold and the Apache constraints are only preferred (they contradict the image's list).
+    var apachePinsArePreferences = false
 
     init(side: UpgradeSide, project: AirflowProject, constraints: ConstraintsFile?, excludeNewer: String?, baseDate: String?,
          extraLines: [String]) {
@@ -298,6 +313,11 @@ struct Composition: Sendable {
     func strictInput(image: PinnedSet) -> ResolutionInput { input(image: image, dropping: []) }
 
     func input(image: PinnedSet, dropping: Set<String>) -> ResolutionInput {
+        if apachePinsArePreferences, let constraints {
+            let imageNames = Set(image.sorted.map(\.name.normalized))
+            return make(image: image, constraintsText: SideComposition.constraintsText(image, dropping: dropping),
+                        preferences: SideComposition.constraintsText(constraints.pins, dropping: dropping.union(imageNames)))
+        }
         let reference = SideComposition.reference(constraints: constraints?.pins, image: image)
         let text: String? = constraints == nil && image.count == 0
             ? nil

@@ -12,7 +12,7 @@ func lookup(_ catalog: RuntimeCatalog, _ version: String) throws -> RuntimeRelea
     let catalog = RuntimeCatalog.bundled()
 
     @Test func bundledSnapshotLoads() throws {
-        #expect(catalog.runtimes.count == 120)
+        #expect(catalog.runtimes.count == 129)  // 4.0.0–12.0.0 plus 9.18.0–9.21.0 from runtime_versions.csv
         #expect(catalog.airflowReleases.count >= 67)
         let release = try lookup(catalog, "9.10.0")
         #expect(release.airflowVersion == "2.7.3")
@@ -21,7 +21,7 @@ func lookup(_ catalog: RuntimeCatalog, _ version: String) throws -> RuntimeRelea
 
     @Test func newestStableRuntimeForAnAirflowVersion() {
         #expect(catalog.newestRuntime(forAirflow: "2.9.2")?.version.description == "11.6.0")
-        #expect(catalog.newestRuntime(forAirflow: "2.7.3")?.version.description == "9.17.0")
+        #expect(catalog.newestRuntime(forAirflow: "2.7.3")?.version.description == "9.21.0")
         #expect(catalog.newestRuntime(forAirflow: "9.9.9") == nil)
     }
 
