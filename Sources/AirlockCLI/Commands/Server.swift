@@ -43,7 +43,7 @@ extension Airlock {
             // Deployments that ran before this start run again (and an interrupted switch is undone).
             try await coordinator.reconcile()
             let app = AirlockServerBuilder.application(configuration: configuration, store: store, coordinator: coordinator)
-            FileHandle.standardError.write(Data("Airlock server on http://\(host):\(port)/api/v1\n".utf8))
+            FileHandle.standardError.write(Data("Airlock server on http://\(host):\(port)/ (web UI; API at /api/v1)\n".utf8))
             try await app.runService()
             await coordinator.shutdown()
         }
