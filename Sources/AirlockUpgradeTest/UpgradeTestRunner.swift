@@ -25,7 +25,7 @@ public struct UpgradeTestRunner: Sendable {
 
     public func run() async throws(AirlockError) -> [UpgradeTestOutcome] {
         let project = try ProjectReader.read(options.project)
-        for warning in Self.outsideIncludeWarnings(project) { progress(.warning(warning)) }
+        for warning in Self.projectWarnings(project) { progress(.warning(warning)) }
         var usesRuntimes = options.targets.contains { $0.runtimeVersion != nil }
         if case .astroRuntime? = project.baseImage, options.currentAirflowVersion == nil { usesRuntimes = true }
         let loaded = await CatalogLoader(paths: paths, feedLocation: options.runtimeFeed, offline: options.offline)
@@ -44,6 +44,10 @@ public struct UpgradeTestRunner: Sendable {
             var request = request
             if request.python == nil { request.python = options.python }
             selections.append(try UpgradeSideResolver.target(request, current: current, catalog: catalog, today: options.today))
+        }
+        try AirflowSupportRange.check(current, role: "current", release: catalog.airflowRelease(current.airflowVersion))
+        for selection in selections {
+            try AirflowSupportRange.check(selection.side, role: "target", release: catalog.airflowRelease(selection.side.airflowVersion))
         }
         progress(.note("Current: \(describe(current)); target\(selections.count > 1 ? "s" : ""): \(selections.map { describe($0.side) }.joined(separator: ", "))"))
 
@@ -101,11 +105,15 @@ public struct UpgradeTestRunner: Sendable {
         return outcomes
     }
 
-    /// Requirements files included from outside the project: allowed here, but named (terminal and report.json),
-    /// since the result depends on them and a deploy to the server refuses them.
-    static func outsideIncludeWarnings(_ project: AirflowProject) -> [String] {
-        project.outsideIncludes.map {
+    /// What the terminal and report.json name about the project itself: requirements files included from
+    /// outside it (allowed here, but the result depends on them and a deploy refuses them), and files that
+    /// are not regular (FIFOs, sockets, devices), which ruff and the DAG test skip.
+    static func projectWarnings(_ project: AirflowProject) -> [String] {
+        let root = project.root.standardizedFileURL.path + "/"
+        return project.outsideIncludes.map {
             "requirements include `\(DisplayText.escaped($0))`, which is outside the project: the result depends on it, and a deploy refuses it"
+        } + RuffLinter.nonRegularFiles(under: project.root).map {
+            "`\(DisplayText.escaped($0.hasPrefix(root) ? String($0.dropFirst(root.count)) : $0))` is not a regular file (a FIFO, socket, device or broken link): lint and the DAG test skip it"
         }
     }
 
@@ -263,7 +271,7 @@ public struct UpgradeTestRunner: Sendable {
                 label: current.label, runtimeVersion: current.runtime?.version.description,
                 airflowVersion: current.airflowVersion.description, python: current.python, constraints: nil,
                 resolutionMode: "not-resolved", excludeNewer: nil, excludedRequirements: [], packageCount: 0),
-            target: target.sideReport, warnings: warnings + Self.outsideIncludeWarnings(project), versionTest: versionTest, conflictTest: conflictTest,
+            target: target.sideReport, warnings: warnings + Self.projectWarnings(project), versionTest: versionTest, conflictTest: conflictTest,
             dagTest: dagTest, lintTest: lintTest, dbCheck: dbCheck)
         files["report.json"] = try ReportWriter.json(report)
         try ReportWriter.write(files.mapValues { Data($0.utf8) }.merging(binaryFiles) { text, _ in text }, into: folder)
