@@ -120,8 +120,13 @@ struct EnvironmentStage: Sendable {
         let upgrade = targetVersion >= currentVersion
         let newer = upgrade ? targetInfo : currentInfo
         let migrations = newer.migrations(from: upgrade ? targetHead : currentHead, downTo: upgrade ? currentHead : targetHead)
+        var warning = upgrade ? nil : DatabaseCheck.downgradeWarning
+        if migrations.isEmpty {   // e.g. 2.6 → 3.x: Airflow 3's migrations start from the 2.7 schema
+            let older = upgrade ? currentVersion : targetVersion
+            warning = "Airflow \(upgrade ? targetVersion : currentVersion)'s migrations do not reach the schema of Airflow \(older) (head \(upgrade ? currentHead : targetHead)): `airflow db migrate` cannot move this database directly; go through an intermediate release first"
+        }
         return DatabaseCheck(currentHead: currentHead, targetHead: targetHead, direction: upgrade ? .upgrade : .downgrade,
-                             migrations: migrations, warning: upgrade ? nil : DatabaseCheck.downgradeWarning)
+                             migrations: migrations, warning: warning)
     }
 }
 
