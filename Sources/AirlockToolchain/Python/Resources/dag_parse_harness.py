@@ -47,7 +47,8 @@ try:
     from airflow.providers.standard.operators.empty import EmptyOperator
 except ImportError:
     from airflow.operators.empty import EmptyOperator
-with DAG(dag_id="%s", start_date=datetime.datetime(2022, 1, 1)):   # no schedule argument: its name changed
+# Bound to a name: Airflow 2.3 bags only module-level DAGs (auto-registration arrived in 2.4).
+with DAG(dag_id="%s", start_date=datetime.datetime(2022, 1, 1)) as dag:   # no schedule argument: its name changed
     EmptyOperator(task_id="noop")
 """ % CANARY_DAG_ID
 # Non-deprecated modules DAG files commonly use, imported in the parent so children start warm.
