@@ -14,6 +14,8 @@ struct DeploymentsAPI: Sendable {
     var coordinator: DeployCoordinator
     /// Reads need a (viewer) token: the rule `ReadTokenMiddleware` applies to GETs.
     var readsNeedToken = false
+    /// Encoded history pages, valid until the store's next write (nil: every page is read and encoded).
+    var pages: HistoryPageCache?
 
     /// Upload size limits: the compressed-free tar itself and its unpacked content.
     static let uploadLimits: [ArtifactStore.Kind: Int] = [.image: 256 * 1024 * 1024, .dags: 64 * 1024 * 1024]
@@ -73,9 +75,14 @@ struct DeploymentsAPI: Sendable {
             try await call {
                 let offset = try request.integerQuery("offset", default: 0, range: OpenAPIDocument.offsets)
                 let limit = try request.integerQuery("limit", default: 50, range: OpenAPIDocument.deployPageLimits)
+                let key = HistoryPageCache.Key(deploymentName: try context.parameters.require("name"), offset: offset, limit: limit)
+                if let body = pages?.page(key) { return JSONBody<DeployHistoryPage>.response(body) }
+                let generation = pages?.generation
                 let deployment = try await deployment(context)
                 let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: limit)
-                return JSONBody(value: DeployHistoryPage(deploys: page.deploys, offset: offset, limit: limit, totalCount: page.totalCount))
+                let body = try JSONBody.encode(DeployHistoryPage(deploys: page.deploys, offset: offset, limit: limit, totalCount: page.totalCount))
+                if let generation { pages?.keep(body, for: key, readAt: generation) }
+                return JSONBody<DeployHistoryPage>.response(body)
             }
         }
         group.post("deployments/:name/deploys") { request, context in

@@ -34,7 +34,8 @@ extension Airlock {
             } catch {
                 throw AirlockError.usage("Cannot create the data folder `\(folder.path)`: \(error.localizedDescription)")
             }
-            let store = try await DeployHistoryStoreOpener.open(databaseURL: databaseURL, dataDirectory: folder)
+            // The server is the store's only writer; counting its writes lets it reuse encoded history pages.
+            let store = ChangeCountingStore(try await DeployHistoryStoreOpener.open(databaseURL: databaseURL, dataDirectory: folder))
             if let tokenFile = try await AirlockServerBuilder.ensureAdminToken(store: store, dataDirectory: folder) {
                 FileHandle.standardError.write(Data("Wrote an admin API token to \(tokenFile)\n".utf8))
             }
