@@ -85,4 +85,24 @@ import Testing
         #expect(report.current.assumptions.contains { $0.contains("using the list of Runtime 12.8.0") })
         #expect(report.current.imagePackagesSource?.contains("12.8.0") == true)
     }
+
+    /// Issue 10's fourth cause: without constraints, Airflow 2.9.0 resolved by its release date picks
+    /// docutils 0.21.post1, an sdist that does not build. The side is resolved again taking docutils as a
+    /// wheel, the run goes on, and the report says so.
+    @Test func anSdistThatDoesNotBuildIsRetriedAsAWheel() async throws {
+        let project = try TestSupport.scratchFolder("airlock-docutils")
+        try TestSupport.writeTree(["Dockerfile": "FROM apache/airflow:2.9.0-python3.11\n",
+                                   "dags/plugin_versions.py": try String(contentsOf: Self.folder.appendingPathComponent("pinned-requirements/dags/plugin_versions.py"),
+                                                                         encoding: .utf8)], under: project)
+        var options = UpgradeTestOptions(project: project, targets: [TargetRequest(airflowVersion: "2.9.0")], runVersionTest: false,
+                                         runConflictTest: false, constraintsSource: try TestSupport.scratchFolder("airlock-empty-mirror").path,
+                                         today: "2026-11-22")
+        options.runDagTest = true
+        let log = EventLog()
+        let report = try #require(try await UpgradeTestRunner(options: options, paths: TestSupport.sharedCache, progress: { log.append($0) }).run().first).report
+        #expect(log.warnings.contains { $0.contains("docutils==0.21.post1 did not build") && $0.contains("--only-binary docutils") })
+        #expect(report.current.assumptions.contains { $0.contains("docutils==0.21.post1 did not build") })
+        #expect(report.dagTest?.files.map(\.status) == [.passed])  // pkg_resources imports: setuptools is there
+        #expect(report.current.imagePackages.contains { $0.hasPrefix("setuptools==") })
+    }
 }
