@@ -33,7 +33,7 @@ public struct DagFileParse: Hashable, Sendable, Codable {
     }
 
     public struct ParseError: Hashable, Sendable, Codable {
-        /// Exception type, e.g. `ModuleNotFoundError`.
+        /// Exception type as a traceback prints it, e.g. `ModuleNotFoundError`, `airflow.exceptions.AirflowException`.
         public var type: String
         public var message: String
         /// The line in the DAG file where the failure surfaced.

@@ -451,6 +451,13 @@ def run_canary(timeout):
 
 
 # ----------------------------------------------------------------------------- parse
+def qualified_type(exc):
+    """The exception's name as a traceback (and so DagBag's import error) prints it: `TypeError`,
+    `airflow.exceptions.AirflowException`."""
+    module, name = type(exc).__module__, type(exc).__qualname__
+    return name if module in ("builtins", "__main__") else "%s.%s" % (module, name)
+
+
 def error_from_exception(exc, path):
     line = None
     for fs in traceback.extract_tb(exc.__traceback__):
@@ -459,7 +466,7 @@ def error_from_exception(exc, path):
     if isinstance(exc, SyntaxError) and same_file(exc.filename, path):
         line = exc.lineno
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip().splitlines()
-    err = {"type": type(exc).__name__, "message": str(exc), "line": line,
+    err = {"type": qualified_type(exc), "message": str(exc), "line": line,
            "traceback": "\n".join(tb[-TRACEBACK_LINES:])}
     cur = exc
     for _ in range(5):   # e.g. ImportError("Could not import ...") wrapping a ModuleNotFoundError
@@ -489,7 +496,7 @@ def error_from_text(text, path):
     etype, sep, msg = last.partition(": ")
     if not sep or not etype.replace(".", "").replace("_", "").isalnum():
         etype, msg = "ImportError", last
-    err = {"type": etype.rsplit(".", 1)[-1], "message": msg, "line": dag_file_line(text, path),
+    err = {"type": etype, "message": msg, "line": dag_file_line(text, path),
            "traceback": "\n".join(text.splitlines()[-TRACEBACK_LINES:])}
     if err["type"] == "ModuleNotFoundError" and msg.startswith("No module named '"):
         err["missingModule"] = msg[len("No module named '"):].split("'")[0]
