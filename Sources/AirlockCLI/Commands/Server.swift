@@ -45,8 +45,12 @@ extension Airlock {
             try await coordinator.reconcile()
             let app = AirlockServerBuilder.application(configuration: configuration, store: store, coordinator: coordinator)
             FileHandle.standardError.write(Data("Airlock server on http://\(host):\(port)/ (web UI; API at /api/v1)\n".utf8))
-            try await app.runService()
+            let ended: (any Error)?
+            do { try await app.runService(); ended = nil } catch { ended = error }
+            // Airflow stops however the service ended: a graceful stop (SIGTERM) cancels the services,
+            // and one that throws `CancellationError` must not leave the deployments running.
             await coordinator.shutdown()
+            if let ended, !(ended is CancellationError) { throw ended }
         }
     }
 }
