@@ -180,7 +180,7 @@ public struct RuffLinter: Sendable {
     /// Absolute paths of the entries under `root` that are neither folders, regular files nor links to
     /// them (FIFOs, sockets, devices, dangling links), skipping `.git` and report folders; links to
     /// folders are not followed.
-    static func nonRegularFiles(under root: URL) -> [String] {
+    public static func nonRegularFiles(under root: URL) -> [String] {
         var found: [String] = []
         func walk(_ folder: String, depth: Int) {
             guard depth < 64, let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }

@@ -132,6 +132,23 @@ def symlink_loops(dags):
     return loops
 
 
+def ignore_rules_without_bom():
+    """An `.airflowignore` saved with a UTF-8 BOM: Airflow reads it as text (CRLF and CR already end lines)
+    but keeps the BOM in its first pattern, which then never matches. Its rule classes drop it here."""
+    try:
+        from airflow.utils import file as airflow_file
+    except ImportError:
+        return
+    for name in ("_RegexpIgnoreRule", "_GlobIgnoreRule"):
+        compile_ = getattr(getattr(airflow_file, name, None), "compile", None)
+        if compile_ is None or getattr(compile_, "airlock_strips_bom", False):
+            continue
+        def compile_without_bom(pattern, *args, _compile=compile_, **kwargs):
+            return _compile(pattern.lstrip("\ufeff") if isinstance(pattern, str) else pattern, *args, **kwargs)
+        compile_without_bom.airlock_strips_bom = True
+        setattr(getattr(airflow_file, name), "compile", staticmethod(compile_without_bom))
+
+
 @contextlib.contextmanager
 def walk_without(paths):
     """os.walk as Airflow's lister sees it, without descending into `paths` (the loops found above)."""
@@ -366,6 +383,7 @@ def new_dagbag(path):
 def list_dag_files(dags):
     """The DAG files Airflow would parse in `dags` (honours .airflowignore and DAG_DISCOVERY_SAFE_MODE):
     `list_py_file_paths` up to 3.3, else the file-parsing DagBag's own discovery (3.4 definitions)."""
+    ignore_rules_without_bom()
     try:
         from airflow.utils.file import list_py_file_paths
     except ImportError:
