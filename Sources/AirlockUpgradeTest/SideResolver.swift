@@ -84,26 +84,30 @@ struct SideResolver: Sendable {
                                 baseDate: try? exclusionDate(for: side), extraLines: extraRequirementLines)
         var notes = (freezeWarning.map { [$0] } ?? []) + (image?.assumptions ?? [])
 
-        // The strict resolution; image packages the index does not serve are left out (Astronomer's own index has them).
-        var strict: UVResolver.Resolution
-        while true {
-            strict = try await resolver.resolveRetryingBuilds(build.strictInput(image: image?.pins ?? PinnedSet()))
-            guard case .unsatisfiable(let explanation) = strict.result, let current = image,
-                  let missing = SideResolver.unservedImagePackage(in: explanation, image: current.pins) else { break }
-            image?.pins = PinnedSet(current.pins.sorted.filter { $0.name.normalized != missing })
-            notes.append("\(missing) (shipped by the image) is not on the package index uv uses (Astronomer serves it from its own index); left out")
+        // Image packages the index does not serve are left out, one at a time, wherever uv meets them
+        // (Astronomer's own index has them).
+        func resolveLeavingOutUnserved(_ input: (PinnedSet) -> ResolutionInput) async throws(AirlockError) -> UVResolver.Resolution {
+            while true {
+                let resolution = try await resolver.resolveRetryingBuilds(input(image?.pins ?? PinnedSet()))
+                guard case .unsatisfiable(let explanation) = resolution.result, let current = image,
+                      let missing = SideResolver.unservedImagePackage(in: explanation, image: current.pins) else { return resolution }
+                image?.pins = PinnedSet(current.pins.sorted.filter { $0.name.normalized != missing })
+                notes.append("\(missing) (shipped by the image) is not on the package index uv uses (Astronomer serves it from its own index); left out")
+            }
         }
-        if case .unsatisfiable = strict.result, let image, image.pins.count > 0 {
+        var strict = try await resolveLeavingOutUnserved { build.strictInput(image: $0) }
+        if case .unsatisfiable = strict.result, let current = image, current.pins.count > 0 {
             // Astronomer builds runtime images from its own constraints, not Apache's: when the image's list
             // itself cannot be installed under Apache's pins, the image's pins hold and Apache's become preferences.
             var bare = build
             bare.droppedLines = Set(project.requirementEntries.map(\.text))
-            let base = try await resolver.resolveRetryingBuilds(bare.strictInput(image: image.pins))
+            let base = try await resolveLeavingOutUnserved { bare.strictInput(image: $0) }
             if case .unsatisfiable(let why) = base.result {
                 build.apachePinsArePreferences = true
                 notes.append("Runtime \(side.label)'s packages cannot all be installed under Apache Airflow \(side.airflowVersion)'s constraints (\(UVResolver.summary(of: why))); the image's pins hold and Apache's pins are only preferred")
-                strict = try await resolver.resolveRetryingBuilds(build.strictInput(image: image.pins))
             }
+            let composed = build
+            strict = try await resolveLeavingOutUnserved { composed.strictInput(image: $0) }
         }
         notes += strict.notes
         var resolved = ResolvedSide(side: side, constraints: constraints, excludeNewer: excludeNewer, fullResult: strict.result,
@@ -221,7 +225,7 @@ struct SideResolver: Sendable {
                 return
             }
         }
-        throw .environment("Airflow \(side.airflowVersion) itself cannot be resolved for Python \(side.python)",
+        throw .environment("Airflow \(side.airflowVersion) itself cannot be resolved for Python \(side.python): \(summary)",
                            hint: "try another --python")
     }
 

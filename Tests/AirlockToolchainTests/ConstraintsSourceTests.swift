@@ -62,7 +62,7 @@ import Testing
         try Data(contents.utf8).write(to: feed)
         let loaded = await CatalogLoader(paths: AirlockPaths(cacheRoot: folder), feedLocation: feed.path, offline: true).load()
         #expect(loaded.feedSource == "bundled snapshot")
-        #expect(loaded.catalog.runtimes.count == 120)
+        #expect(loaded.catalog.runtimes.count == 129)
         #expect(loaded.warnings.contains { $0.contains("unusable") })
     }
 
@@ -80,6 +80,6 @@ import Testing
         defer { server.stop() }
         let loaded = await CatalogLoader(paths: AirlockPaths(cacheRoot: folder), feedLocation: "\(server.baseURL)/astronomer-runtime", offline: true).load()
         #expect(loaded.warnings.isEmpty)
-        #expect(loaded.catalog.runtimes.count == 120)
+        #expect(loaded.catalog.runtimes.count == 129)
     }
 }

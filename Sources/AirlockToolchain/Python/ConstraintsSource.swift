@@ -29,60 +29,41 @@ public struct ConstraintsFile: Sendable {
 public struct ConstraintsSource: Sendable, CustomStringConvertible {
     public static let officialBase = "https://raw.githubusercontent.com/apache/airflow"
 
-    /// A folder path or an `http(s)://` base URL.
-    public var base: String
-    public var paths: AirlockPaths
-    public var offline: Bool
+    let files: MirroredFiles
 
     public init(base: String? = nil, paths: AirlockPaths, offline: Bool = false, workingDirectory: String = FileManager.default.currentDirectoryPath) {
-        var resolved = base ?? ConstraintsSource.officialBase
-        if !HTTPFetcher.isRemote(resolved), !resolved.hasPrefix("/") {
-            resolved = URL(fileURLWithPath: workingDirectory).appendingPathComponent(resolved).standardizedFileURL.path
-        }
-        self.base = resolved
-        self.paths = paths
-        self.offline = offline
+        files = MirroredFiles(base: base ?? ConstraintsSource.officialBase, flag: "--constraints-source", cacheRoot: paths.constraints,
+                              offline: offline, timeout: 15, workingDirectory: workingDirectory)
     }
 
-    public var description: String { base }
+    /// A folder path or an `http(s)://` base URL.
+    public var base: String { files.base }
 
-    public var isRemote: Bool { HTTPFetcher.isRemote(base) }
+    public var description: String { files.base }
+
+    public var isRemote: Bool { files.isRemote }
 
     func location(airflow: Version, python: String) -> String {
-        let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
-        return "\(trimmed)/constraints-\(airflow)/constraints-\(python).txt"
+        files.location(Self.relativePath(airflow: airflow, python: python))
+    }
+
+    private static func relativePath(airflow: Version, python: String) -> String {
+        "constraints-\(airflow)/constraints-\(python).txt"
     }
 
     /// The constraints for one Airflow/Python pair, or nil when the source has none (then resolution
     /// falls back to `--exclude-newer`).
     /// - Throws: `AirlockError.usage` when a local mirror folder does not exist.
     public func constraints(airflow: Version, python: String) async throws(AirlockError) -> (file: ConstraintsFile?, warning: String?) {
-        let location = location(airflow: airflow, python: python)
-        if !isRemote {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: base, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw .usage("--constraints-source `\(base)` is not a folder")
-            }
-            guard let data = FileManager.default.contents(atPath: location) else { return (nil, nil) }
-            return (ConstraintsFile(airflowVersion: airflow, python: python, location: location, text: String(decoding: data, as: UTF8.self)), nil)
-        }
-        let cached = paths.constraints
-            .appendingPathComponent(SHA256.hex(base).prefix(16).description)
-            .appendingPathComponent("constraints-\(airflow)/constraints-\(python).txt")
-        if let data = FileManager.default.contents(atPath: cached.path) {
-            return (ConstraintsFile(airflowVersion: airflow, python: python, location: location, text: String(decoding: data, as: UTF8.self)), nil)
-        }
-        if offline { return (nil, "No cached constraints for Airflow \(airflow) / Python \(python) (offline)") }
-        do {
-            switch try await HTTPFetcher.fetch(location, timeout: 15) {
-            case .found(let data):
-                try? CacheFile.writeAtomically(data, to: cached)
-                return (ConstraintsFile(airflowVersion: airflow, python: python, location: location, text: String(decoding: data, as: UTF8.self)), nil)
-            case .notFound:
-                return (nil, nil)
-            }
-        } catch {
-            return (nil, "Cannot fetch constraints for Airflow \(airflow) / Python \(python): \(error.message)")
+        switch try await files.read(Self.relativePath(airflow: airflow, python: python)) {
+        case .found(let text, let location):
+            return (ConstraintsFile(airflowVersion: airflow, python: python, location: location, text: text), nil)
+        case .absent:
+            return (nil, nil)
+        case .offline:
+            return (nil, "No cached constraints for Airflow \(airflow) / Python \(python) (offline)")
+        case .failed(let message):
+            return (nil, "Cannot fetch constraints for Airflow \(airflow) / Python \(python): \(message)")
         }
     }
 }
