@@ -116,6 +116,10 @@ final class EventLog: @unchecked Sendable {
         let skipped = try #require(try await UpgradeTestRunner(options: options(root, target: "2.9.2"), paths: TestSupport.sharedCache, progress: { _ in }).run().first)
         #expect(skipped.report.lintTest?.status == "skipped")
         let asked = try #require(try await UpgradeTestRunner(options: options(root, target: "2.9.2", explicit: true), paths: TestSupport.sharedCache, progress: { _ in }).run().first)
-        #expect(asked.report.lintTest?.status == "failed")
+        // Asked for, the lint runs; its AIR3xx findings apply from Airflow 3.0, later than the 2.9.2
+        // target, so they are heads-ups for a later upgrade, not failures of this one.
+        #expect(asked.report.lintTest?.status == "passed")
+        #expect(asked.report.lintTest?.findings.isEmpty == true)
+        #expect(asked.report.lintTest?.headsUp?.isEmpty == false)
     }
 }
