@@ -173,7 +173,7 @@ import Testing
         let result = try await TestSupport.airlock(["runtimes", "--offline", "--json"], environment: ["AIRLOCK_CACHE_DIR": cache.path])
         #expect(result.status == 0)
         let list = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
-        #expect(list?.count == 120)
+        #expect(list?.count == 129)
         let latest = try await TestSupport.airlock(["runtimes", "--offline", "--latest"], environment: ["AIRLOCK_CACHE_DIR": cache.path])
         #expect(latest.stdout.contains("12.0.0"))
         #expect(latest.stdout.contains("2.10.0"))
@@ -186,5 +186,137 @@ import Testing
         #expect(result.status == 0)
         #expect(result.stderr.contains("warning:"))
         #expect(result.stdout.contains("12.0.0"))
+    }
+}
+
+/// Files as they turn up in real projects (Windows line endings, a BOM, FIFOs, non-UTF-8 names, symlink
+/// loops) and a run stopped by a signal: the built binary finishes in bounded time, reports per file, and
+/// leaves no process or temporary file behind. Same requirements as `noConflictsExitsZero…`, so the
+/// environments are the cached ones.
+@Suite struct HostileProjectFilesTests {
+    static let requirements = "requests>=2.31\napache-airflow-providers-http\n"
+    static let goodDag = "from airflow import DAG\nimport pendulum\nwith DAG(\"good\", start_date=pendulum.datetime(2024, 1, 1), schedule=None):\n    pass\n"
+
+    /// Creates `name` (raw bytes, may be invalid UTF-8) under `folder` with `contents`.
+    static func writeRaw(_ name: [UInt8], under folder: URL, contents: String, isFolder: Bool = false) throws {
+        let path = Array(folder.path.utf8) + [UInt8(ascii: "/")] + name + [0]
+        let ok = path.withUnsafeBufferPointer { buffer -> Bool in
+            let pointer = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            if isFolder { return mkdir(pointer, 0o755) == 0 }
+            let fd = open(pointer, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            let bytes = Array(contents.utf8)
+            return write(fd, bytes, bytes.count) == bytes.count
+        }
+        #expect(ok, "cannot create \(name)")
+    }
+
+    @Test func oddFilesInDagsAreReportedPerFileAndTheRunFinishes() async throws {
+        let project = try TestSupport.scratchFolder("airlock-odd-files")
+        defer { try? FileManager.default.removeItem(at: project) }
+        let dags = project.appendingPathComponent("dags")
+        try TestSupport.writeTree([
+            // Saved on Windows, with a BOM: must read as `FROM apache/airflow:2.10.5-python3.11`.
+            "Dockerfile": "\u{FEFF}# base\r\nFROM apache/airflow:2.10.5-python3.11\r\nRUN echo hi\r\n",
+            "requirements.txt": Self.requirements,
+            ".env": "\u{FEFF}AIRLOCK_TEST_VALUE=1\r\n",
+            "dags/good.py": Self.goodDag,
+        ], under: project)
+        #expect(mkfifo(dags.appendingPathComponent("pipe.py").path, 0o644) == 0)
+        try Self.writeRaw(Array("caf".utf8) + [0xE9] + Array(".py".utf8), under: dags, contents: Self.goodDag.replacingOccurrences(of: "\"good\"", with: "\"latin1\""))
+        try Self.writeRaw(Array("d".utf8) + [0xFF], under: dags, contents: "", isFolder: true)
+        try Self.writeRaw(Array("d".utf8) + [0xFF] + Array("/inner.py".utf8), under: dags, contents: Self.goodDag.replacingOccurrences(of: "\"good\"", with: "\"inner\""))
+        try FileManager.default.createSymbolicLink(atPath: dags.appendingPathComponent("up").path, withDestinationPath: "..")
+        try FileManager.default.createSymbolicLink(atPath: dags.appendingPathComponent("self.py").path, withDestinationPath: "self.py")
+
+        let started = Date()
+        let result = try await TestSupport.airlock(["upgrade-test", "-a", "3.0.6", "--constraints-source", TestSupport.constraintsMirror.path],
+                                                   in: project, timeout: 300)
+        let seconds = Date().timeIntervalSince(started)
+        #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        #expect(seconds < 240)
+        #expect(result.stderr.contains("`dags/pipe.py` is not a regular file"), "stderr: \(result.stderr)")
+
+        let folder = project.appendingPathComponent("upgrade-test-2.10.5--3.0.6")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("report.json"))) as? [String: Any]
+        #expect((report?["warnings"] as? [String])?.contains { $0.contains("dags/pipe.py") } == true)
+        let files = ((report?["dagTest"] as? [String: Any])?["files"] as? [[String: Any]]) ?? []
+        func file(_ path: String) -> [String: Any]? { files.first { $0["path"] as? String == path } }
+        #expect(file("dags/good.py")?["status"] as? String == "passed", "\(files)")
+        #expect(file("dags/caf\\xe9.py")?["status"] as? String == "passed", "\(files)")
+        #expect(file("dags/d\\xff/inner.py")?["status"] as? String == "passed", "\(files)")
+        #expect((file("dags/caf\\xe9.py")?["warnings"] as? [String])?.contains { $0.contains("not valid UTF-8") } == true)
+        #expect((file("dags/self.py")?["error"] as? String)?.hasPrefix("SymlinkLoop:") == true, "\(files)")
+        #expect((file("dags/up")?["error"] as? String)?.hasPrefix("SymlinkLoop:") == true, "\(files)")
+        #expect(!files.contains { ($0["path"] as? String)?.contains("pipe.py") == true })
+    }
+
+    /// A run stopped mid-parse by SIGTERM or SIGINT: every child (the harness, its per-file children, what a
+    /// DAG file spawned) is gone, the run's temporary files are removed, and the exit is 128 + the signal.
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aSignalStopsEveryChildAndRemovesTemporaryFiles(signal: Int32) async throws {
+        let project = try TestSupport.scratchFolder("airlock-signal")
+        let temporary = try TestSupport.scratchFolder("airlock-signal-tmp")
+        defer {
+            try? FileManager.default.removeItem(at: project)
+            try? FileManager.default.removeItem(at: temporary)
+        }
+        // A DAG file that starts a grandchild and hangs: the marker finds both in /proc.
+        let marker = "3\(Int.random(in: 100_000...999_999)).5"
+        try TestSupport.writeTree([
+            "Dockerfile": "FROM apache/airflow:2.10.5-python3.11\n",
+            "requirements.txt": Self.requirements,
+            "dags/slow.py": "# airflow DAG\nimport subprocess, time\nsubprocess.Popen([\"sleep\", \"\(marker)\"])\ntime.sleep(\(marker))\n",
+        ], under: project)
+
+        let process = Process()
+        process.executableURL = TestSupport.airlockBinary
+        process.arguments = ["upgrade-test", "-a", "3.0.6", "--parse-timeout", "600", "--constraints-source", TestSupport.constraintsMirror.path]
+        process.currentDirectoryURL = project
+        var environment = ProcessInfo.processInfo.environment
+        environment["AIRLOCK_CACHE_DIR"] = TestSupport.sharedCache.cacheRoot.path
+        environment["CI"] = "true"
+        environment["TMPDIR"] = temporary.path
+        process.environment = environment
+        let errorPipe = Pipe()
+        process.standardError = errorPipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        // Wait until the DAG file's grandchild runs (both sides' parses have started by then or soon).
+        let deadline = Date().addingTimeInterval(240)
+        while Self.processes(containing: marker).isEmpty, process.isRunning, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(!Self.processes(containing: marker).isEmpty, "the slow DAG never started")
+        kill(process.processIdentifier, signal)
+        let stopDeadline = Date().addingTimeInterval(30)
+        while process.isRunning, Date() < stopDeadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!process.isRunning, "airlock did not exit after the signal")
+        let stderr = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 128 + signal, "stderr: \(stderr)")
+        #expect(stderr.contains("interrupted by \(signal == SIGTERM ? "SIGTERM" : "SIGINT")"), "stderr: \(stderr)")
+
+        // Nothing left: no process of the run (harness, per-file child, grandchild), no temporary file.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(Self.processes(containing: marker).isEmpty, "left running: \(Self.processes(containing: marker))")
+        #expect(Self.processes(containing: temporary.path).isEmpty, "left running: \(Self.processes(containing: temporary.path))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path) == [])
+    }
+
+    /// Command lines of running (non-zombie) processes that contain `text`.
+    static func processes(containing text: String) -> [String] {
+        var found: [String] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(entry) != nil {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), !data.isEmpty,
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")"),
+                  stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z" else { continue }
+            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            if command.contains(text) { found.append("\(entry): \(command)") }
+        }
+        return found
     }
 }
