@@ -18,7 +18,7 @@ import Testing
 final class WebDriverBrowser: @unchecked Sendable {
     static let chromium = "/usr/bin/chromium"
     static let chromedriver = "/usr/bin/chromedriver"
-    static let elementKey = "element-6066-11e4-a52e-4f735466cecc"
+    static let elementKey = "element-6066-11e4-a52e-4f735466cecf"
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -43,7 +43,7 @@ final class WebDriverBrowser: @unchecked Sendable {
         try driver.run()
         for attempt in 0..<200 {
             if let status = try? await call("GET", "/status"), Self.isTrue((status as? [String: Any])?["ready"]) { break }
-            if attempt == 199 { throw Failure(description: "chromedriver did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")") }
+            if attempt == 199 { kill(driver.processIdentifier, SIGKILL); throw Failure(description: "chromedriver did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")") }
             try await Task.sleep(nanoseconds: 50_000_000)
         }
         var options: [String: Any] = [
@@ -53,15 +53,22 @@ final class WebDriverBrowser: @unchecked Sendable {
         ]
         if !javascript { options["prefs"] = ["profile.managed_default_content_settings.javascript": 2] }
         let capabilities: [String: Any] = ["capabilities": ["alwaysMatch": ["browserName": "chrome", "goog:chromeOptions": options]]]
-        let session = try await call("POST", "/session", capabilities) as? [String: Any]
+        let session: [String: Any]?
+        do {
+            session = try await call("POST", "/session", capabilities) as? [String: Any]
+        } catch {
+            kill(driver.processIdentifier, SIGKILL)
+            throw error
+        }
         guard let id = session?["sessionId"] as? String else { throw Failure(description: "no WebDriver session: \(String(describing: session))") }
         sessionId = id
     }
 
+    /// Ends the session (Chromium quits) and chromedriver. SIGKILL: the test process may block SIGTERM,
+    /// and its children inherit that mask.
     func quit() async {
-        _ = try? await call("DELETE", "/session/\(sessionId)")
-        driver.terminate()
-        driver.waitUntilExit()
+        if !sessionId.isEmpty { _ = try? await call("DELETE", "/session/\(sessionId)") }
+        kill(driver.processIdentifier, SIGKILL)
     }
 
     // MARK: Pages
@@ -98,7 +105,9 @@ final class WebDriverBrowser: @unchecked Sendable {
 
     func find(_ css: String) async throws -> String {
         let value = try await session("POST", "/element", ["using": "css selector", "value": css]) as? [String: Any]
-        guard let id = value?[Self.elementKey] as? String else { throw Failure(description: "no element `\(css)`") }
+        guard let id = value?[Self.elementKey] as? String else {
+            throw Failure(description: "no element `\(css)` on \((try? await url()) ?? "?"):\n\((try? await source()) ?? "")")
+        }
         return id
     }
 

@@ -193,6 +193,81 @@ import Testing
         await browser.quit()
     }
 
+    /// The seed's whole rollback, in the browser only, on real Airflow: the CLI deploys 2.10.5 then 3.0.6
+    /// (as a CI pipeline would); then sign in, enable Rollback Deploy in Settings, open the rollback of
+    /// #1, read the downgrade and its migrations, a refused blank description, confirm with the typed
+    /// name, and follow #3 to `DEPLOYED`; Airflow answers as 2.10.5 on the deployment's URL.
+    @Test(.timeLimit(.minutes(25))) func browserRollbackOnRealAirflow() async throws {
+        let session = try await DeployEndToEndTests.start()
+        let server = session.server
+        defer { server.stop() }
+        #expect(try await session.airlock(["deployment", "create", "prod", "--target", "local"]).status == 0)
+        let project = try DeployEndToEndTests.project(airflow: "2.10.5")
+        let first = try await session.deploy(project, "Airflow 2.10.5")
+        try #require(first.status == 0, "\(first.stderr)\n\(server.log)")
+        _ = try DeployEndToEndTests.project(airflow: "3.0.6", into: project)
+        let second = try await session.deploy(project, "Airflow 3")
+        try #require(second.status == 0, "\(second.stderr)\n\(server.log)")
+
+        let browser = try await WebDriverBrowser()
+        let shots = Self.outputFolder.appendingPathComponent("real-airflow")
+        do {
+            try await Self.signIn(browser, server, token: try server.adminToken)
+            try await browser.go(server.url + "/deployments/prod")
+            let rows = try await browser.findAll("table.history tbody tr")
+            #expect(rows.count == 2)
+            #expect(try await browser.text(rows[1]).contains("Rollback is disabled for this deployment"))
+            #expect(try await browser.pageText().contains("healthy"))
+            try await browser.screenshot(to: shots.appendingPathComponent("01-deploy-history.png"))
+
+            try await browser.click(css: "a[href='/deployments/prod/settings']")
+            try await browser.click(css: "input[name=rollbackEnabled][value=true]")
+            try await browser.click(css: "form button[type=submit].primary")
+            try await browser.waitUntil(timeout: 10, "the saved settings") { try await browser.pageText().contains("Saved.") }
+
+            try await browser.go(server.url + "/deployments/prod")
+            try await browser.click(css: "a[href='/deployments/prod/deploys/1/rollback']")
+            try await browser.waitUntil(timeout: 30, "the rollback preview") { try await browser.exists("form.confirm") }
+            let preview = try await browser.pageText()
+            #expect(preview.contains("Airflow: downgrade"))
+            #expect(preview.contains("\(DeployEndToEndTests.head3) → \(DeployEndToEndTests.head2)"))
+            #expect(try await browser.findAll("ol.migrations li").count == 42, "the migrations between the two heads")
+            #expect(preview.contains("apache-airflow"), "the package diff")
+            try await browser.screenshot(to: shots.appendingPathComponent("02-rollback-preview.png"))
+
+            try await browser.type(" ", into: "#description")
+            try await browser.type("prod", into: "#confirmName")
+            try await browser.click(css: "form.confirm button[type=submit]")
+            try await browser.waitUntil(timeout: 30, "the refusal") { try await browser.exists("#form-error") }
+            #expect(try await Self.deployCount(server) == 2)
+
+            try await browser.type("Airflow 3 broke our DAGs", into: "#description")
+            try await browser.type("prod", into: "#confirmName")
+            try await browser.click(css: "form.confirm button[type=submit]")
+            try await browser.waitUntil(timeout: 30, "the new deploy's page") { try await browser.url().hasSuffix("/deployments/prod/deploys/3") }
+            try await browser.screenshot(to: shots.appendingPathComponent("03-rollback-running.png"))
+            try await browser.waitUntil(timeout: 900, "the rollback to end") {
+                let text = try await browser.pageText()
+                let refreshing = try await browser.exists("meta[http-equiv=refresh]")
+                return text.contains("FAILED") || (text.contains("DEPLOYED") && !refreshing)
+            }
+            #expect(try await browser.pageText().contains("DEPLOYED"), "\(server.log)")
+            try await browser.screenshot(to: shots.appendingPathComponent("04-rollback-deployed.png"))
+            try await browser.go(server.url + "/deployments/prod")
+            let newest = try await browser.text(try await browser.find("table.history tbody tr"))
+            #expect(newest.contains("#3") && newest.contains("rollback of #2 to #1") && newest.contains("2.10.5"))
+        } catch {
+            Issue.record("\(error)\n\(server.log)")
+        }
+        await browser.quit()
+        let status = try await session.status()
+        #expect(DeployEndToEndTests.health(status) == "healthy")
+        #expect(status["dbSchemaHead"] as? String == DeployEndToEndTests.head2)
+        let url = try #require(status["airflowUrl"] as? String)
+        let (health, _) = try await URLSession.shared.data(from: try #require(URL(string: url + "/health")))
+        #expect(String(decoding: health, as: UTF8.self).contains("\"metadatabase\""), "Airflow 2.x answers /health")
+    }
+
     /// A viewer sees no usable rollback, with the reason; a forged rollback POST from its session gets
     /// 403; signed-out POSTs are refused; pages carry the CSP and other security headers.
     @Test func viewerAndForgedRequests() async throws {

@@ -41,7 +41,9 @@ struct WebUI: Sendable {
         ui.post("signin") { request, _ in try await signIn(request) }
         ui.post("signout") { request, _ in try await signOut(request) }
         ui.get("deployments/:name") { request, context in try await deploymentPage(request, context) }
-        ui.get("deployments/:name/settings") { request, context in try await settingsPage(request, context, saved: false) }
+        ui.get("deployments/:name/settings") { request, context in
+            try await settingsPage(request, context, saved: request.uri.queryParameters["saved"] != nil)
+        }
         ui.post("deployments/:name/settings") { request, context in try await saveSettings(request, context) }
         ui.get("deployments/:name/deploys/:ref") { request, context in try await deployPage(request, context) }
         ui.get("deployments/:name/deploys/:ref/rollback") { request, context in try await rollbackPage(request, context) }
