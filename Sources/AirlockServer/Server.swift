@@ -62,7 +62,9 @@ public enum AirlockServerBuilder {
         }
         api.register(on: router.group("api/v1"))
         return Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                                                  serverName: "airlock"),
+                                                                  // 1,000 clients connecting at once overflow the default 256
+                                                                  // (dropped SYNs, retried after 1–7 s); the kernel caps it at somaxconn.
+                                                                  serverName: "airlock", backlog: 4096),
                            services: [FreedMemoryReturner()])
     }
 }
