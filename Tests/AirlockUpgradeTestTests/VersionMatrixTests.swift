@@ -56,7 +56,7 @@ import Testing
                                              runVersionTest: false, runConflictTest: false, python: python, currentAirflowVersion: current,
                                              constraintsSource: Self.fixture.appendingPathComponent("constraints").path, today: "2026-12-01")
             options.runDagTest = true
-            options.runLintTest = nil
+            options.runLintTest = false   // as without test flags: lint the Airflow 3 targets
             let outcomes = try await UpgradeTestRunner(options: options, paths: TestSupport.sharedCache, progress: { _ in }).run()
             #expect(outcomes.count == Self.targets.count)
             let before = try Self.observed(current)
