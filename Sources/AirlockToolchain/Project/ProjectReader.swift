@@ -67,9 +67,9 @@ public enum ProjectReader {
                 let lexicallyOutside = path.hasPrefix("/") || path == ".." || path.hasPrefix("../")
                 switch ResolvedPath.isInside(url.path, root: rootPath) {
                 case false?:
-                    throw .usage("`\(path)` is outside the project; a deployed project reads only its own files")
+                    throw .usage("`\(DisplayText.escaped(path))` is outside the project; a deployed project reads only its own files")
                 case nil where lexicallyOutside:
-                    throw .usage("`\(path)` is outside the project; a deployed project reads only its own files")
+                    throw .usage("`\(DisplayText.escaped(path))` is outside the project; a deployed project reads only its own files")
                 default:
                     break
                 }
@@ -87,9 +87,9 @@ public enum ProjectReader {
         if FileManager.default.fileExists(atPath: root.appendingPathComponent("requirements.txt").path) {
             let parser = RequirementsFileParser(readFile: { path in
                 if confined, ["http:", "https:", "file:"].contains(where: path.lowercased().hasPrefix) {
-                    throw AirlockError.usage("`\(path)` is a URL; a deployed project reads only its own files")
+                    throw AirlockError.usage("`\(DisplayText.escaped(path))` is a URL; a deployed project reads only its own files")
                 }
-                guard let content = try text(path) else { throw AirlockError.usage("`\(path)` does not exist") }
+                guard let content = try text(path) else { throw AirlockError.usage("`\(DisplayText.escaped(path))` does not exist") }
                 return content
             })
             do {

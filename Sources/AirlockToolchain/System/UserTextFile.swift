@@ -1,5 +1,6 @@
 import AirlockCore
 import Foundation
+import PythonPackaging
 
 /// Reads the text files of a user's project (Dockerfile, requirements, `.env`, …): one place that
 /// never blocks on a FIFO or a device, bounds the size, strips a UTF-8 BOM and turns CRLF / CR into LF
@@ -13,7 +14,8 @@ public enum UserTextFile {
     /// - Parameter displayName: how messages name the file, e.g. `Dockerfile` or `requirements.txt`.
     /// - Throws: `AirlockError.usage` when it is not a regular file (a FIFO, a folder, a device), is
     ///   larger than `maximumBytes`, is a symlink loop, or cannot be read.
-    public static func read(_ url: URL, displayName: String) throws(AirlockError) -> String? {
+    public static func read(_ url: URL, displayName rawName: String) throws(AirlockError) -> String? {
+        let displayName = DisplayText.escaped(rawName)
         // O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one.
         let descriptor = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if descriptor < 0 {
