@@ -10,7 +10,7 @@ import Testing
         let (result, _) = try await BadInputTests().run(["Dockerfile": "FROM apache/airflow:2.10.5\n", "requirements.txt": requirements])
         #expect(result.status == 2, "exit \(result.status); stderr: \(result.stderr.prefix(500))", sourceLocation: sourceLocation)
         #expect(result.stderr.contains("requirements.txt:\(line):"), "stderr: \(result.stderr.prefix(500))", sourceLocation: sourceLocation)
-        #expect(result.stderr.contains(fragment), "stderr: \(result.stderr.prefix(500))", sourceLocation: sourceLocation)
+        #expect(fragment.isEmpty || result.stderr.contains(fragment), "stderr: \(result.stderr.prefix(500))", sourceLocation: sourceLocation)
         #expect(!result.stderr.contains("Fatal error") && result.stderr.count < 2_000, "stderr: \(result.stderr.prefix(500))", sourceLocation: sourceLocation)
         #expect(!result.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "raw control characters in stderr", sourceLocation: sourceLocation)
     }
