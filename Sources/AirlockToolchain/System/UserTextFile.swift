@@ -7,8 +7,8 @@ import PythonPackaging
 /// (`UserText`), so every reader gets the same clean text and every refusal has the same clear message.
 public enum UserTextFile {
     /// The largest text file Airlock reads from a project (a `--hash`-pinned requirements file of a big
-    /// project is about 1 MB).
-    public static let maximumBytes = 8 << 20
+    /// project is about 1 MB): the requirements parser's bound, so both refuse the same files.
+    public static let maximumBytes = RequirementsFileParser.maximumFileBytes
 
     /// The text of `url`, or nil when nothing exists there.
     /// - Parameter displayName: how messages name the file, e.g. `Dockerfile` or `requirements.txt`.
