@@ -197,9 +197,8 @@ import Testing
     /// (as a CI pipeline would); then sign in, enable Rollback Deploy in Settings, open the rollback of
     /// #1, read the downgrade and its migrations, a refused blank description, confirm with the typed
     /// name, and follow #3 to `DEPLOYED`; Airflow answers as 2.10.5 on the deployment's URL.
-    /// Opt-in (`AIRLOCK_WEB_UI_REAL_AIRFLOW=1`) until it has passed in CI: it deploys real Airflow twice.
-    @Test(.timeLimit(.minutes(25)), .enabled(if: ProcessInfo.processInfo.environment["AIRLOCK_WEB_UI_REAL_AIRFLOW"] == "1"))
-    func browserRollbackOnRealAirflow() async throws {
+    /// About 7 minutes (two real deploys and the rollback).
+    @Test(.timeLimit(.minutes(25))) func browserRollbackOnRealAirflow() async throws {
         let session = try await DeployEndToEndTests.start()
         let server = session.server
         defer { server.stop() }
