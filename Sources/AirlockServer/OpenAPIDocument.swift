@@ -11,7 +11,7 @@ enum OpenAPIDocument {
     /// `Deployment.validateName` as a pattern.
     static let deploymentNamePattern = "^[a-z][a-z0-9-]{0,62}$"
     /// A PostgreSQL URL with a user, host, port and database but no password (`validateMetadataDatabaseUrl` accepts all of these).
-    static let metadataDatabaseUrlPattern = "^postgres(ql)?://([A-Za-z0-9_-]+@)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(:[1-9][0-9]{0,3})?/[A-Za-z0-9_-]+$"
+    static let metadataDatabaseUrlPattern = "^postgres(ql)?://([A-Za-z0-9_-]+@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[1-9][0-9]{0,4})?/[A-Za-z0-9_-]+$"
     /// Artifact digests: sha256, lowercase hex.
     static let digestPattern = "^[0-9a-f]{64}$"
     static let offsets = 0...1_000_000_000
