@@ -54,7 +54,17 @@ public enum RunCleanup {
 
     private static func stopForSignal(_ signo: Int32) -> Never {
         let stopped = ChildProcessGroups.shared.stopAll()
+        let folder = temporaryFolder
         removeTemporaryFolder()
+        // The rest of Airlock keeps running until `_exit`: a task whose child just died may make its next
+        // scratch folder in the run's folder (recreating it) while it is being removed. Remove again until
+        // it stays gone; the window left before `_exit` is a few instructions.
+        if let folder {
+            for _ in 0..<25 where FileManager.default.fileExists(atPath: folder) {
+                usleep(20_000)
+                try? FileManager.default.removeItem(atPath: folder)
+            }
+        }
         let name = signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal \(signo)"
         let children = stopped == 0 ? "no child process was running" : "\(stopped) child process\(stopped == 1 ? "" : "es") stopped"
         let message = "error: interrupted by \(name): \(children), temporary files removed\n"
