@@ -22,7 +22,7 @@ public struct ConfinedFolder: Sendable {
 
     /// Creates `relative` (and the folders above it) as real folders.
     public func createDirectory(_ relative: String) throws(AirlockError) {
-        let folder = try openFolder(components(relative), create: true)
+        let folder = try openFolder(components(relative))
         close(folder)
     }
 
@@ -66,17 +66,18 @@ public struct ConfinedFolder: Sendable {
     private func openParent(_ relative: String) throws(AirlockError) -> (Int32, String) {
         var parts = try components(relative)
         guard let name = parts.popLast() else { throw .usage("An empty path cannot be written") }
-        return (try openFolder(parts, create: true), name)
+        return (try openFolder(parts), name)
     }
 
-    /// Opens the folder at `parts` below the root, one component at a time, never through a link.
-    private func openFolder(_ parts: [String], create: Bool) throws(AirlockError) -> Int32 {
+    /// Opens the folder at `parts` below the root, one component at a time (creating what is missing),
+    /// never through a link.
+    private func openFolder(_ parts: [String]) throws(AirlockError) -> Int32 {
         var folder = open(root.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard folder >= 0 else { throw failure("open", root.path) }
         var walked = ""
         for part in parts {
             walked = walked.isEmpty ? part : walked + "/" + part
-            if create { mkdirat(folder, part, 0o755) }
+            mkdirat(folder, part, 0o755)
             let next = openat(folder, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             let error = errno
             close(folder)

@@ -106,8 +106,7 @@ struct SideResolver: Sendable {
                 build.apachePinsArePreferences = true
                 notes.append("Runtime \(side.label)'s packages cannot all be installed under Apache Airflow \(side.airflowVersion)'s constraints (\(UVResolver.summary(of: why))); the image's pins hold and Apache's pins are only preferred")
             }
-            let composed = build
-            strict = try await resolveLeavingOutUnserved { composed.strictInput(image: $0) }
+            strict = try await resolveLeavingOutUnserved { build.strictInput(image: $0) }
         }
         notes += strict.notes
         var resolved = ResolvedSide(side: side, constraints: constraints, excludeNewer: excludeNewer, fullResult: strict.result,
