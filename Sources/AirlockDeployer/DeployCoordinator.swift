@@ -17,7 +17,8 @@ public actor DeployCoordinator {
     let artifacts: ArtifactStore
     let dataDirectory: URL
     let paths: AirlockPaths
-    /// Seconds a start may take to become healthy before the deploy fails.
+    /// Seconds a start may take to become healthy before the deploy fails: a first 2.x start on a loaded
+    /// 2-core machine was measured at 115–125 s (FAB syncs its permissions), so the default leaves room.
     let healthTimeout: Double
 
     private var supervisors: [String: AirflowSupervisor] = [:]
@@ -28,7 +29,7 @@ public actor DeployCoordinator {
     private var steps: [String: [String]] = [:]
 
     public init(store: any DeployHistoryStore, artifacts: ArtifactStore, dataDirectory: URL,
-                paths: AirlockPaths = .fromEnvironment(), healthTimeout: Double = 240) {
+                paths: AirlockPaths = .fromEnvironment(), healthTimeout: Double = 480) {
         self.store = store
         self.artifacts = artifacts
         self.dataDirectory = dataDirectory

@@ -138,6 +138,11 @@ public struct AirflowInstance: Sendable, Hashable {
             env["AIRFLOW__CORE__AUTH_MANAGER"] = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
             env["AIRFLOW__WEBSERVER__SECRET_KEY"] = secrets.sessionSecret
             env["AIRFLOW__WEBSERVER__BASE_URL"] = baseURL
+            // gunicorn's master gives its worker 120 s to boot, then kills the whole webserver; on a
+            // loaded 2-core machine the first 2.x boot (FAB permission sync) was measured at 115–125 s.
+            // The deploy's own health wait is the limit that matters.
+            env["AIRFLOW__WEBSERVER__WEB_SERVER_MASTER_TIMEOUT"] = "600"
+            env["AIRFLOW__WEBSERVER__WEB_SERVER_WORKER_TIMEOUT"] = "600"
         }
         return env
     }

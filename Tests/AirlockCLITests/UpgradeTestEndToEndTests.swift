@@ -232,10 +232,12 @@ import Testing
 
         let started = Date()
         let result = try await TestSupport.airlock(["upgrade-test", "-a", "3.0.6", "--constraints-source", TestSupport.constraintsMirror.path],
-                                                   in: project, timeout: 300)
+                                                   in: project, timeout: 900)
         let seconds = Date().timeIntervalSince(started)
         #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
-        #expect(seconds < 240)
+        // A FIFO used to hang the run for ever; the bound is generous because the suite runs beside
+        // real Airflow deploys on 2 cores (257 s measured under that load, 40 s alone).
+        #expect(seconds < 600)
         #expect(result.stderr.contains("`dags/pipe.py` is not a regular file"), "stderr: \(result.stderr)")
 
         let folder = project.appendingPathComponent("upgrade-test-2.10.5--3.0.6")
