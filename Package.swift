@@ -62,6 +62,10 @@ let package = Package(
         .target(name: "AirlockTestSupport", dependencies: ["AirlockToolchain"]),
         // The local target: supervises a deployment's Airflow processes and its metadata DB.
         .target(name: "AirlockLocalTarget", dependencies: ["AirlockToolchain"]),
+        // Images without a Docker engine: deterministic OCI layers, image config/manifest, pushes over the
+        // OCI distribution API. zlib and libcrypto (system libraries) do the gzip and SHA-256 of layer blobs.
+        .systemLibrary(name: "CImageCodecs"),
+        .target(name: "AirlockImages", dependencies: ["AirlockToolchain", "CImageCodecs"]),
 
         .testTarget(name: "PythonPackagingTests", dependencies: ["PythonPackaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AirlockCoreTests", dependencies: ["AirlockCore"]),
@@ -71,5 +75,6 @@ let package = Package(
         .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "AirlockDeployerTests", dependencies: ["AirlockDeployer", "AirlockStorage", "AirlockTestSupport"]),
         .testTarget(name: "AirlockLocalTargetTests", dependencies: ["AirlockLocalTarget", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockImagesTests", dependencies: ["AirlockImages", "AirlockTestSupport"]),
     ]
 )

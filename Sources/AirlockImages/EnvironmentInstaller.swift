@@ -1,0 +1,35 @@
+import AirlockCore
+import AirlockToolchain
+import Foundation
+
+/// Installs a resolved lock for the image's platform and Python, not this machine's: uv picks the
+/// wheels for `platform`/`pythonVersion` and writes a plain `--target` tree, which
+/// `LayerStore.folderLayer` packs as the environment layer (on the image's `PYTHONPATH`).
+public enum EnvironmentInstaller {
+    public static let defaultPlatform = "x86_64-manylinux_2_28"
+
+    /// The key the environment layer is cached under: the same lock, Python, platform and uv give
+    /// the same layer.
+    public static func layerKey(lock: URL, pythonVersion: String, platform: String = defaultPlatform, uv: UVTool) throws(AirlockError) -> String {
+        guard let data = FileManager.default.contents(atPath: lock.path) else { throw .usage("Cannot read the lock `\(lock.path)`") }
+        return "lock sha256:\(SHA256.hex(bytes: Array(data))) python \(pythonVersion) \(platform) \(uv.version)"
+    }
+
+    /// `uv pip install --target <target> --python-platform <platform> --python-version <X.Y> -r <lock>`.
+    /// `target` is replaced. With `offline`, only uv's cache is used (a lock installed once before
+    /// installs again with no network).
+    /// - Throws: `.environment` with uv's message when the install fails (e.g. no wheel for the platform).
+    public static func install(lock: URL, into target: URL, pythonVersion: String, platform: String = defaultPlatform,
+                               uv: UVTool, offline: Bool = false, timeout: Double = 1800) async throws(AirlockError) {
+        try? FileManager.default.removeItem(at: target)
+        var arguments = ["pip", "install", "--quiet", "--no-progress", "--target", target.path, "--python-platform", platform,
+                         "--python-version", pythonVersion, "--only-binary", ":all:", "--link-mode", "copy", "-r", lock.path]
+        if offline { arguments.append("--offline") }
+        let output = try await ProcessRunner.run(uv.executable, arguments, environment: ["UV_NO_PROGRESS": "1"], timeout: timeout)
+        if output.timedOut { throw output.timeoutError("uv pip install", doing: "installing the image's environment") }
+        guard output.succeeded else {
+            throw .environment("Installing `\(lock.path)` for \(platform), Python \(pythonVersion) failed:\n\(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))",
+                               hint: offline ? "the lock's wheels are not all in uv's cache; run once without offline" : nil)
+        }
+    }
+}
