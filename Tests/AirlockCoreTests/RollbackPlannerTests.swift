@@ -145,6 +145,23 @@ import Testing
         #expect(!chosen.warnings.contains { $0.contains("schema goes down") })
     }
 
+    /// Downgrading below Airflow 3 moves its manual runs (no logical date) out of the run history, and on
+    /// SQLite their dangling rows to Airlock's moved tables: every preview says so, unless a backup is restored.
+    @Test func downgradeBelowAirflow3WarnsThatManualRunsAreMoved() throws {
+        let sqlite = try Self.plan()
+        #expect(sqlite.warnings.contains { $0.contains("_airflow_moved__3_0_0__offending_dag_run") && $0.contains("_airflow_moved__airlock_") })
+        var settings = Self.deployment.settings
+        settings.metadataDatabaseUrl = "postgresql://airflow@db/airflow"
+        let postgres = try Self.plan(deployment: Deployment(id: "dep-1", name: "prod", settings: settings, currentDeployId: "d2"))
+        #expect(postgres.warnings.contains { $0.contains("_airflow_moved__3_0_0__offending_dag_run") && !$0.contains("_airflow_moved__airlock_") })
+
+        let restored = try Self.plan(restoreBackup: true, backup: Self.backup)
+        #expect(!restored.warnings.contains { $0.contains("_airflow_moved__") })
+        let upgrade = try Self.plan(history: [F.deploy(1, age: 10 * F.day, image: Self.airflow3, dags: "dags-1", head: Self.newHead),
+                                              F.deploy(2, age: F.day, image: Self.airflow2, dags: "dags-2", head: Self.oldHead)])
+        #expect(!upgrade.warnings.contains { $0.contains("_airflow_moved__") })
+    }
+
     @Test func restoreBackupIsRefusedWithoutAMatchingBackup() throws {
         let none = #expect(throws: AirlockError.self) { try Self.plan(restoreBackup: true) }
         #expect(none?.message == "Cannot restore a backup: there is no backup from just before the upgrade being undone")

@@ -236,7 +236,8 @@ public enum RollbackPlanner {
             runtimeChange: runtimeChange(from: current, to: target), packageDiff: packageDiff, files: files, database: database,
             skippedDeploys: skipped.count, rolledBack: rolledBack(from: current, to: target),
             notRolledBack: notRolledBack(deployment.settings),
-            warnings: warnings(from: current, to: target, database: database, skipped: skipped, backup: backupBeforeUpgrade),
+            warnings: warnings(from: current, to: target, database: database, skipped: skipped, backup: backupBeforeUpgrade,
+                               sqlite: deployment.settings.metadataDatabaseUrl == nil),
             description: trimmedDescription, dryRun: dryRun, requiredRole: requiredRole)
     }
 
@@ -328,7 +329,10 @@ public enum RollbackPlanner {
         return items
     }
 
-    static func warnings(from current: Deploy, to target: Deploy, database: DatabasePlan, skipped: [Int], backup: BackupInfo?) -> [String] {
+    /// - Parameter sqlite: the metadata database is SQLite (no `metadataDatabaseUrl`), where Airlock moves
+    ///   the rows a downgrade leaves dangling (`MetadataDatabase.moveDanglingRows`).
+    static func warnings(from current: Deploy, to target: Deploy, database: DatabasePlan, skipped: [Int], backup: BackupInfo?,
+                         sqlite: Bool) -> [String] {
         var warnings = [lastResortWarning]
         if skipped.count > 1, let first = skipped.first, let last = skipped.last {
             warnings.append("This rollback skips \(skipped.count) deploys (#\(first) … #\(last)); rolling back across several deploys is disruptive")
@@ -351,6 +355,9 @@ public enum RollbackPlanner {
         if let from = current.image.flatMap({ Version($0.airflowVersion) }), let to = target.image.flatMap({ Version($0.airflowVersion) }),
            let fromMajor = from.release.first, let toMajor = to.release.first, fromMajor != toMajor {
             warnings.append("The rollback crosses Airflow major versions (\(fromMajor) → \(toMajor)): it takes longer, and the DAGs must suit Airflow \(toMajor)")
+            if fromMajor >= 3, toMajor < 3, database.chosen == .downgrade {
+                warnings.append(movedRunsWarning(sqlite: sqlite))
+            }
         }
         if current.image == target.image, current.dagBundleVersion == target.dagBundleVersion {
             warnings.append(current.dagDeployEnabled == target.dagDeployEnabled
@@ -358,6 +365,17 @@ public enum RollbackPlanner {
                 : "The target has the same image and DAG bundle as the current deploy; only the DAG deploy setting changes")
         }
         return warnings
+    }
+
+    /// Airflow 2's schema needs a logical date on every DAG run, and Airflow 3 records its manual runs
+    /// without one: downgrading below 3.0 moves those runs out of `dag_run` (Airflow's own migration),
+    /// and on SQLite Airlock then moves the task instances, notes and XComs they leave dangling, so the
+    /// next upgrade does not fail on them. Nothing is deleted, but Airflow 2 no longer shows any of it.
+    static func movedRunsWarning(sqlite: Bool) -> String {
+        let rows = sqlite
+            ? "; their task instances, notes and XComs go to `_airflow_moved__airlock_<UTC time>__dangling__<table>` tables"
+            : ""
+        return "The DAG runs Airflow 3 recorded without a logical date (its manual runs) leave the run history: the downgrade moves them to `_airflow_moved__3_0_0__offending_dag_run`\(rows). They are kept in the database, but Airflow 2 does not show them"
     }
 
     private static func onOff(_ flag: Bool) -> String { flag ? "on" : "off" }
