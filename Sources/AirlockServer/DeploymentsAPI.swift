@@ -75,11 +75,13 @@ struct DeploymentsAPI: Sendable {
             try await call {
                 let offset = try request.integerQuery("offset", default: 0, range: OpenAPIDocument.offsets)
                 let limit = try request.integerQuery("limit", default: 50, range: OpenAPIDocument.deployPageLimits)
-                let key = HistoryPageCache.Key(deploymentName: try context.parameters.require("name"), offset: offset, limit: limit)
+                let search = try DeploySearch.query(request.uri.queryParameters.getAll("search"))
+                let key = HistoryPageCache.Key(deploymentName: try context.parameters.require("name"), offset: offset, limit: limit,
+                                               search: search?.text)
                 if let body = pages?.page(key) { return JSONBody<DeployHistoryPage>.response(body) }
                 let generation = pages?.generation
                 let deployment = try await deployment(context)
-                let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: limit)
+                let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: limit, search: search)
                 let body = try JSONBody.encode(DeployHistoryPage(deploys: page.deploys, offset: offset, limit: limit, totalCount: page.totalCount))
                 if let generation { pages?.keep(body, for: key, readAt: generation) }
                 return JSONBody<DeployHistoryPage>.response(body)

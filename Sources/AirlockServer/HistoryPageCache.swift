@@ -17,6 +17,8 @@ final class HistoryPageCache: @unchecked Sendable {
         var deploymentName: String
         var offset: Int
         var limit: Int
+        /// The search's text (`nil`: the whole history): a searched page is another page.
+        var search: String? = nil
     }
 
     static let maximumBytes = 16 * 1024 * 1024
@@ -109,8 +111,9 @@ public final class ChangeCountingStore: DeployHistoryStore {
 
     public func deploy(id: String) async throws(AirlockError) -> Deploy? { try await base.deploy(id: id) }
 
-    public func listDeploys(deploymentId: String, offset: Int, limit: Int) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
-        try await base.listDeploys(deploymentId: deploymentId, offset: offset, limit: limit)
+    public func listDeploys(deploymentId: String, offset: Int, limit: Int,
+                            search: DeploySearch?) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
+        try await base.listDeploys(deploymentId: deploymentId, offset: offset, limit: limit, search: search)
     }
 
     public func history(deploymentId: String) async throws(AirlockError) -> [Deploy] { try await base.history(deploymentId: deploymentId) }

@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockStorage
 import Foundation
 
 /// The OpenAPI 3.1 description of the REST API, served at `/api/v1/openapi.json`: the contract.
@@ -199,7 +200,8 @@ enum OpenAPIDocument {
       "parameters": [{"$ref": "#/components/parameters/name"}],
       "get": {"summary": "Deploy history, newest first", "security": [{}, {"bearer": []}],
         "parameters": [{"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": \#(offsets.lowerBound), "maximum": \#(offsets.upperBound), "default": 0}},
-                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": \#(deployPageLimits.lowerBound), "maximum": \#(deployPageLimits.upperBound), "default": 50}}],
+                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": \#(deployPageLimits.lowerBound), "maximum": \#(deployPageLimits.upperBound), "default": 50}},
+                       {"name": "search", "in": "query", "description": "`#N` for deploy N; other text matches description, actor, Airflow or Runtime version (substring, case-insensitive; a bare number also matches deploy N). `totalCount` counts the matches.", "schema": {"type": "string", "maxLength": \#(DeploySearch.maximumLength)}}],
         "responses": {"200": {"description": "A page of deploys",
           "content": {"application/json": {"schema": {"type": "object", "required": ["deploys", "offset", "limit", "totalCount"], "properties": {
             "deploys": {"type": "array", "items": {"$ref": "#/components/schemas/Deploy"}},

@@ -59,8 +59,11 @@ public protocol DeployHistoryStore: Sendable {
     @discardableResult
     func updateDeploy(_ deploy: Deploy) async throws(AirlockError) -> Deploy
     func deploy(id: String) async throws(AirlockError) -> Deploy?
-    /// One page of a deployment's deploys, newest first, and how many it has in total.
-    func listDeploys(deploymentId: String, offset: Int, limit: Int) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int)
+    /// One page of a deployment's deploys, newest first, and how many it has in total; with a `search`,
+    /// only the deploys it matches and how many match. The database filters, counts and pages (never the
+    /// caller), so a search stays one scan of the deployment's rows however long its history.
+    func listDeploys(deploymentId: String, offset: Int, limit: Int,
+                     search: DeploySearch?) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int)
     /// Every deploy of the deployment, newest first: the input of `RollbackPolicy` and `RollbackPlanner`.
     func history(deploymentId: String) async throws(AirlockError) -> [Deploy]
 
@@ -102,6 +105,11 @@ public protocol DeployHistoryStore: Sendable {
 }
 
 extension DeployHistoryStore {
+    /// One page of the whole history (no search).
+    public func listDeploys(deploymentId: String, offset: Int, limit: Int) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
+        try await listDeploys(deploymentId: deploymentId, offset: offset, limit: limit, search: nil)
+    }
+
     @discardableResult
     public func updateSettings(deploymentId: String, settings: DeploymentSettings, actor: String) async throws(AirlockError) -> Deployment {
         try await updateSettings(deploymentId: deploymentId, settings: settings, actor: actor, requestId: nil)
@@ -125,6 +133,49 @@ extension DeployHistoryStore {
     /// The 100 newest audit events of the deployment.
     public func auditEvents(deploymentId: String?) async throws(AirlockError) -> [AuditEvent] {
         try await auditEvents(deploymentId: deploymentId, limit: 100)
+    }
+}
+
+/// A Deploy History search (SPEC §4.4 "A deployment"): what a person types in the search box or
+/// `?search=` carries. `#12` names deploy 12 only; any other text matches, case-insensitively and
+/// as a substring (ASCII letters at least; PostgreSQL folds all of Unicode), the description, who deployed, the Airflow version or the Runtime version — and, when
+/// it is a bare number, also the deploy with that number. The text is taken literally: `%`, `_` and `\`
+/// are escaped before they reach a SQL `LIKE`.
+public struct DeploySearch: Hashable, Sendable {
+    /// The trimmed text as typed.
+    public let text: String
+    /// The deploy number the text names (`#12` or `12`), if any.
+    public let sequence: Int?
+    /// Whether the text fields are searched (everything but `#N`).
+    public let matchesText: Bool
+
+    public static let maximumLength = 200
+
+    /// `nil` for an empty or blank query (no search: the whole history). Longer than `maximumLength`
+    /// characters is refused (`.usage`).
+    public init?(_ query: String?) throws(AirlockError) {
+        // Counted in Unicode scalars before trimming, as JSON Schema's `maxLength` counts them.
+        let length = query?.unicodeScalars.count ?? 0
+        guard length <= Self.maximumLength else {
+            throw .usage("`search` is at most \(Self.maximumLength) characters (got \(length))")
+        }
+        let text = (query ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return nil }
+        self.text = text
+        let digits = text.hasPrefix("#") ? text.dropFirst() : Substring(text)
+        let number = digits.allSatisfy(\.isASCII) && digits.count <= 18 ? Int(digits) : nil
+        sequence = number.flatMap { $0 >= 1 ? $0 : nil }
+        matchesText = !(text.hasPrefix("#") && sequence != nil)
+    }
+
+    /// `%text%` for `LIKE … ESCAPE '\'`, with the text's own `\`, `%` and `_` escaped so they match themselves.
+    public var likePattern: String {
+        var escaped = ""
+        for character in text {
+            if character == "\\" || character == "%" || character == "_" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return "%" + escaped + "%"
     }
 }
 

@@ -415,7 +415,8 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
     /// are 1…N without gaps (assigned max+1, never deleted): when `deploy_count` equals the highest
     /// sequence, offset k is a range seek on the (deployment_id, sequence DESC) index, O(log n + limit) however
     /// deep the page. Otherwise (a gap from a manual repair) it falls back to LIMIT/OFFSET on the same index.
-    public func listDeploys(deploymentId: String, offset: Int, limit: Int) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
+    public func listDeploys(deploymentId: String, offset: Int, limit: Int,
+                            search: DeploySearch?) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
         try DeployHistoryRecords.validatePage(offset: offset, limit: limit)
         return try await withSession { session in
             try await session.transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { db in
@@ -423,6 +424,7 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
                     SELECT deploy_count, (SELECT MAX(sequence) FROM deploys WHERE deployment_id = \(deploymentId)) AS max_sequence
                     FROM deployments WHERE id = \(deploymentId)
                     """) else {
+        if let search { return try await searchPage(deploymentId: deploymentId, offset: offset, limit: limit, search: search) }
                     throw DeployHistoryRecords.noDeployment(deploymentId)
                 }
                 let total = try info.int("deploy_count")
@@ -453,6 +455,34 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
                 _ = try await Self.requireDeployment(db, id: deploymentId)
                 let decoder = DeployHistoryRecords.decoder()
                 return try await db.rows("SELECT * FROM deploys WHERE deployment_id = \(deploymentId) ORDER BY sequence DESC")
+    /// A search page from one snapshot: count and page walk the deployment's rows newest first.
+    /// `ILIKE … ESCAPE '\'` (case-insensitive; the user's `%` and `_` literal) on the plain columns, then the
+    /// image JSON's versions.
+    private func searchPage(deploymentId: String, offset: Int, limit: Int,
+                            search: DeploySearch) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
+        let sequence = search.sequence ?? 0, text = search.matchesText, pattern = search.likePattern
+        func query(_ select: String, _ tail: String) -> PostgresQuery {
+            """
+            SELECT \(unescaped: select) FROM deploys WHERE deployment_id = \(deploymentId) AND (sequence = \(sequence) OR (\(text) AND (
+                description ILIKE \(pattern) ESCAPE '\\' OR created_by ILIKE \(pattern) ESCAPE '\\'
+                OR (image::jsonb ->> 'airflowVersion') ILIKE \(pattern) ESCAPE '\\'
+                OR (image::jsonb ->> 'runtimeVersion') ILIKE \(pattern) ESCAPE '\\'))) \(unescaped: tail)
+            """
+        }
+        return try await withSession { session in
+            try await session.transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { db in
+                guard try await db.one("SELECT 1 AS found FROM deployments WHERE id = \(deploymentId)") != nil else {
+                    throw DeployHistoryRecords.noDeployment(deploymentId)
+                }
+                let total = try await db.one(query("COUNT(*) AS total", "")).map { try $0.int("total") } ?? 0
+                guard limit > 0, offset < total else { return ([], total) }
+                let rows = try await db.rows(query("*", "ORDER BY sequence DESC LIMIT \(limit) OFFSET \(offset)"))
+                let decoder = DeployHistoryRecords.decoder()
+                return (try rows.map { try DeployHistoryRecords.deploy(from: $0, decoder: decoder) }, total)
+            }
+        }
+    }
+
                     .map { try DeployHistoryRecords.deploy(from: $0, decoder: decoder) }
             }
         }

@@ -314,9 +314,39 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         try await read { db in try Self.fetchDeploy(db, id: id) }
     }
 
-    public func listDeploys(deploymentId: String, offset: Int, limit: Int) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
+    public func listDeploys(deploymentId: String, offset: Int, limit: Int,
+                            search: DeploySearch?) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
         try DeployHistoryRecords.validatePage(offset: offset, limit: limit)
-        return try await read { db in try Self.page(db, deploymentId: deploymentId, offset: offset, limit: limit) }
+        guard let search else {
+            return try await read { db in try Self.page(db, deploymentId: deploymentId, offset: offset, limit: limit) }
+        }
+        return try await read { db in try Self.searchPage(db, deploymentId: deploymentId, offset: offset, limit: limit, search: search) }
+    }
+
+    /// A search page in one read transaction: the count and the page walk the deployment's rows on the
+    /// (deployment_id, sequence) index, newest first, testing the plain columns before the image JSON.
+    /// `LIKE` is ASCII case-insensitive in SQLite; `ESCAPE '\'` makes the user's `%` and `_` literal.
+    static func searchPage(_ db: Database, deploymentId: String, offset: Int, limit: Int,
+                           search: DeploySearch) throws -> (deploys: [Deploy], totalCount: Int) {
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM deployments WHERE id = ?", arguments: [deploymentId]) != nil else {
+            throw DeployHistoryRecords.noDeployment(deploymentId)
+        }
+        let filter = """
+            deployment_id = :deployment AND (sequence = :sequence OR (:text AND (
+                description LIKE :pattern ESCAPE '\\' OR created_by LIKE :pattern ESCAPE '\\'
+                OR json_extract(image, '$.airflowVersion') LIKE :pattern ESCAPE '\\'
+                OR json_extract(image, '$.runtimeVersion') LIKE :pattern ESCAPE '\\')))
+            """
+        let arguments: StatementArguments = ["deployment": deploymentId, "sequence": search.sequence ?? 0,
+                                             "text": search.matchesText, "pattern": search.likePattern]
+        let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deploys WHERE \(filter)", arguments: arguments) ?? 0
+        guard limit > 0, offset < total else { return ([], total) }
+        var pageArguments = arguments
+        pageArguments += ["limit": limit, "offset": offset]
+        let rows = try Row.fetchAll(db, sql: "SELECT * FROM deploys WHERE \(filter) ORDER BY sequence DESC LIMIT :limit OFFSET :offset",
+                                    arguments: pageArguments)
+        let decoder = DeployHistoryRecords.decoder()
+        return (try rows.map { try DeployHistoryRecords.deploy(from: $0, decoder: decoder) }, total)
     }
 
     /// One page in one read transaction. Sequences are 1…N without gaps (assigned max+1, never

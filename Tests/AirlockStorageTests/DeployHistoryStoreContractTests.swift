@@ -186,6 +186,53 @@ import Testing
     }
 
     @Test(arguments: StoreFactory.all)
+    func searchesFilterCountAndPageInTheStore(factory: StoreFactory) async throws {
+        let fixture = try await factory.make(F.clock)
+        let store = fixture.store
+        try await store.createDeployment(F.deployment())
+        try await store.createDeployment(F.deployment("staging"))
+        var deploys: [Deploy] = []
+        for index in 1...30 {
+            var deploy = F.deploy("d\(index)", image: F.image(runtime: index % 3 == 0 ? "13.5.0" : nil, airflow: index <= 20 ? "2.10.5" : "3.0.6"))
+            deploy.description = index % 2 == 0 ? "Nightly release \(index)" : "Hotfix \(index) for 50%_off\\sale"
+            deploy.createdBy = index % 5 == 0 ? "Bob CI" : "alice"
+            deploys.append(deploy)
+        }
+        try await store.createDeploys(deploys)
+        try await store.createDeploy(F.deploy("other", deploymentId: "dep-staging"))  // same text, other deployment
+        func search(_ text: String, offset: Int = 0, limit: Int = 50) async throws -> (sequences: [Int], total: Int) {
+            let page = try await store.listDeploys(deploymentId: "dep-prod", offset: offset, limit: limit, search: try DeploySearch(text))
+            return (page.deploys.map(\.sequence), page.totalCount)
+        }
+        // Description (case-insensitive substring), newest first, counted by the store.
+        #expect(try await search("NIGHTLY") == (Array(stride(from: 30, through: 2, by: -2)), 15))
+        // Paging a search: the count stays the number of matches.
+        #expect(try await search("nightly", offset: 10, limit: 10) == ([10, 8, 6, 4, 2], 15))
+        #expect(try await search("nightly", offset: 15, limit: 10) == ([], 15))
+        // Actor, Airflow version, Runtime version.
+        #expect(try await search("bob") == ([30, 25, 20, 15, 10, 5], 6))
+        #expect(try await search("3.0.6") == (Array((21...30).reversed()), 10))
+        #expect(try await search("13.5") == ([30, 27, 24, 21, 18, 15, 12, 9, 6, 3], 10))
+        // `#N` is that deploy only; a bare number is the deploy and any text containing it.
+        #expect(try await search("#7") == ([7], 1))
+        #expect(try await search("#99") == ([], 0))
+        #expect(try await search("7") == ([27, 17, 7], 3))
+        // LIKE wildcards in the text are literal: `%`, `_` and `\` match themselves only.
+        #expect(try await search("50%_off\\sale").total == 15)
+        #expect(try await search("%").total == 15)
+        #expect(try await search("_").total == 15)
+        #expect(try await search("0%off").total == 0)
+        #expect(try await search("Night_y").total == 0)
+        #expect(try await search("no such deploy") == ([], 0))
+        // Blank is no search; too long is refused.
+        #expect(try DeploySearch("  ") == nil && (try DeploySearch(nil)) == nil)
+        #expect(throws: AirlockError.self) { try DeploySearch(String(repeating: "x", count: DeploySearch.maximumLength + 1)) }
+        await #expect(throws: AirlockError.notFound("No deployment with id `nope`")) {
+            try await store.listDeploys(deploymentId: "nope", offset: 0, limit: 10, search: try DeploySearch("x"))
+        }
+    }
+
+    @Test(arguments: StoreFactory.all)
     func updatesDeploys(factory: StoreFactory) async throws {
         let store = try await seeded(factory, deploys: 2).store
         var deploy = try #require(try await store.deploy(id: "d1"))

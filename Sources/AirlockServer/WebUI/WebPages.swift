@@ -177,7 +177,7 @@ struct DeploymentPage {
     var rangeText: String
     var previous: LinkView?
     var next: LinkView?
-    /// Search is a later slice (it belongs in the store, so it stays fast at 100,000 deploys).
+    /// The Deploy History search as typed (the store filters, counts and pages it).
     var query: String? = nil
 }
 

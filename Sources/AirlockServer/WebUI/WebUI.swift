@@ -169,8 +169,10 @@ struct WebUI: Sendable {
         let session = try await reader(request)
         let deployment = try await deployment(context)
         let offset = max(0, Int(request.uri.queryParameters["offset"].map(String.init) ?? "") ?? 0)
-        let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: Self.pageSize)
-        let history = try await eligibilityHistory(of: deployment, page: page.deploys, totalCount: page.totalCount)
+        let search = try WebHistory.search(request)
+        let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: Self.pageSize, search: search)
+        let total = search == nil ? page.totalCount : try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 0).totalCount
+        let history = try await eligibilityHistory(of: deployment, page: page.deploys, totalCount: total)
         let bySequence = Dictionary(history.map { ($0.id, $0.sequence) }, uniquingKeysWith: { first, _ in first })
         let now = Date()
         let current = RollbackPolicy.currentDeploy(in: history, deployment: deployment)
@@ -188,8 +190,9 @@ struct WebUI: Sendable {
             health: live.health.status, components: live.health.components.sorted { $0.key < $1.key }.map { .init(name: $0.key, status: $0.value) },
             airflowUrl: live.airflowUrl, dbSchemaHead: live.dbSchemaHead, rollbackEnabled: deployment.settings.rollbackEnabled,
             rows: rows, rangeText: Self.rangeText(offset: offset, count: page.deploys.count, total: page.totalCount),
-            previous: offset > 0 ? .init(href: "/deployments/\(pathName)?offset=\(max(0, offset - Self.pageSize))") : nil,
-            next: offset + page.deploys.count < page.totalCount ? .init(href: "/deployments/\(pathName)?offset=\(offset + Self.pageSize)") : nil)
+            previous: offset > 0 ? .init(href: WebHistory.href(pathName, offset: max(0, offset - Self.pageSize), search: search)) : nil,
+            next: offset + page.deploys.count < page.totalCount ? .init(href: WebHistory.href(pathName, offset: offset + Self.pageSize, search: search)) : nil,
+            query: search?.text)
         return WebTemplates.render("deployment", model)
     }
 
