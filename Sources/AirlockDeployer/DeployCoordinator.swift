@@ -1,12 +1,15 @@
 import AirlockCore
-import AirlockLocalTarget
 import AirlockStorage
 import AirlockToolchain
 import AirlockUpgradeTest
 import Foundation
 import PythonPackaging
 
-/// Runs deploys and rollbacks on the local target and keeps each deployment's Airflow running.
+/// Runs deploys and rollbacks and keeps each deployment's Airflow running, on the deployment's target.
+///
+/// The rules live here once for every target (`DeployTarget` only carries out steps): the queue, the
+/// history records, the order of a switch, rule 7's backup/migrate/downgrade/restore choice, the journal
+/// and the undo of a failed switch.
 ///
 /// One coordinator per server. Work for one deployment is queued and runs one at a time (SPEC §4.2:
 /// concurrent deploys are serialised, never interleaved); different deployments proceed in parallel.
@@ -21,7 +24,10 @@ public actor DeployCoordinator {
     /// 2-core machine was measured at 115–125 s (FAB syncs its permissions), so the default leaves room.
     let healthTimeout: Double
 
-    private var supervisors: [String: AirflowSupervisor] = [:]
+    /// Makes a deployment's target from its `target` kind (tests give their own).
+    let makeTarget: @Sendable (Deployment, DeploymentWorkspace) throws(AirlockError) -> any DeployTarget
+    /// Each deployment's target, made on first use and kept (it knows what runs).
+    private var targets: [String: any DeployTarget] = [:]
     private var queues: [String: Task<Void, Never>] = [:]
     /// The step a deploy is at, or why it failed: what `GET …/deploys/{id}` shows as `statusMessage`.
     private var messages: [String: String] = [:]
@@ -30,11 +36,27 @@ public actor DeployCoordinator {
 
     public init(store: any DeployHistoryStore, artifacts: ArtifactStore, dataDirectory: URL,
                 paths: AirlockPaths = .fromEnvironment(), healthTimeout: Double = 480) {
+        self.init(store: store, artifacts: artifacts, dataDirectory: dataDirectory, paths: paths,
+                  healthTimeout: healthTimeout) { deployment, workspace throws(AirlockError) in
+            switch deployment.target {
+            case .local:
+                return LocalDeployTarget(workspace: workspace, artifacts: artifacts, paths: paths)
+            case .kubernetes:
+                throw .usage("Deployment `\(deployment.name)` targets Kubernetes, which this Airlock cannot deploy to yet")
+            }
+        }
+    }
+
+    /// A coordinator whose deployments run on the targets `makeTarget` makes (the seam's tests).
+    init(store: any DeployHistoryStore, artifacts: ArtifactStore, dataDirectory: URL, paths: AirlockPaths,
+         healthTimeout: Double,
+         makeTarget: @escaping @Sendable (Deployment, DeploymentWorkspace) throws(AirlockError) -> any DeployTarget) {
         self.store = store
         self.artifacts = artifacts
         self.dataDirectory = dataDirectory
         self.paths = paths
         self.healthTimeout = healthTimeout
+        self.makeTarget = makeTarget
     }
 
     // MARK: Public API
@@ -155,33 +177,21 @@ public actor DeployCoordinator {
     /// Health, URL and live schema head of a deployment (`airlock deployment show`).
     public func status(of deployment: Deployment) async -> LiveStatus {
         let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
-        let ports: AirflowPorts? = DeploymentWorkspace.read(workspace.portsFile)
-        var health = LiveStatus.Health(status: "stopped", components: [:])
-        if let supervisor = supervisors[deployment.id], await supervisor.isRunning {
-            if let document = await supervisor.health() {
-                // Only what this deployment runs: 2.x reports a standalone dag_processor it never started.
-                let required = await supervisor.current.map { AirflowSupervisor.requiredHealth(for: $0, in: document) } ?? ["metadatabase"]
-                health.components = document.components.filter { required.contains($0.key) }.mapValues { $0.status ?? "unknown" }
-                health.status = document.unhealthy(required: required).isEmpty ? "healthy" : "unhealthy"
-            } else {
-                health.status = "unhealthy"
-            }
+        let current: ReleaseRecord? = deployment.currentDeployId.flatMap { DeploymentWorkspace.read(workspace.releaseRecord($0)) }
+        guard let target = try? target(for: deployment) else {
+            return LiveStatus(airflowUrl: nil, health: LiveStatus.Health(status: "stopped", components: [:]), dbSchemaHead: nil)
         }
-        var head: String?
-        if let current = deployment.currentDeployId,
-           let record: ReleaseRecord = DeploymentWorkspace.read(workspace.releaseRecord(current)) {
-            let python = EnvironmentBuilder.existing(lockHash: record.lockHash, python: record.python, paths: paths)?.python ?? "python3"
-            head = try? await MetadataDatabase.currentRevision(of: workspace.database(deployment.settings), python: python)
-        }
-        return LiveStatus(airflowUrl: ports.map { "http://127.0.0.1:\($0.web)" }, health: health, dbSchemaHead: head)
+        return await target.status(current: current, settings: deployment.settings)
     }
 
-    /// Brings every local deployment back after a server start: kills Airflow processes a killed
-    /// server left behind, finishes or undoes an interrupted switch (journal), marks deploys that were
-    /// in flight as `FAILED`, and starts each deployment's current deploy again.
+    /// Brings every deployment back after a server start: clears what a killed server left running
+    /// (the target's part), finishes or undoes an interrupted switch (journal), marks deploys that were
+    /// in flight as `FAILED`, and starts each deployment's current deploy again. Deployments on a
+    /// target this server cannot make are left alone.
     public func reconcile() async throws(AirlockError) {
-        for deployment in try await store.listDeployments() where deployment.target == .local {
-            try await reconcile(deployment)
+        for deployment in try await store.listDeployments() {
+            guard let target = try? target(for: deployment) else { continue }
+            try await reconcile(deployment, on: target)
         }
     }
 
@@ -228,7 +238,7 @@ public actor DeployCoordinator {
     /// short like a crash: its journal makes the next start undo it.
     public func shutdown() async {
         for queue in queues.values { queue.cancel() }
-        for supervisor in supervisors.values { await supervisor.stop() }
+        for target in targets.values { await target.stop() }
     }
 
     // MARK: Queue
@@ -241,10 +251,10 @@ public actor DeployCoordinator {
         }
     }
 
-    private func supervisor(_ deploymentId: String) -> AirflowSupervisor {
-        if let existing = supervisors[deploymentId] { return existing }
-        let created = AirflowSupervisor()
-        supervisors[deploymentId] = created
+    private func target(for deployment: Deployment) throws(AirlockError) -> any DeployTarget {
+        if let existing = targets[deployment.id] { return existing }
+        let created = try makeTarget(deployment, DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id))
+        targets[deployment.id] = created
         return created
     }
 
@@ -287,20 +297,24 @@ public actor DeployCoordinator {
                 deploymentId: deployment.id, beforeDeployId: deployment.currentDeployId, afterDeployId: deploy.id,
                 beforeRuntime: nil, afterRuntime: nil, outcome: .succeeded, requestId: nil, detail: "\(deploy.label) started"))
             let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
-
-            let prepared: (record: ReleaseRecord, environment: PythonEnvironment)
+            let target: any DeployTarget
+            let release: ReleaseRecord
             do throws(AirlockError) {
-                prepared = try await prepareRelease(job, deploy: deploy, settings: deployment.settings, workspace: workspace)
+                target = try self.target(for: deployment)
+                let request = ReleaseRequest(deployId: deploy.id, imageDigest: job.imageDigest, dagsDigest: job.dagsDigest,
+                                             reuseReleaseOf: job.reuseReleaseOf, constraintsSource: job.constraintsSource)
+                release = try await target.prepare(request, settings: deployment.settings) { [deployId = deploy.id] text in
+                    await self.say(deployId, text)
+                }
             } catch {
                 try await fail(deploy, job, "The release could not be prepared: \(error.message)")
                 return
             }
-            deploy.image = DeployImage(runtimeVersion: prepared.record.runtimeVersion, airflowVersion: prepared.record.airflowVersion,
-                                       python: prepared.record.python, lockHash: prepared.record.lockHash, projectDigest: job.imageDigest)
+            deploy.image = DeployImage(runtimeVersion: release.runtimeVersion, airflowVersion: release.airflowVersion,
+                                       python: release.python, lockHash: release.lockHash, projectDigest: job.imageDigest)
             deploy.dagBundleVersion = job.dagsDigest
             deploy = try await store.updateDeploy(deploy)
-            try await switchTo(deploy, job, release: prepared.record, environment: prepared.environment,
-                               deployment: deployment, workspace: workspace)
+            try await switchTo(deploy, job, release: release, on: target, deployment: deployment, workspace: workspace)
         } catch {
             // The store itself failed: nothing more can be recorded.
             say(job.deployId, "The deploy could not be recorded: \(error)")
@@ -312,69 +326,25 @@ public actor DeployCoordinator {
         try await store.markFailed(deployId: deploy.id, reason: reason, actor: job.actor)
     }
 
-    /// Unpacks the deploy's files into its release folder and gets its environment: the lock of the
-    /// reused release when there is one (nothing is resolved or rebuilt), else a fresh resolution.
-    private func prepareRelease(_ job: Job, deploy: Deploy, settings: DeploymentSettings,
-                                workspace: DeploymentWorkspace) async throws(AirlockError) -> (record: ReleaseRecord, environment: PythonEnvironment) {
-        say(deploy.id, "Unpacking the release")
-        let release = workspace.release(deploy.id)
-        try? FileManager.default.removeItem(at: release)
-        try copyArtifact(.image, job.imageDigest, into: release)
-        if let dags = job.dagsDigest { try copyArtifact(.dags, dags, into: release) }
-        try createDirectory(release.appendingPathComponent("dags"))
-
-        let builder = ProjectImageBuilder(paths: paths, constraintsSource: job.constraintsSource, progress: { event in
-            guard case .note(let text) = event else { return }
-            Task { await self.say(deploy.id, text) }
-        })
-        if let source = job.reuseReleaseOf, let reused: ReleaseRecord = DeploymentWorkspace.read(workspace.releaseRecord(source)) {
-            say(deploy.id, "Reusing the environment of the earlier release (\(reused.lockHash.prefix(12)))")
-            let environment = try await builder.environment(pins: PinnedSet(freezeText: reused.lock), python: reused.python,
-                                                            indexOptions: reused.indexOptions)
-            var record = reused
-            record.deployId = deploy.id
-            try DeploymentWorkspace.write(record, to: workspace.releaseRecord(deploy.id))
-            return (record, environment)
-        }
-        say(deploy.id, "Resolving and building the environment")
-        let image = try await builder.build(projectAt: release) { airflow in
-            MetadataDatabaseLocation.requirements(for: workspace.database(settings), airflowMajor: airflow.release.first ?? 2)
-        }
-        say(deploy.id, "Reading the schema head of Airflow \(image.side.airflowVersion)")
-        guard let head = try await DagParseHarness(environment: image.environment).info().alembicHeads?.first else {
-            throw .environment("Airflow \(image.side.airflowVersion) in `\(image.environment.root.path)` reports no database schema head")
-        }
-        let record = ReleaseRecord(deployId: deploy.id, runtimeVersion: image.side.runtime?.version.description,
-                                   airflowVersion: image.side.airflowVersion.description, python: image.side.python,
-                                   indexOptions: image.indexOptions, lock: image.pins.freezeText,
-                                   lockHash: image.environment.lockHash, schemaHead: head)
-        try DeploymentWorkspace.write(record, to: workspace.releaseRecord(deploy.id))
-        return (record, image.environment)
-    }
-
     /// Stops the running deploy, brings the metadata DB to the release's schema head (backup first),
     /// starts the release and waits for health; undoes everything on failure.
-    private func switchTo(_ deploy: Deploy, _ job: Job, release: ReleaseRecord, environment: PythonEnvironment,
+    private func switchTo(_ deploy: Deploy, _ job: Job, release: ReleaseRecord, on target: any DeployTarget,
                           deployment: Deployment, workspace: DeploymentWorkspace) async throws(AirlockError) {
-        let supervisor = supervisor(deployment.id)
-        let ports = try workspace.ports()
-        let database = workspace.database(deployment.settings)
-        let target = instance(release, environment, workspace: workspace, ports: ports, database: database)
-        let previous = try await runningRelease(deployment, workspace: workspace)
-        var journal = OperationJournal(deployId: deploy.id, previousDeployId: previous?.record.deployId, backupFile: nil)
+        let settings = deployment.settings
+        let previous = currentRelease(deployment, workspace: workspace)
+        var journal = OperationJournal(deployId: deploy.id, previousDeployId: previous?.deployId, backupFile: nil)
         try DeploymentWorkspace.write(journal, to: workspace.journalFile)
 
         say(deploy.id, "Stopping the running deploy")
-        await supervisor.stop()
+        await target.stop()
         FaultInjection.crashIfRequested("after-stop")
 
         var backup: URL?
         do throws(AirlockError) {
-            let revision = try await MetadataDatabase.currentRevision(of: database, python: environment.python)
+            let revision = try await target.schemaRevision(using: release, settings: settings)
             if let revision, revision != release.schemaHead {
                 say(deploy.id, "Backing up the metadata database (schema \(revision))")
-                let file = workspace.backupFile(deploy.id, of: database)
-                try await MetadataDatabase.backup(database, to: file, python: environment.python)
+                let file = try await target.backupDatabase(beforeDeploy: deploy.id, using: release, settings: settings)
                 try DeploymentWorkspace.write(BackupRecord(info: BackupInfo(id: "before-\(deploy.sequence)", takenAt: Date(), schemaHead: revision),
                                                            takenBeforeDeployId: deploy.id, file: file.lastPathComponent),
                                               to: workspace.backupRecord(deploy.id))
@@ -382,29 +352,29 @@ public actor DeployCoordinator {
                 journal.backupFile = file.lastPathComponent
                 try DeploymentWorkspace.write(journal, to: workspace.journalFile)
                 FaultInjection.crashIfRequested("after-backup")
-                try await changeSchema(from: revision, to: release, deploy: deploy, job: job, target: target,
-                                       previous: previous, workspace: workspace)
+                try await changeSchema(from: revision, to: release, deploy: deploy, job: job, on: target, previous: previous,
+                                       settings: settings, workspace: workspace)
                 FaultInjection.crashIfRequested("after-database")
                 try FaultInjection.failIfRequested("after-database")
             } else if revision == nil {
                 say(deploy.id, "Creating the metadata database (airflow db migrate)")
-                try await MetadataDatabase.createDatabaseIfMissing(database, python: environment.python)
-                try await MetadataDatabase.migrate(target, expectedHead: release.schemaHead)
+                try await target.createDatabaseIfMissing(using: release, settings: settings)
+                try await target.migrateDatabase(with: release, settings: settings)
             }
             say(deploy.id, "Starting Airflow \(release.airflowVersion)")
-            try await supervisor.start(target, variables: deployment.settings.environmentVariables)
+            try await target.start(release, settings: settings)
             FaultInjection.crashIfRequested("after-start")
             try FaultInjection.failIfRequested("after-start")
             say(deploy.id, "Waiting for Airflow to report healthy")
-            try await supervisor.waitUntilHealthy(timeout: healthTimeout)
+            try await target.waitUntilHealthy(timeout: healthTimeout)
         } catch {
-            let restored = await undo(supervisor: supervisor, backup: backup, database: database, python: environment.python, previous: previous)
+            let restored = await undo(on: target, backup: backup, release: release, previous: previous, settings: settings)
             try await fail(deploy, job, "\(error.message)\n\(restored)")
             try? FileManager.default.removeItem(at: workspace.journalFile)
             return
         }
 
-        let head = try await MetadataDatabase.currentRevision(of: database, python: environment.python)
+        let head = try await target.schemaRevision(using: release, settings: settings)
         try await store.markDeployed(deployId: deploy.id, deploymentId: deployment.id, dbSchemaHead: head, actor: job.actor)
         FaultInjection.crashIfRequested("after-mark")
         if let after = job.after {
@@ -418,51 +388,50 @@ public actor DeployCoordinator {
         _ = try? await prune(deploymentId: deployment.id)
     }
 
-    /// Rule 7: restore the chosen backup, or downgrade with the *running* (newer) environment before
+    /// Rule 7: restore the chosen backup, or downgrade with the *running* (newer) release before
     /// switching, or migrate up with the new one.
-    private func changeSchema(from revision: String, to release: ReleaseRecord, deploy: Deploy, job: Job, target: AirflowInstance,
-                              previous: RunningRelease?, workspace: DeploymentWorkspace) async throws(AirlockError) {
+    private func changeSchema(from revision: String, to release: ReleaseRecord, deploy: Deploy, job: Job, on target: any DeployTarget,
+                              previous: ReleaseRecord?, settings: DeploymentSettings,
+                              workspace: DeploymentWorkspace) async throws(AirlockError) {
         if let backupId = job.restoreBackupOf {
             guard let record = workspace.backupList().first(where: { $0.info.id == backupId }) else {
                 throw .environment("The backup `\(backupId)` is no longer there")
             }
             say(deploy.id, "Restoring the metadata database from backup \(backupId)")
-            try await MetadataDatabase.restore(workspace.backups.appendingPathComponent(record.file), to: target.database,
-                                               python: target.environment.python)
-            let restored = try await MetadataDatabase.currentRevision(of: target.database, python: target.environment.python)
+            try await target.restoreDatabase(from: workspace.backups.appendingPathComponent(record.file), using: release, settings: settings)
+            let restored = try await target.schemaRevision(using: release, settings: settings)
             guard restored == release.schemaHead else {
                 throw .environment("The restored backup is at schema \(restored ?? "none"), not the release's \(release.schemaHead)")
             }
             return
         }
         let goesDown: Bool
-        if let previous, let old = Version(previous.record.airflowVersion), let new = Version(release.airflowVersion) {
+        if let previous, let old = Version(previous.airflowVersion), let new = Version(release.airflowVersion) {
             goesDown = new < old
         } else {
             goesDown = false
         }
         if goesDown, let previous {
-            say(deploy.id, "Downgrading the metadata database to \(release.schemaHead) with Airflow \(previous.record.airflowVersion)")
-            try await MetadataDatabase.downgrade(previous.instance, toRevision: release.schemaHead)
-            let moved = try await MetadataDatabase.moveDanglingRows(of: target.database, python: target.environment.python)
+            say(deploy.id, "Downgrading the metadata database to \(release.schemaHead) with Airflow \(previous.airflowVersion)")
+            let moved = try await target.downgradeDatabase(to: release, with: previous, settings: settings)
             if !moved.isEmpty {
                 let counts = moved.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 say(deploy.id, "Moved rows the downgrade left without their parent row to `_airflow_moved__airlock_…__dangling__*` tables (\(counts)), so a later upgrade can migrate the database")
             }
         } else {
             say(deploy.id, "Migrating the metadata database to \(release.schemaHead) (airflow db migrate)")
-            try await MetadataDatabase.migrate(target, expectedHead: release.schemaHead)
+            try await target.migrateDatabase(with: release, settings: settings)
         }
     }
 
     /// Puts the deployment back as it was before a failed switch; returns what it did, for the message.
-    private func undo(supervisor: AirflowSupervisor, backup: URL?, database: MetadataDatabaseLocation, python: String,
-                      previous: RunningRelease?) async -> String {
-        await supervisor.stop()
+    private func undo(on target: any DeployTarget, backup: URL?, release: ReleaseRecord, previous: ReleaseRecord?,
+                      settings: DeploymentSettings) async -> String {
+        await target.stop()
         var notes: [String] = []
         if let backup {
             do throws(AirlockError) {
-                try await MetadataDatabase.restore(backup, to: database, python: python)
+                try await target.restoreDatabase(from: backup, using: release, settings: settings)
                 notes.append("The metadata database was restored from its backup.")
             } catch {
                 notes.append("Restoring the metadata database backup failed: \(error.message)")
@@ -470,8 +439,8 @@ public actor DeployCoordinator {
         }
         guard let previous else { return (notes + ["No earlier deploy was running."]).joined(separator: " ") }
         do throws(AirlockError) {
-            try await supervisor.start(previous.instance, variables: previous.variables)
-            try await supervisor.waitUntilHealthy(timeout: healthTimeout)
+            try await target.start(previous, settings: settings)
+            try await target.waitUntilHealthy(timeout: healthTimeout)
             notes.append("The previous deploy runs again.")
         } catch {
             notes.append("The previous deploy could not be started again: \(error.message)")
@@ -479,90 +448,25 @@ public actor DeployCoordinator {
         return notes.joined(separator: " ")
     }
 
-    // MARK: Releases and instances
-
-    struct RunningRelease: Sendable {
-        var record: ReleaseRecord
-        var instance: AirflowInstance
-        var variables: [String: String]
-    }
-
-    /// The deployment's current deploy as an Airflow instance (its environment rebuilt from the lock if it was pruned).
-    private func runningRelease(_ deployment: Deployment, workspace: DeploymentWorkspace) async throws(AirlockError) -> RunningRelease? {
-        guard let current = deployment.currentDeployId,
-              let record: ReleaseRecord = DeploymentWorkspace.read(workspace.releaseRecord(current)) else { return nil }
-        let environment = try await ProjectImageBuilder(paths: paths).environment(
-            pins: PinnedSet(freezeText: record.lock), python: record.python, indexOptions: record.indexOptions)
-        return RunningRelease(record: record, instance: instance(record, environment, workspace: workspace, ports: try workspace.ports(),
-                                                                 database: workspace.database(deployment.settings)),
-                              variables: deployment.settings.environmentVariables)
-    }
-
-    private func instance(_ record: ReleaseRecord, _ environment: PythonEnvironment, workspace: DeploymentWorkspace,
-                          ports: AirflowPorts, database: MetadataDatabaseLocation) -> AirflowInstance {
-        AirflowInstance(environment: environment, airflowHome: workspace.home,
-                        dagsFolder: workspace.release(record.deployId).appendingPathComponent("dags"), ports: ports,
-                        airflowMajor: Version(record.airflowVersion)?.release.first ?? 2, database: database)
-    }
-
-    private func copyArtifact(_ kind: ArtifactStore.Kind, _ digest: String, into release: URL) throws(AirlockError) {
-        guard artifacts.contains(kind, digest: digest) else {
-            throw .usage("The \(kind.rawValue) artifact `\(digest)` is no longer stored (artifacts expired)")
-        }
-        let source = artifacts.folder(kind, digest: digest)
-        let manager = FileManager.default
-        guard let walker = manager.enumerator(atPath: source.path) else {
-            throw .environment("Cannot read `\(source.path)`")
-        }
-        try createDirectory(release)
-        // Written through `ConfinedFolder`: a link from one artifact can never lead another's files
-        // (or a later deploy's) out of the release folder.
-        let destination = ConfinedFolder(root: release)
-        do {
-            for case let relative as String in walker where relative != ".airlock-manifest.json" {
-                let file = source.appendingPathComponent(relative)
-                let attributes = try manager.attributesOfItem(atPath: file.path)
-                switch attributes[.type] as? FileAttributeType {
-                case .typeDirectory?:
-                    try destination.createDirectory(relative)
-                case .typeSymbolicLink?:
-                    try destination.createSymlink(relative, target: try manager.destinationOfSymbolicLink(atPath: file.path), replacing: true)
-                case .typeRegular?:
-                    let executable = ((attributes[.posixPermissions] as? Int) ?? 0) & 0o111 != 0
-                    try destination.writeFile(relative, contents: Array(try Data(contentsOf: file)), executable: executable, replacing: true)
-                default:
-                    continue
-                }
-            }
-        } catch let error as AirlockError {
-            throw error
-        } catch {
-            throw .environment("Cannot unpack the \(kind.rawValue) artifact into `\(release.path)`: \(error.localizedDescription)")
-        }
-    }
-
-    private func createDirectory(_ folder: URL) throws(AirlockError) {
-        do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        } catch {
-            throw .environment("Cannot create `\(folder.path)`: \(error.localizedDescription)")
-        }
+    /// The release of the deployment's current deploy, if it ran here.
+    private nonisolated func currentRelease(_ deployment: Deployment, workspace: DeploymentWorkspace) -> ReleaseRecord? {
+        deployment.currentDeployId.flatMap { DeploymentWorkspace.read(workspace.releaseRecord($0)) }
     }
 
     // MARK: Restart
 
-    private func reconcile(_ deployment: Deployment) async throws(AirlockError) {
+    private func reconcile(_ deployment: Deployment, on target: any DeployTarget) async throws(AirlockError) {
         let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
-        AirflowSupervisor.killOrphans(home: workspace.home)
+        await target.reconcileAfterRestart()
         var deployment = deployment
         if let journal: OperationJournal = DeploymentWorkspace.read(workspace.journalFile) {
             if deployment.currentDeployId != journal.deployId {
                 // Cut short before it was recorded: put the database back as the previous deploy left it.
-                if let file = journal.backupFile, let previous = try await runningRelease(deployment, workspace: workspace) {
-                    let revision = try? await MetadataDatabase.currentRevision(of: previous.instance.database, python: previous.instance.environment.python)
-                    if revision != previous.record.schemaHead {
-                        try await MetadataDatabase.restore(workspace.backups.appendingPathComponent(file), to: previous.instance.database,
-                                                           python: previous.instance.environment.python)
+                if let file = journal.backupFile, let previous = currentRelease(deployment, workspace: workspace) {
+                    let revision = try? await target.schemaRevision(using: previous, settings: deployment.settings)
+                    if revision != previous.schemaHead {
+                        try await target.restoreDatabase(from: workspace.backups.appendingPathComponent(file), using: previous,
+                                                         settings: deployment.settings)
                     }
                 }
             }
@@ -575,14 +479,12 @@ public actor DeployCoordinator {
                                        actor: "airlock")
         }
         try await prune(deploymentId: deployment.id)
-        guard deployment.currentDeployId != nil else { return }
+        guard let running = currentRelease(deployment, workspace: workspace) else { return }
         let current = deployment
         enqueue(deployment.id) {
             do throws(AirlockError) {
-                guard let running = try await self.runningRelease(current, workspace: workspace) else { return }
-                let supervisor = await self.supervisor(current.id)
-                try await supervisor.start(running.instance, variables: running.variables)
-                try await supervisor.waitUntilHealthy(timeout: self.healthTimeout)
+                try await target.start(running, settings: current.settings)
+                try await target.waitUntilHealthy(timeout: self.healthTimeout)
             } catch {
                 FileHandle.standardError.write(Data("airlock: deployment `\(current.name)` could not be started again: \(error)\n".utf8))
             }

@@ -1,0 +1,88 @@
+import AirlockCore
+import Foundation
+
+/// Where one deployment's Airflow runs: the operations a deploy, a rollback and a server restart need
+/// from it, and nothing else (issue #13 item 1).
+///
+/// The rules stay in `DeployCoordinator`, once for every target: the queue, the history records, the
+/// order of the steps, when to back up, whether to migrate, downgrade or restore (rule 7), the journal
+/// and the undo of a failed switch. A target only carries out one step when it is told to, and throws
+/// `AirlockError` when the step fails; it never decides what comes next.
+///
+/// Releases are named by their `ReleaseRecord` (written by `prepare`): the lock, the Airflow version and
+/// the schema head a target needs to run a release again, also after a server restart. A target keeps
+/// whatever else it needs (an environment, an image reference) itself, rebuilt from the record when it
+/// no longer has it. Backups are files in the deployment workspace's `backups` folder, so the coordinator
+/// can list and pick them (rollback preview, `--restore-backup`) whatever the target.
+///
+/// The deployment's settings are passed to each step (they can change between deploys: a rollback
+/// puts the target's settings back once it succeeded).
+///
+/// The order a switch uses them in, for a target implementer (`DeployCoordinator.switchTo`):
+///
+///     stop → schemaRevision → [backupDatabase → migrateDatabase | downgradeDatabase(with: current)
+///          | restoreDatabase] or [createDatabaseIfMissing → migrateDatabase] → start → waitUntilHealthy
+///     on failure: stop → restoreDatabase(backup) → start(previous) → waitUntilHealthy
+protocol DeployTarget: Sendable {
+    /// Makes the deploy's release runnable: its files from the uploaded artifacts, its Python
+    /// environment (the lock of `request.reuseReleaseOf` when given, never resolved again; else a fresh
+    /// resolution), and whatever the target runs it from. Writes the release record and returns it.
+    /// `progress` reports steps worth showing on the deploy.
+    func prepare(_ request: ReleaseRequest, settings: DeploymentSettings,
+                 progress: @escaping @Sendable (String) async -> Void) async throws(AirlockError) -> ReleaseRecord
+
+    /// Stops what runs (the first half of a switch), so the metadata DB is still while it is backed up
+    /// and changed. Stopping what is already stopped does nothing.
+    func stop() async
+
+    /// Starts `release` (the second half of a switch); returns once it was started, not once healthy.
+    func start(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError)
+
+    /// Waits until every component the running release needs reports healthy; throws after `timeout` seconds.
+    func waitUntilHealthy(timeout: Double) async throws(AirlockError)
+
+    /// The schema revision (alembic head) the metadata DB is at now, read with `release`'s Airflow
+    /// environment; nil when the DB has no schema yet.
+    func schemaRevision(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) -> String?
+
+    /// Copies the metadata DB as it is now into the workspace's `backups` folder, as the backup taken
+    /// before deploy `deployId`; returns the file.
+    func backupDatabase(beforeDeploy deployId: String, using release: ReleaseRecord,
+                        settings: DeploymentSettings) async throws(AirlockError) -> URL
+
+    /// Replaces the metadata DB with a backup taken by `backupDatabase`.
+    func restoreDatabase(from backup: URL, using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError)
+
+    /// Creates the metadata database itself when it does not exist yet (a first deploy).
+    func createDatabaseIfMissing(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError)
+
+    /// Migrates the metadata DB up to `release.schemaHead` with `release`'s Airflow (`airflow db migrate`).
+    func migrateDatabase(with release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError)
+
+    /// Downgrades the metadata DB to `release.schemaHead` with `current`'s (newer) Airflow, which knows
+    /// the migrations to undo (`airflow db downgrade`); runs before the switch. Then sets aside rows the
+    /// downgrade left without their parent row, so a later upgrade can migrate again.
+    /// - Returns: rows set aside, by table.
+    func downgradeDatabase(to release: ReleaseRecord, with current: ReleaseRecord,
+                           settings: DeploymentSettings) async throws(AirlockError) -> [String: Int]
+
+    /// Health, Airflow URL and live schema head, for `airlock deployment show` and `GET …/status`.
+    func status(current: ReleaseRecord?, settings: DeploymentSettings) async -> LiveStatus
+
+    /// Clears what a killed server left running (orphan processes, jobs) before the coordinator repairs
+    /// a switch that was cut short and starts the current release again.
+    func reconcileAfterRestart() async
+}
+
+/// What `DeployTarget.prepare` makes a release from.
+struct ReleaseRequest: Sendable {
+    var deployId: String
+    /// The project artifact (`ArtifactStore.Kind.image`).
+    var imageDigest: String
+    /// The DAG bundle artifact, if the deploy has one.
+    var dagsDigest: String?
+    /// Reuse this deploy's release lock (rollbacks, DAG-only deploys) instead of resolving.
+    var reuseReleaseOf: String?
+    /// Where version constraints come from (`--constraints-source`).
+    var constraintsSource: String?
+}
