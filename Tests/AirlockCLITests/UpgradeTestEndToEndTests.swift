@@ -109,6 +109,25 @@ import Testing
         #expect(conflicts?.first?["line"] as? Int == 1)
         #expect(report?["versionTest"] == nil)
     }
+
+    /// A lint finding that applies only from a later Airflow than the target (AIR321: BaseHook moved in
+    /// 3.1, on a 3.0.6 target) is shown as a heads-up, and the lint passes. Lint only: ruff and the
+    /// tests' cached 3.0.6 resolution, no environment is built.
+    @Test func lintHeadsUpsAreShownButDoNotFail() async throws {
+        let project = try TestSupport.scratchFolder("airlock-heads-up")
+        try TestSupport.writeTree([
+            "Dockerfile": "FROM apache/airflow:2.10.5-python3.11\n",
+            "dags/hooks.py": "from airflow.hooks.base import BaseHook\n\nHOST = BaseHook.get_connection('warehouse').host\n",
+        ], under: project)
+        let result = try await TestSupport.airlock(["upgrade-test", "-l", "-a", "3.0.6", "--constraints-source", TestSupport.constraintsMirror.path,
+                                                    "--project", project.path, "--output", try TestSupport.scratchFolder("airlock-heads-up-out").path])
+        #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        #expect(result.stdout.contains("Lint heads-up (1; not failures: they apply only from an Airflow later than 3.0.6):"), "\(result.stdout)")
+        #expect(result.stdout.contains("dags/hooks.py:3:"), "\(result.stdout)")
+        #expect(result.stdout.contains("AIR321"), "\(result.stdout)")
+        #expect(result.stdout.contains("0 findings, 1 heads-up"), "\(result.stdout)")
+        #expect(!result.stdout.contains("FAILED"), "\(result.stdout)")
+    }
 }
 
 /// Bad input: a clear message naming the file and line, exit 2, nothing written.

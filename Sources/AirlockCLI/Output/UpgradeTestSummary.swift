@@ -21,10 +21,11 @@ enum UpgradeTestSummary {
             if let lintTest = report.lintTest {
                 text += lintTest.status == "skipped" ? "  Lint: skipped (\(lintTest.reason ?? ""))\n"
                     : "  Lint (\(lintTest.rules.joined(separator: ", "))): \(lintTest.findings.count) finding(s)\n"
-                for finding in lintTest.findings.prefix(10) {
-                    text += "    \(finding.file):\(finding.line):\(finding.column)  \(finding.rule)  \(finding.message)\n"
+                text += renderFindings(lintTest.findings)
+                if let headsUp = lintTest.headsUp, !headsUp.isEmpty {
+                    text += "  Lint heads-up (\(headsUp.count); not failures: they apply only from an Airflow later than \(report.target.airflowVersion)):\n"
+                    text += renderFindings(headsUp)
                 }
-                if lintTest.findings.count > 10 { text += "    … \(lintTest.findings.count - 10) more in ruff-lint-results.txt\n" }
             }
             if let database = report.dbCheck {
                 text += "  Database: \(database.direction.rawValue)"
@@ -54,7 +55,9 @@ enum UpgradeTestSummary {
                 rows.append([pair, "dag import", dagTest.passed ? "passed" : "FAILED", detail + (dagTest.baseline ? "" : " (no baseline)")])
             }
             if let lintTest = report.lintTest {
-                rows.append([pair, "lint", lintTest.status == "failed" ? "FAILED" : lintTest.status, lintTest.status == "skipped" ? "not an Airflow 3 target" : "\(lintTest.findings.count) findings"])
+                let headsUp = lintTest.headsUp.map { $0.isEmpty ? "" : ", \($0.count) heads-up" } ?? ""
+                rows.append([pair, "lint", lintTest.status == "failed" ? "FAILED" : lintTest.status,
+                             lintTest.status == "skipped" ? "not an Airflow 3 target" : "\(lintTest.findings.count) findings\(headsUp)"])
             }
             if let database = report.dbCheck {
                 rows.append([pair, "db schema", database.direction == .downgrade ? "WARNING" : "info", "\(database.direction.rawValue), \(database.migrations.count) migrations"])
@@ -80,6 +83,16 @@ enum UpgradeTestSummary {
                 text += "    downgrade: \(change.name) \(change.from ?? "") >> \(change.to ?? "")\n"
             }
         }
+        return text
+    }
+
+    /// The first ten findings, one a line, and how many more the lint report has.
+    private static func renderFindings(_ findings: [LintFinding]) -> String {
+        var text = ""
+        for finding in findings.prefix(10) {
+            text += "    \(finding.file):\(finding.line):\(finding.column)  \(finding.rule)  \(finding.message)\n"
+        }
+        if findings.count > 10 { text += "    … \(findings.count - 10) more in ruff-lint-results.txt\n" }
         return text
     }
 
