@@ -23,6 +23,10 @@ public actor DeployCoordinator {
     /// Seconds a start may take to become healthy before the deploy fails: a first 2.x start on a loaded
     /// 2-core machine was measured at 115–125 s (FAB syncs its permissions), so the default leaves room.
     let healthTimeout: Double
+    /// Where deploys' environments get Airflow's constraints files (`airlock server --constraints-source`;
+    /// nil: Apache's). The server decides: a folder or URL chosen by a client would let any deployer
+    /// token make the server read its files or fetch any URL (issue 9).
+    let constraintsSource: String?
 
     /// Makes a deployment's target from its `target` kind (tests give their own).
     let makeTarget: @Sendable (Deployment, DeploymentWorkspace) throws(AirlockError) -> any DeployTarget
@@ -35,9 +39,9 @@ public actor DeployCoordinator {
     private var steps: [String: [String]] = [:]
 
     public init(store: any DeployHistoryStore, artifacts: ArtifactStore, dataDirectory: URL,
-                paths: AirlockPaths = .fromEnvironment(), healthTimeout: Double = 480) {
-        self.init(store: store, artifacts: artifacts, dataDirectory: dataDirectory, paths: paths,
-                  healthTimeout: healthTimeout) { deployment, workspace throws(AirlockError) in
+                paths: AirlockPaths = .fromEnvironment(), healthTimeout: Double = 480, constraintsSource: String? = nil) {
+        self.init(store: store, artifacts: artifacts, dataDirectory: dataDirectory, paths: paths, healthTimeout: healthTimeout,
+                  constraintsSource: constraintsSource) { deployment, workspace throws(AirlockError) in
             switch deployment.target {
             case .local:
                 return LocalDeployTarget(workspace: workspace, artifacts: artifacts, paths: paths)
@@ -49,8 +53,9 @@ public actor DeployCoordinator {
 
     /// A coordinator whose deployments run on the targets `makeTarget` makes (the seam's tests).
     init(store: any DeployHistoryStore, artifacts: ArtifactStore, dataDirectory: URL, paths: AirlockPaths,
-         healthTimeout: Double,
+         healthTimeout: Double, constraintsSource: String?,
          makeTarget: @escaping @Sendable (Deployment, DeploymentWorkspace) throws(AirlockError) -> any DeployTarget) {
+        self.constraintsSource = constraintsSource
         self.store = store
         self.artifacts = artifacts
         self.dataDirectory = dataDirectory
@@ -72,7 +77,7 @@ public actor DeployCoordinator {
     /// Checks what can be checked before queueing: the deploy is new, its artifacts are stored, and a
     /// DAG-only or image-only deploy has a current deploy to take the other half from.
     public func finalize(deployId: String, deployment: Deployment, imageDigest: String?, dagsDigest: String?,
-                         constraintsSource: String?, actor: String) async throws(AirlockError) -> Deploy {
+                         actor: String) async throws(AirlockError) -> Deploy {
         guard var deploy = try await store.deploy(id: deployId), deploy.deploymentId == deployment.id else {
             throw .notFound("No deploy `\(deployId)` in deployment `\(deployment.name)`")
         }
@@ -126,8 +131,7 @@ public actor DeployCoordinator {
     }
 
     /// Records the rollback deploy of `plan` and queues it (rule 5, 7); returns the new record at once.
-    public func rollback(plan: RollbackPlan, deployment: Deployment, actor: String, pin: Bool,
-                         constraintsSource: String?) async throws(AirlockError) -> Deploy {
+    public func rollback(plan: RollbackPlan, deployment: Deployment, actor: String, pin: Bool) async throws(AirlockError) -> Deploy {
         guard let imageDigest = plan.toDeploy.image?.projectDigest else {
             throw .usage("\(plan.toDeploy.label) has no image to roll back to")
         }

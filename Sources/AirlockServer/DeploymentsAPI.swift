@@ -126,8 +126,7 @@ struct DeploymentsAPI: Sendable {
                 }
                 let queued = try await conflictOnRefusal("finalize_refused") {
                     try await coordinator.finalize(deployId: deploy.id, deployment: deployment, imageDigest: body.imageDigest,
-                                                   dagsDigest: body.dagsDigest, constraintsSource: body.constraintsSource,
-                                                   actor: token.name)
+                                                   dagsDigest: body.dagsDigest, actor: token.name)
                 }
                 return JSONBody(value: queued, status: .accepted)
             }
@@ -201,15 +200,14 @@ struct DeploymentsAPI: Sendable {
                                                   restoreBackup: body.restoreBackup ?? false, role: token?.role ?? .viewer)
                 guard let token, !dryRun else { return JSONBody(value: RollbackResult(plan: plan, deploy: nil)) }
                 let deploy = try await startRollback(plan, deployment: deployment, expectedFromId: body.expectedFromId, actor: token.name,
-                                                     pin: body.pin ?? false, constraintsSource: body.constraintsSource)
+                                                     pin: body.pin ?? false)
                 return JSONBody(value: RollbackResult(plan: plan, deploy: deploy), status: .accepted)
             }
         }
         group.get("deployments/:name/audit-events") { request, context in
             try await call {
-                let limit = try request.integerQuery("limit", default: 100, range: OpenAPIDocument.auditLimits)
                 let deployment = try await deployment(context)
-                return JSONBody(value: AuditList(events: try await store.auditEvents(deploymentId: deployment.id, limit: limit)))
+                return JSONBody(value: try await auditList(request, deploymentId: deployment.id))
             }
         }
     }
@@ -242,17 +240,16 @@ struct DeploymentsAPI: Sendable {
 
     /// Queues the rollback of a (non-dry-run) plan, unless another deploy became current after the preview
     /// that showed `expectedFromId` (409 `current_deploy_changed`).
-    func startRollback(_ plan: RollbackPlan, deployment: Deployment, expectedFromId: String?, actor: String, pin: Bool,
-                       constraintsSource: String?) async throws -> Deploy {
+    func startRollback(_ plan: RollbackPlan, deployment: Deployment, expectedFromId: String?, actor: String, pin: Bool) async throws -> Deploy {
         if let expected = expectedFromId, expected != plan.fromDeploy.id {
             throw APIError(.conflict, code: "current_deploy_changed",
                            "\(plan.fromDeploy.label) was deployed after the preview; preview the rollback again")
         }
-        return try await coordinator.rollback(plan: plan, deployment: deployment, actor: actor, pin: pin, constraintsSource: constraintsSource)
+        return try await coordinator.rollback(plan: plan, deployment: deployment, actor: actor, pin: pin)
     }
 
     /// Runs a handler, turning Airlock's errors into API errors with stable codes.
-    private func call<Result: ResponseGenerator>(_ body: () async throws -> Result) async throws -> Result {
+    func call<Result: ResponseGenerator>(_ body: () async throws -> Result) async throws -> Result {
         do {
             return try await body()
         } catch let error as AirlockError {
@@ -271,7 +268,7 @@ struct DeploymentsAPI: Sendable {
     }
 
     /// The files of a deploy's image and DAG bundle (`path → sha256`), when its artifacts are stored.
-    private func manifest(of deploy: Deploy?) -> [String: String]? {
+    func manifest(of deploy: Deploy?) -> [String: String]? {
         guard let deploy else { return nil }
         var files: [String: String] = [:]
         var found = false
@@ -324,7 +321,7 @@ struct DeploymentsAPI: Sendable {
         return deployment
     }
 
-    private func authorize(_ request: Request, _ role: Role) async throws -> APIToken {
+    func authorize(_ request: Request, _ role: Role) async throws -> APIToken {
         try await TokenAuthorizer(store: store).authorize(request, role)
     }
 
@@ -347,7 +344,6 @@ struct RollbackBody: Decodable {
     var dryRun: Bool?
     var restoreBackup: Bool?
     var pin: Bool?
-    var constraintsSource: String?
     /// The deploy the caller's preview replaced; a rollback is refused when another one is current now.
     var expectedFromId: String?
 }
@@ -378,7 +374,6 @@ struct CancelBody: Decodable {
 struct FinalizeBody: Decodable {
     var imageDigest: String?
     var dagsDigest: String?
-    var constraintsSource: String?
 }
 
 /// A dry run answers the plan alone (as before); a real rollback answers `{plan, deploy}`.
@@ -447,4 +442,4 @@ struct SettingsBody: Decodable {
 struct DeploymentList: Encodable, Sendable { var deployments: [Deployment] }
 struct UploadResult: Encodable, Sendable { var kind: String; var digest: String; var files: Int; var stored: Bool }
 struct DeployHistoryPage: Encodable, Sendable { var deploys: [Deploy]; var offset: Int; var limit: Int; var totalCount: Int }
-struct AuditList: Encodable, Sendable { var events: [AuditEvent] }
+struct AuditList: Encodable, Sendable { var events: [AuditEvent]; var offset: Int; var limit: Int; var totalCount: Int }

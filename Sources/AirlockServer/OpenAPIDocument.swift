@@ -59,7 +59,7 @@ enum OpenAPIDocument {
 {
   "openapi": "3.1.0",
   "info": {"title": "Airlock deploy history API", "version": "1",
-    "description": "Mutating calls need a bearer token with the role named in their description. Reads are open on loopback and need a token (any role) when the server listens beyond loopback or runs with --require-token-for-reads. Request bodies are JSON objects of at most 64 KB (413 beyond), without null values: leave optional fields out. Methods a path does not list answer 405 with Allow."},
+    "description": "Mutating calls need a bearer token with the role named in their description. Reads are open on loopback and need a token (any role) when the server listens beyond loopback or runs with --require-token-for-reads. Request bodies are JSON objects of at most 64 KB (413 beyond), without null values: leave optional fields out. Methods a path does not list answer 405 with Allow. Deploys and rollbacks build their environments with the constraints source the server was started with (airlock server --constraints-source); a request cannot name one."},
   "servers": [{"url": "/api/v1"}],
   "components": {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -128,6 +128,11 @@ enum OpenAPIDocument {
           "rolledBack": {"type": "array", "items": {"type": "string"}}, "notRolledBack": {"type": "array", "items": {"type": "string"}},
           "warnings": {"type": "array", "items": {"type": "string"}}, "description": {"type": "string"}, "dryRun": {"type": "boolean"},
           "requiredRole": {"type": "string", "enum": ["viewer", "deployer", "rollback-images", "rollback-dags", "admin"]}}},
+      "Role": {"type": "string", "enum": ["viewer", "deployer", "rollback-images", "rollback-dags", "admin"]},
+      "APIToken": {"type": "object", "required": ["id", "name", "role", "createdAt", "revokedAt", "lastUsedAt"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"},
+        "createdAt": {"type": "string", "format": "date-time"}, "revokedAt": {"type": ["string", "null"], "format": "date-time"},
+        "lastUsedAt": {"type": ["string", "null"], "format": "date-time", "description": "the last API call or sign-in with it, to within a minute"}}},
       "UploadResult": {"type": "object", "required": ["kind", "digest", "files", "stored"], "properties": {
         "kind": {"type": "string", "enum": ["image", "dags"]}, "digest": {"type": "string", "pattern": "\#(digestPattern)"},
         "files": {"type": "integer", "minimum": 0}, "stored": {"type": "boolean", "description": "false: the same content was stored already"}}}
@@ -136,7 +141,11 @@ enum OpenAPIDocument {
       "name": {"name": "name", "in": "path", "required": true, "description": "the deployment's name",
                "schema": {"type": "string", "pattern": "\#(deploymentNamePattern)"}},
       "ref": {"name": "ref", "in": "path", "required": true, "description": "N, #N (percent-encoded) or a deploy id",
-              "schema": {"type": "string", "minLength": 1}}
+              "schema": {"type": "string", "minLength": 1}},
+      "auditActor": {"name": "actor", "in": "query", "description": "only this actor's events (a token name)", "schema": {"type": "string"}},
+      "auditAction": {"name": "action", "in": "query", "description": "only this action (deploy.rollback, deployment.settings, token.revoke, …)", "schema": {"type": "string"}},
+      "auditOffset": {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": \#(offsets.lowerBound), "maximum": \#(offsets.upperBound), "default": 0}},
+      "auditLimit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": \#(auditLimits.lowerBound), "maximum": \#(auditLimits.upperBound), "default": 100}}
     },
     "responses": {
       "BadRequest": {"description": "A parameter or the body breaks this document (invalid_request, invalid_body, invalid_bundle)",
@@ -145,6 +154,10 @@ enum OpenAPIDocument {
       "Forbidden": {"description": "The token's role is not enough", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "NotFound": {"description": "No such deployment or deploy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Conflict": {"description": "The call conflicts with the deployment's state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "AuditEvents": {"description": "A page of events and how many match the filters", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["events", "offset", "limit", "totalCount"], "properties": {
+          "events": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
+          "offset": {"type": "integer", "minimum": 0}, "limit": {"type": "integer", "minimum": 1}, "totalCount": {"type": "integer", "minimum": 0}}}}}},
       "TooLarge": {"description": "The body is over its limit (64 KB for JSON; 256 MB image, 64 MB DAG bundles)",
                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     }
@@ -241,8 +254,7 @@ enum OpenAPIDocument {
       "parameters": [{"$ref": "#/components/parameters/name"}, {"$ref": "#/components/parameters/ref"}],
       "post": {"summary": "Run the deploy with the uploaded artifacts (deployer; queued, one at a time per deployment)", "security": [{"bearer": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
-          "imageDigest": {"type": "string", "pattern": "\#(digestPattern)"}, "dagsDigest": {"type": "string", "pattern": "\#(digestPattern)"},
-          "constraintsSource": {"type": "string", "description": "a folder on the server or a URL mirroring Airflow's constraints"}}}}}},
+          "imageDigest": {"type": "string", "pattern": "\#(digestPattern)"}, "dagsDigest": {"type": "string", "pattern": "\#(digestPattern)"}}}}}},
         "responses": {"202": {"description": "Queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deploy"}}}},
                       "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
                       "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},
@@ -267,7 +279,6 @@ enum OpenAPIDocument {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
           "description": {"type": "string", "minLength": 1, "maxLength": \#(maximumDescriptionLength), "description": "required to run a rollback"},
           "dryRun": {"type": "boolean", "default": false}, "restoreBackup": {"type": "boolean"}, "pin": {"type": "boolean"},
-          "constraintsSource": {"type": "string"},
           "expectedFromId": {"type": "string", "description": "refuse (409 current_deploy_changed) unless this deploy is still current"}}}}}},
         "responses": {"200": {"description": "The preview (dryRun)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RollbackPlan"}}}},
                       "202": {"description": "{plan, deploy}: the rollback deploy, queued", "content": {"application/json": {"schema": {
@@ -300,12 +311,45 @@ enum OpenAPIDocument {
     },
     "/deployments/{name}/audit-events": {
       "parameters": [{"$ref": "#/components/parameters/name"}],
-      "get": {"summary": "Audit events, newest first", "security": [{}, {"bearer": []}],
-        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": \#(auditLimits.lowerBound), "maximum": \#(auditLimits.upperBound), "default": 100}}],
-        "responses": {"200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "required": ["events"],
-          "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}}}}}}},
+      "get": {"summary": "The deployment's audit events, newest first, filtered by actor and action (exact), paged", "security": [{}, {"bearer": []}],
+        "parameters": [{"$ref": "#/components/parameters/auditActor"}, {"$ref": "#/components/parameters/auditAction"},
+                       {"$ref": "#/components/parameters/auditOffset"}, {"$ref": "#/components/parameters/auditLimit"}],
+        "responses": {"200": {"$ref": "#/components/responses/AuditEvents"},
           "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
           "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
+    "/audit-events": {
+      "get": {"summary": "Every audit event (token changes included), newest first, filtered by deployment, actor and action (exact), paged",
+        "security": [{}, {"bearer": []}],
+        "parameters": [{"name": "deployment", "in": "query", "description": "a deployment's name (404 when there is none)", "schema": {"type": "string"}},
+                       {"$ref": "#/components/parameters/auditActor"}, {"$ref": "#/components/parameters/auditAction"},
+                       {"$ref": "#/components/parameters/auditOffset"}, {"$ref": "#/components/parameters/auditLimit"}],
+        "responses": {"200": {"$ref": "#/components/responses/AuditEvents"},
+          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
+    "/tokens": {
+      "get": {"summary": "Every API token, revoked ones included, oldest first; never a secret (admin)", "security": [{"bearer": []}],
+        "responses": {"200": {"description": "Tokens", "content": {"application/json": {"schema": {"type": "object", "required": ["tokens"],
+          "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/APIToken"}}}}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"}}},
+      "post": {"summary": "Create an API token (admin); the answer holds its secret, which is never shown again", "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["name", "role"], "properties": {
+          "name": {"type": "string", "minLength": 1, "maxLength": \#(APIToken.maximumNameLength), "pattern": "\\S", "description": "what the token is for; trimmed"},
+          "role": {"$ref": "#/components/schemas/Role"}}}}}},
+        "responses": {"201": {"description": "The secret and the token", "content": {"application/json": {"schema": {"type": "object", "required": ["secret", "token"],
+          "properties": {"secret": {"type": "string"}, "token": {"$ref": "#/components/schemas/APIToken"}}}}}},
+                      "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                      "403": {"$ref": "#/components/responses/Forbidden"}, "413": {"$ref": "#/components/responses/TooLarge"}}}
+    },
+    "/tokens/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "delete": {"summary": "Revoke a token (admin): API calls with it get 401 at once and its web sessions end; revoking twice keeps the first time",
+        "security": [{"bearer": []}],
+        "responses": {"200": {"description": "The revoked token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/APIToken"}}}},
+                      "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
+                      "404": {"$ref": "#/components/responses/NotFound"},
+                      "409": {"$ref": "#/components/responses/Conflict", "description": "token_in_use: a token cannot revoke itself"}}}
     }
   }
 }

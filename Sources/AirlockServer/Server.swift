@@ -15,8 +15,12 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: URL
     /// Reads need a token too. Always on when the server listens beyond loopback (SPEC §4.4).
     public var requireTokenForReads: Bool
+    /// The folder or URL every deploy's constraints files come from (nil: Apache's); never a client's choice.
+    public var constraintsSource: String?
 
-    public init(host: String = "127.0.0.1", port: Int = 8765, dataDirectory: URL, requireTokenForReads: Bool = false) {
+    public init(host: String = "127.0.0.1", port: Int = 8765, dataDirectory: URL, requireTokenForReads: Bool = false,
+                constraintsSource: String? = nil) {
+        self.constraintsSource = constraintsSource
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -45,7 +49,7 @@ public enum AirlockServerBuilder {
     /// The artifact store and deploy coordinator of a data folder; the server runs one of each.
     public static func coordinator(configuration: ServerConfiguration, store: any DeployHistoryStore) -> DeployCoordinator {
         DeployCoordinator(store: store, artifacts: ArtifactStore(root: configuration.dataDirectory.appendingPathComponent("artifacts")),
-                          dataDirectory: configuration.dataDirectory)
+                          dataDirectory: configuration.dataDirectory, constraintsSource: configuration.constraintsSource)
     }
 
     public static func application(configuration: ServerConfiguration, store: any DeployHistoryStore,
@@ -61,6 +65,7 @@ public enum AirlockServerBuilder {
             router.add(middleware: ReadTokenMiddleware(authorizer: TokenAuthorizer(store: store)))
         }
         api.register(on: router.group("api/v1"))
+        api.registerAuditAndTokens(on: router.group("api/v1"))
         return Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                                                   // 1,000 clients connecting at once overflow the default 256
                                                                   // (dropped SYNs, retried after 1–7 s); the kernel caps it at somaxconn.

@@ -42,8 +42,7 @@ import Testing
         }
 
         func deploy(_ project: URL, _ description: String, extra: [String] = []) async throws -> ProcessOutput {
-            try await airlock(["deploy", "--deployment", "prod", "--project", project.path, "--description", description,
-                               "--constraints-source", TestSupport.constraintsMirror.path] + extra)
+            try await airlock(["deploy", "--deployment", "prod", "--project", project.path, "--description", description] + extra)
         }
 
         func deploys() async throws -> [[String: Any]] {

@@ -20,7 +20,9 @@ final class RunningServer: @unchecked Sendable {
         self.port = try port ?? LoopbackPort.free()
         url = "http://127.0.0.1:\(self.port)"
         process.executableURL = TestSupport.airlockBinary
-        process.arguments = ["server", "--data-dir", dataDirectory.path, "--port", String(self.port)] + arguments
+        // The tests' deploys build with the repository's constraints mirror (the machine may not reach GitHub).
+        process.arguments = ["server", "--data-dir", dataDirectory.path, "--port", String(self.port),
+                             "--constraints-source", TestSupport.constraintsMirror.path] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["AIRLOCK_CACHE_DIR"] = TestSupport.sharedCache.cacheRoot.path
         for (key, value) in extra { environment[key] = value }

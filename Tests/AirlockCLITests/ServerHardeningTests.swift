@@ -1,4 +1,5 @@
 import AirlockTestSupport
+import AirlockToolchain
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -87,6 +88,46 @@ import Testing
         }
         let preview = try await call(server, "POST", "/api/v1/deployments/prod/deploys/1/rollback", body: Data(#"{"dryRun": true}"#.utf8))
         #expect(preview.status == 401, "\(preview)")
+    }
+
+    /// The constraints source is the server's (`airlock server --constraints-source`), never a client's:
+    /// a finalize or rollback naming another folder or a URL is refused with 400 naming the field, the
+    /// deploy stays unqueued, and nothing is read or fetched (a listener at the URL sees no connection).
+    @Test func aRequestCannotChooseTheConstraintsSource() async throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        try await server.waitUntilUp()
+        let admin = try server.adminToken
+        // A real HTTP server at the URL a client might name: it logs every request it gets to stderr.
+        let port = try LoopbackPort.free()
+        let listenerLog = try TestSupport.scratchFolder("airlock-constraints-listener").appendingPathComponent("requests.log")
+        FileManager.default.createFile(atPath: listenerLog.path, contents: nil)
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        listener.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", listenerLog.deletingLastPathComponent().path]
+        listener.standardError = try FileHandle(forWritingTo: listenerLog)
+        listener.standardOutput = FileHandle.nullDevice
+        try listener.run()
+        defer { listener.terminate() }
+        for _ in 0..<200 where !LoopbackPort.accepts(port) { try await Task.sleep(nanoseconds: 50_000_000) }
+        let url = "http://127.0.0.1:\(port)/constraints"
+        #expect(try await call(server, "POST", "/api/v1/deployments", body: Data(#"{"name": "prod"}"#.utf8), token: admin).status == 201)
+        #expect(try await call(server, "POST", "/api/v1/deployments/prod/deploys", body: Data("{}".utf8), token: admin).status == 201)
+        let digest = String(repeating: "a", count: 64)
+        for source in ["/etc", url, TestSupport.constraintsMirror.path] {
+            let finalize = try await call(server, "POST", "/api/v1/deployments/prod/deploys/1/finalize",
+                                          body: Data(#"{"imageDigest": "\#(digest)", "constraintsSource": "\#(source)"}"#.utf8), token: admin)
+            #expect(finalize.status == 400 && finalize.code == "invalid_body" && finalize.text.contains("constraintsSource"), "\(source): \(finalize)")
+            let rollback = try await call(server, "POST", "/api/v1/deployments/prod/deploys/1/rollback",
+                                          body: Data(#"{"description": "back", "constraintsSource": "\#(source)"}"#.utf8), token: admin)
+            #expect(rollback.status == 400 && rollback.text.contains("constraintsSource"), "\(source): \(rollback)")
+        }
+        let deploy = try await server.json("/api/v1/deployments/prod/deploys/1")
+        #expect(deploy["status"] as? String == "INITIALIZED" && (deploy["steps"] as? [Any])?.isEmpty == true, "\(deploy)")
+        let document = String(decoding: try await server.fetch("/api/v1/openapi.json").data, as: UTF8.self)
+        #expect(!document.contains("\"constraintsSource\""))
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        #expect(try String(contentsOf: listenerLog, encoding: .utf8).isEmpty, "the server fetched the client's URL")
     }
 
     /// A deployed project's includes stay inside it: the deploy fails naming the line, and nothing read

@@ -21,8 +21,6 @@ extension Airlock {
         @Flag(name: .customLong("dags"), help: "Deploy only the DAGs (DAG_ONLY).") var dagsOnly = false
         @Flag(name: .customLong("image"), help: "Deploy only the image, keeping the current DAGs (IMAGE_ONLY).") var imageOnly = false
         @Option(name: .customLong("description"), help: "What this deploy changes (required; 1–500 characters).") var description: String?
-        @Option(name: .customLong("constraints-source"), help: "Folder or URL with Airflow constraints files for building the environment.")
-        var constraintsSource: String?
         @Option(name: .customLong("timeout"), help: "Seconds to wait for the deploy to finish.") var timeout: Double = 1800
         @OptionGroup var server: ServerOptions
 
@@ -65,10 +63,9 @@ extension Airlock {
                     printer.handle(.finished("Uploaded the \(kind == "image" ? "image" : "DAG") bundle \(part.digest.prefix(12))", seconds: Date().timeIntervalSince(step)))
                 }
 
-                struct Finalize: Encodable { var imageDigest: String?; var dagsDigest: String?; var constraintsSource: String? }
+                struct Finalize: Encodable { var imageDigest: String?; var dagsDigest: String? }
                 _ = try await client.request("POST", "/deployments/\(name)/deploys/\(APIClient.segment(created.id))/finalize",
-                                             body: Finalize(imageDigest: bundle.image?.digest, dagsDigest: bundle.dags?.digest,
-                                                            constraintsSource: constraintsSource.map { ConstraintsArgument.absolute($0, cwd: cwd) }))
+                                             body: Finalize(imageDigest: bundle.image?.digest, dagsDigest: bundle.dags?.digest))
             } catch {
                 // Never leave a deploy INITIALIZED in the history: it failed before it could run.
                 struct Cancel: Encodable { var reason: String }
@@ -105,13 +102,6 @@ enum DeployDescription {
         guard description.count <= 500 else {
             throw ValidationError("--description is \(description.count) characters long; the limit is 500")
         }
-    }
-}
-
-/// `--constraints-source` is read by the server, whose working folder is not ours: local paths go absolute.
-enum ConstraintsArgument {
-    static func absolute(_ value: String, cwd: URL) -> String {
-        value.contains("://") ? value : URL(fileURLWithPath: value, relativeTo: cwd).standardizedFileURL.path
     }
 }
 

@@ -23,8 +23,6 @@ extension Airlock {
         @Flag(name: .customLong("dry-run"), help: "Only show the preview.") var dryRun = false
         @Flag(name: .customLong("restore-backup"), help: "Restore the DB backup taken before the upgrade being undone, instead of downgrading.") var restoreBackup = false
         @Flag(name: .customLong("pin"), help: "Pin the deployment afterwards: later deploys are refused until it is unpinned.") var pin = false
-        @Option(name: .customLong("constraints-source"), help: "Folder or URL with Airflow constraints files, if the environment must be rebuilt.")
-        var constraintsSource: String?
         @Flag(name: .customLong("yes"), help: "Do not ask for confirmation.") var yes = false
         @Option(name: .customLong("timeout"), help: "Seconds to wait for the rollback to finish.") var timeout: Double = 1800
         @OptionGroup var server: ServerOptions
@@ -40,7 +38,6 @@ extension Airlock {
             var dryRun: Bool
             var restoreBackup: Bool
             var pin: Bool
-            var constraintsSource: String?
             /// The current deploy the preview replaced: the server refuses if another deploy landed since.
             var expectedFromId: String?
         }
@@ -52,11 +49,9 @@ extension Airlock {
                                          hint: "preview it first with --dry-run")
             }
             let client = server.client
-            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             let reference = target.hasPrefix("#") ? String(target.dropFirst()) : target
             let path = "/deployments/\(APIClient.segment(deployment))/deploys/\(APIClient.segment(reference))/rollback"
-            var body = Body(description: description, dryRun: true, restoreBackup: restoreBackup, pin: pin,
-                            constraintsSource: constraintsSource.map { ConstraintsArgument.absolute($0, cwd: cwd) })
+            var body = Body(description: description, dryRun: true, restoreBackup: restoreBackup, pin: pin)
             let previewData = try await client.request("POST", path, body: body)
             if dryRun, server.json { printOut(String(decoding: previewData, as: UTF8.self) + "\n"); return }
             let plan = try client.decode(RollbackPlan.self, previewData)

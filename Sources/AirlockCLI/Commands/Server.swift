@@ -27,6 +27,10 @@ extension Airlock {
         @Flag(name: .customLong("require-token-for-reads"), help: "Reads need an API token too (always so beyond loopback).")
         var requireTokenForReads = false
 
+        @Option(name: .customLong("constraints-source"),
+                help: "Folder or URL with Airflow constraints files for every deploy's environment (default: Apache's on GitHub).")
+        var constraintsSource: String?
+
         func run() async throws {
             let folder = URL(fileURLWithPath: dataDir).standardizedFileURL
             do {
@@ -39,7 +43,15 @@ extension Airlock {
             if let tokenFile = try await AirlockServerBuilder.ensureAdminToken(store: store, dataDirectory: folder) {
                 FileHandle.standardError.write(Data("Wrote an admin API token to \(tokenFile)\n".utf8))
             }
-            let configuration = ServerConfiguration(host: host, port: port, dataDirectory: folder, requireTokenForReads: requireTokenForReads)
+            let constraints = constraintsSource.map { ConstraintsArgument.absolute($0, cwd: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) }
+            if let constraints, !constraints.contains("://") {
+                var isFolder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: constraints, isDirectory: &isFolder), isFolder.boolValue else {
+                    throw AirlockError.usage("--constraints-source `\(constraints)` is not a folder")
+                }
+            }
+            let configuration = ServerConfiguration(host: host, port: port, dataDirectory: folder, requireTokenForReads: requireTokenForReads,
+                                                    constraintsSource: constraints)
             let coordinator = AirlockServerBuilder.coordinator(configuration: configuration, store: store)
             // Deployments that ran before this start run again (and an interrupted switch is undone).
             try await coordinator.reconcile()
@@ -52,5 +64,12 @@ extension Airlock {
             await coordinator.shutdown()
             if let ended, !(ended is CancellationError) { throw ended }
         }
+    }
+}
+
+/// `airlock server --constraints-source` is read by the server for as long as it runs: local paths go absolute.
+enum ConstraintsArgument {
+    static func absolute(_ value: String, cwd: URL) -> String {
+        value.contains("://") ? value : URL(fileURLWithPath: value, relativeTo: cwd).standardizedFileURL.path
     }
 }
