@@ -360,7 +360,7 @@ struct WebUI: Sendable {
                                                   restoreBackup: form["database"] == DatabasePlan.Option.restoreBackup.rawValue,
                                                   role: session.role)
             let deploy = try await api.startRollback(plan, deployment: deployment, expectedFromId: form["expectedFromId"],
-                                                     actor: session.tokenName, pin: form["pin"] == "true", constraintsSource: nil)
+                                                     actor: session.tokenName, pin: form["pin"] == "true")
             return Response(status: .seeOther, headers: [.location: "/deployments/\(Self.pathSegment(deployment.name))/deploys/\(deploy.sequence)"])
         } catch let refusal as APIError where refusal.code == "current_deploy_changed" {
             return try await renderRollback(deployment: deployment, reference: target.id, session: session, form: [:], error: nil,
