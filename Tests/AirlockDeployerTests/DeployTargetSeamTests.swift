@@ -1,0 +1,179 @@
+import AirlockCore
+@testable import AirlockDeployer
+import AirlockStorage
+import AirlockTestSupport
+import Foundation
+import Testing
+
+/// The coordinator's rules through the `DeployTarget` seam: the real coordinator over a real SQLite
+/// store drives a target that records each step it is told to do and keeps a schema head as a metadata
+/// DB would. What is under test is the coordinator's order of steps and its undo (rule 7), which every
+/// target gets, so no Airflow runs here (the local target's own tests run real Airflow).
+@Suite struct DeployTargetSeamTests {
+    /// A target that records the steps and keeps the DB's schema head, backups as files in the workspace.
+    actor RecordingTarget: DeployTarget {
+        let workspace: DeploymentWorkspace
+        /// Airflow version and schema head of each project artifact.
+        let releases: [String: (airflow: String, head: String)]
+        private(set) var steps: [String] = []
+        private(set) var head: String?
+        private var running: ReleaseRecord?
+        private var unhealthy: Set<String> = []
+
+        init(workspace: DeploymentWorkspace, releases: [String: (airflow: String, head: String)]) {
+            self.workspace = workspace
+            self.releases = releases
+        }
+
+        func failHealth(of deployId: String) { unhealthy.insert(deployId) }
+        func clearSteps() { steps = [] }
+
+        func prepare(_ request: ReleaseRequest, settings: DeploymentSettings,
+                     progress: @escaping @Sendable (String) async -> Void) async throws(AirlockError) -> ReleaseRecord {
+            var record: ReleaseRecord
+            if let source = request.reuseReleaseOf, let reused: ReleaseRecord = DeploymentWorkspace.read(workspace.releaseRecord(source)) {
+                record = reused
+                record.deployId = request.deployId
+                steps.append("prepare reusing \(source)")
+            } else {
+                guard let release = releases[request.imageDigest] else { throw .usage("unknown image \(request.imageDigest)") }
+                record = ReleaseRecord(deployId: request.deployId, runtimeVersion: nil, airflowVersion: release.airflow, python: "3.11",
+                                       indexOptions: [], lock: "apache-airflow==\(release.airflow)\n", lockHash: release.airflow,
+                                       schemaHead: release.head)
+                steps.append("prepare \(release.airflow)")
+            }
+            try DeploymentWorkspace.write(record, to: workspace.releaseRecord(request.deployId))
+            return record
+        }
+
+        func stop() async {
+            steps.append("stop")
+            running = nil
+        }
+
+        func start(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+            steps.append("start \(release.airflowVersion)")
+            running = release
+        }
+
+        func waitUntilHealthy(timeout: Double) async throws(AirlockError) {
+            steps.append("health")
+            guard let running, !unhealthy.contains(running.deployId) else { throw .environment("scheduler: unhealthy") }
+        }
+
+        func schemaRevision(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) -> String? {
+            steps.append("revision")
+            return head
+        }
+
+        func backupDatabase(beforeDeploy deployId: String, using release: ReleaseRecord,
+                            settings: DeploymentSettings) async throws(AirlockError) -> URL {
+            steps.append("backup at \(head ?? "none")")
+            let file = workspace.backups.appendingPathComponent("\(deployId).db")
+            try DeploymentWorkspace.write(["head": head ?? ""], to: file)
+            return file
+        }
+
+        func restoreDatabase(from backup: URL, using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+            guard let saved = (DeploymentWorkspace.read(backup) as [String: String]?)?["head"] else {
+                throw .environment("No backup at `\(backup.path)`")
+            }
+            steps.append("restore to \(saved)")
+            head = saved
+        }
+
+        func createDatabaseIfMissing(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+            steps.append("create")
+        }
+
+        func migrateDatabase(with release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+            steps.append("migrate to \(release.schemaHead) with \(release.airflowVersion)")
+            head = release.schemaHead
+        }
+
+        func downgradeDatabase(to release: ReleaseRecord, with current: ReleaseRecord,
+                               settings: DeploymentSettings) async throws(AirlockError) -> [String: Int] {
+            steps.append("downgrade to \(release.schemaHead) with \(current.airflowVersion)")
+            head = release.schemaHead
+            return [:]
+        }
+
+        func status(current: ReleaseRecord?, settings: DeploymentSettings) async -> LiveStatus {
+            LiveStatus(airflowUrl: nil, health: LiveStatus.Health(status: running == nil ? "stopped" : "healthy", components: [:]),
+                       dbSchemaHead: head)
+        }
+
+        func reconcileAfterRestart() async { steps.append("reconcile") }
+    }
+
+    static func bundle(_ text: String) -> [UInt8] {
+        TarArchive(entries: [TarArchive.Entry(path: "Dockerfile", kind: .file, contents: Array(text.utf8))]).bytes()
+    }
+
+    @Test func aDowngradingRollbackBacksUpThenDowngradesWithTheCurrentReleaseBeforeTheSwitchAndAFailedHealthCheckIsUndone() async throws {
+        let data = try TestSupport.scratchFolder("airlock-seam")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let store = try SQLiteDeployHistoryStore(path: data.appendingPathComponent("airlock.sqlite").path)
+        let artifacts = ArtifactStore(root: data.appendingPathComponent("artifacts"))
+        let old = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:2.10.5\n"), limits: TarArchive.Limits()).digest
+        let new = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:3.0.6\n"), limits: TarArchive.Limits()).digest
+        let target = RecordingTarget(workspace: DeploymentWorkspace(dataDirectory: data, deploymentId: "dep"),
+                                     releases: [old: ("2.10.5", "5f2621c13b39"), new: ("3.0.6", "29ce7909c52b")])
+        let coordinator = DeployCoordinator(store: store, artifacts: artifacts, dataDirectory: data, paths: .fromEnvironment(),
+                                            healthTimeout: 1, constraintsSource: nil) { _, _ throws(AirlockError) in target }
+        _ = try await store.createDeployment(Deployment(id: "dep", name: "prod", settings: DeploymentSettings(rollbackEnabled: true)))
+
+        func deploy(_ image: String, _ id: String, failingHealth: Bool = false) async throws -> Deploy {
+            _ = try await store.createDeploy(Deploy(
+                id: id, deploymentId: "dep", sequence: 0, type: .imageAndDag, status: .initialized, description: id, createdAt: Date(),
+                createdBy: "ci", image: nil, dagBundleVersion: nil, dagDeployEnabled: true, dbSchemaHead: nil, everDeployed: false))
+            if failingHealth { await target.failHealth(of: id) }
+            await target.clearSteps()
+            let deployment = try #require(try await store.deployment(id: "dep"))
+            _ = try await coordinator.finalize(deployId: id, deployment: deployment, imageDigest: image, dagsDigest: nil, actor: "ci")
+            await coordinator.waitForIdle(deploymentId: "dep")
+            return try #require(try await store.deploy(id: id))
+        }
+
+        // #1 on an empty DB: created and migrated, then started.
+        let first = try await deploy(old, "d1")
+        let firstSteps = await coordinator.steps(deployId: "d1")
+        #expect(first.status == .deployed, "\(firstSteps)")
+        #expect(await target.steps == ["prepare 2.10.5", "stop", "revision", "create", "migrate to 5f2621c13b39 with 2.10.5",
+                                       "start 2.10.5", "health", "revision"])
+        // #2 upgrades: backup first, then migrate up with the new release.
+        let second = try await deploy(new, "d2")
+        #expect(second.status == .deployed && second.dbSchemaHead == "29ce7909c52b")
+        #expect(await target.steps == ["prepare 3.0.6", "stop", "revision", "backup at 5f2621c13b39",
+                                       "migrate to 29ce7909c52b with 3.0.6", "start 3.0.6", "health", "revision"])
+
+        // Roll back to #1 (rule 7): backup, downgrade with the CURRENT (3.0.6) release before the switch,
+        // then start #1's release (its lock reused) and wait for health.
+        await target.clearSteps()
+        var deployment = try #require(try await store.deployment(id: "dep"))
+        let plan = try RollbackPlanner.plan(deployment: deployment, history: try await store.history(deploymentId: "dep"), targetId: "1",
+                                            now: Date(), description: "3.0.6 breaks our DAGs", role: .admin)
+        #expect(plan.database.chosen == .downgrade)
+        let rollback = try await coordinator.rollback(plan: plan, deployment: deployment, actor: "ci", pin: false)
+        await coordinator.waitForIdle(deploymentId: "dep")
+        #expect(await target.steps == ["prepare reusing d1", "stop", "revision", "backup at 29ce7909c52b",
+                                       "downgrade to 5f2621c13b39 with 3.0.6", "start 2.10.5", "health", "revision"])
+        let rolledBack = try #require(try await store.deploy(id: rollback.id))
+        let rollbackSteps = await coordinator.steps(deployId: rollback.id)
+        #expect(rolledBack.status == .deployed && rolledBack.dbSchemaHead == "5f2621c13b39", "\(rollbackSteps)")
+        deployment = try #require(try await store.deployment(id: "dep"))
+        #expect(deployment.currentDeployId == rollback.id)
+
+        // #4 upgrades again but never gets healthy: the backup is restored and #3's release runs again.
+        let failed = try await deploy(new, "d4", failingHealth: true)
+        #expect(failed.status == .failed)
+        #expect(await target.steps == ["prepare 3.0.6", "stop", "revision", "backup at 5f2621c13b39",
+                                       "migrate to 29ce7909c52b with 3.0.6", "start 3.0.6", "health",
+                                       "stop", "restore to 5f2621c13b39", "start 2.10.5", "health"])
+        #expect(await target.head == "5f2621c13b39")
+        #expect(try await store.deployment(id: "dep")?.currentDeployId == rollback.id)
+        let message = await coordinator.statusMessage(deployId: "d4") ?? ""
+        #expect(message.contains("restored from its backup") && message.contains("previous deploy runs again"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: DeploymentWorkspace(dataDirectory: data, deploymentId: "dep").journalFile.path))
+    }
+}
