@@ -306,8 +306,9 @@ import Testing
         try process.run()
         defer { if process.isRunning { process.terminate() } }
 
-        // Wait until the DAG file's grandchild runs (both sides' parses have started by then or soon).
-        let deadline = Date().addingTimeInterval(240)
+        // Wait until the DAG file's grandchild runs (both sides' parses have started by then or soon). On a
+        // clean clone both environments are built first: over 240 s was seen with the rest of the suite beside.
+        let deadline = Date().addingTimeInterval(900)
         while Self.processes(containing: marker).isEmpty, process.isRunning, Date() < deadline {
             try await Task.sleep(for: .milliseconds(200))
         }

@@ -12,7 +12,8 @@ import Testing
         let started = Date()
         // The child makes a temporary folder, starts a grandchild and hangs.
         let output = try await ProcessRunner.run("/bin/sh", ["-c", "mktemp -d; sleep \(marker) & sleep \(marker)"], timeout: 1)
-        #expect(Date().timeIntervalSince(started) < 1 + ChildProcessGroups.grace + 3)
+        // The limit, the grace, and room for a loaded 2-core machine (8 s seen under the whole suite).
+        #expect(Date().timeIntervalSince(started) < 1 + ChildProcessGroups.grace + 15)
         #expect(output.timedOut)
         #expect(!output.succeeded)
         let childTemporary = output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
