@@ -122,8 +122,8 @@ import Testing
             ".astro/dag_integrity_exceptions.txt": "# exempt\ndags/broken_but_exempt.py\n",
         ])
         let started = Date()
-        let outcome = try await run(root, timeout: 3)
-        #expect(Date().timeIntervalSince(started) < 100)
+        let outcome = try await run(root, timeout: 20)
+        #expect(Date().timeIntervalSince(started) < 400)
         let dagTest = try #require(outcome.report.dagTest)
         let byPath = Dictionary(uniqueKeysWithValues: dagTest.files.map { ($0.path, $0) })
         #expect(byPath["dags/hangs.py"]?.category == .timeout)
@@ -137,7 +137,7 @@ import Testing
         // Only regressions fail the run: everything failing here fails today too.
         #expect(dagTest.passed)
         #expect(outcome.report.passed)
-        let strict = try await run(root, strict: true, timeout: 3)
+        let strict = try await run(root, strict: true, timeout: 20)
         #expect(strict.report.dagTest?.passed == false)
     }
 }
