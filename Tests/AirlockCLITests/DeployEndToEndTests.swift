@@ -65,7 +65,7 @@ import Testing
 
     /// The issue's scenario: deploy 2.10.5, deploy 3.0.6 (migrated, backed up), refusals, preview, roll
     /// back to #1 (DB downgraded with 3.0.6 before the switch), then a DAG-only deploy and its rollback.
-    @Test(.timeLimit(.minutes(20))) func deployUpgradeRollBackAndDagOnly() async throws {
+    @Test(.timeLimit(.minutes(40))) func deployUpgradeRollBackAndDagOnly() async throws {
         let session = try await Self.start()
         defer { session.server.stop() }
         #expect(try await session.airlock(["deployment", "create", "prod", "--target", "local"]).status == 0)
@@ -193,7 +193,7 @@ import Testing
 
     /// SIGKILL of the server at each step of a rollback: after a restart the history is consistent
     /// (nothing left DEPLOYING) and the deployment runs a known deploy with a matching schema.
-    @Test(.timeLimit(.minutes(25))) func serverKilledAtEachStepOfARollback() async throws {
+    @Test(.timeLimit(.minutes(40))) func serverKilledAtEachStepOfARollback() async throws {
         var session = try await Self.start()
         let data = session.server.dataDirectory
         defer { session.server.stop() }
@@ -267,7 +267,7 @@ import Testing
 
     /// The same life on a PostgreSQL metadata DB: Airlock creates the database, migrates it 2.10.5 →
     /// 3.0.6 (pg_dump backup first), and the rollback downgrades it with 3.0.6 before the switch.
-    @Test(.timeLimit(.minutes(15))) func deployAndRollBackOnAPostgresMetadataDatabase() async throws {
+    @Test(.timeLimit(.minutes(30))) func deployAndRollBackOnAPostgresMetadataDatabase() async throws {
         let environment = ProcessInfo.processInfo.environment
         guard let base = environment["AIRLOCK_TEST_POSTGRES_URL"], var components = URLComponents(string: base) else {
             if environment["CI"] != nil { Issue.record("CI runs need AIRLOCK_TEST_POSTGRES_URL (scripts/test starts a private cluster)") }
@@ -309,7 +309,7 @@ import Testing
     /// constraints mirror, resolves with `--exclude-newer`. Each version runs a real task (the 3.3.2
     /// one through the execution API and its JWT), and every component, the triggerer included,
     /// must be healthy. The rollback downgrades with 3.3.2; history survives as Airflow keeps it.
-    @Test(.timeLimit(.minutes(20))) func deployAirflow3_3ThenRollBackTo2_10AndUpgradeAgain() async throws {
+    @Test(.timeLimit(.minutes(35))) func deployAirflow3_3ThenRollBackTo2_10AndUpgradeAgain() async throws {
         let started = Date()
         let session = try await Self.start()
         defer { session.server.stop() }

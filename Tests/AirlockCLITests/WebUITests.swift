@@ -198,7 +198,7 @@ import Testing
     /// #1, read the downgrade and its migrations, a refused blank description, confirm with the typed
     /// name, and follow #3 to `DEPLOYED`; Airflow answers as 2.10.5 on the deployment's URL.
     /// About 7 minutes (two real deploys and the rollback).
-    @Test(.timeLimit(.minutes(25))) func browserRollbackOnRealAirflow() async throws {
+    @Test(.timeLimit(.minutes(40))) func browserRollbackOnRealAirflow() async throws {
         let session = try await DeployEndToEndTests.start()
         let server = session.server
         defer { server.stop() }

@@ -63,7 +63,7 @@ func expectAllGone(_ pids: [String: Int32], home: URL, sourceLocation: SourceLoc
 /// Real Airflow, slow: one serialized suite so two deployments never compete for the 2 cores.
 @Suite(.serialized) struct LocalTargetTests {
     /// (a) fresh 2.10.5 → (b) backup, upgrade to 3.0.6, run, downgrade with 3.0.6, run 2.10.5 → (c) restore the backup.
-    @Test(.timeLimit(.minutes(15))) func upgradeRunDowngradeAndRestoreOneDeployment() async throws {
+    @Test(.timeLimit(.minutes(30))) func upgradeRunDowngradeAndRestoreOneDeployment() async throws {
         let root = try TestSupport.scratchFolder("airlock-local")
         defer { try? FileManager.default.removeItem(at: root) }
         let home = root.appendingPathComponent("home")
@@ -136,7 +136,7 @@ func expectAllGone(_ pids: [String: Int32], home: URL, sourceLocation: SourceLoc
     }
 
     /// (d) Starts that cannot become healthy fail clearly, in time, and leave nothing running.
-    @Test(.timeLimit(.minutes(4))) func startsThatCannotBecomeHealthyFailCleanly() async throws {
+    @Test(.timeLimit(.minutes(12))) func startsThatCannotBecomeHealthyFailCleanly() async throws {
         let root = try TestSupport.scratchFolder("airlock-local")
         defer { try? FileManager.default.removeItem(at: root) }
         let env2 = try await SharedEnvironments.shared.airflow2()

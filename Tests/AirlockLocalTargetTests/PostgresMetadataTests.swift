@@ -48,7 +48,7 @@ extension LocalTargetTests {
     /// The model test's life on PostgreSQL: fresh 2.10.5 → backup → 3.0.6 → downgrade → 2.10.5 → restore.
     @Test(.enabled(if: PostgresTestServer.shouldRun,
                    "AIRLOCK_TEST_POSTGRES_URL is not set: skipping the PostgreSQL metadata DB test (scripts/test starts a server)"),
-          .timeLimit(.minutes(12)))
+          .timeLimit(.minutes(30)))
     func postgresUpgradeRunDowngradeAndRestoreOneDeployment() async throws {
         let location = try PostgresTestServer.freshLocation()
         let root = try TestSupport.scratchFolder("airlock-local-pg")
@@ -76,7 +76,7 @@ extension LocalTargetTests {
             #expect(try await MetadataDatabase.currentRevision(of: location, python: env2.python) == "5f2621c13b39")
             #expect(!FileManager.default.fileExists(atPath: af2.databaseFile.path), "no SQLite file appears beside a PostgreSQL DB")
             try await supervisor.start(af2)
-            let healthy2 = try await supervisor.waitUntilHealthy(timeout: 180)
+            let healthy2 = try await supervisor.waitUntilHealthy(timeout: 480)
             let health2 = await supervisor.health()
             #expect(health2?["scheduler"]?.isHealthy == true)
             #expect(health2?["metadatabase"]?.isHealthy == true)
@@ -96,7 +96,7 @@ extension LocalTargetTests {
             let migrate3 = try await MetadataDatabase.migrate(af3, expectedHead: MetadataDatabase.head3_0_6)
             #expect(try await MetadataDatabase.currentRevision(of: location, python: env3.python) == "fe199e1abd77")
             try await supervisor.start(af3)
-            let healthy3 = try await supervisor.waitUntilHealthy(timeout: 180)
+            let healthy3 = try await supervisor.waitUntilHealthy(timeout: 480)
             let health3 = await supervisor.health()
             #expect(health3?["metadatabase"]?.isHealthy == true)
             #expect(health3?["dag_processor"]?.isHealthy == true)
@@ -109,7 +109,7 @@ extension LocalTargetTests {
             let downgrade = try await MetadataDatabase.downgrade(af3, toRevision: MetadataDatabase.head2_10_5)
             #expect(try await MetadataDatabase.currentRevision(of: location, python: env2.python) == "5f2621c13b39")
             try await supervisor.start(af2)
-            let healthy2again = try await supervisor.waitUntilHealthy(timeout: 180)
+            let healthy2again = try await supervisor.waitUntilHealthy(timeout: 480)
             pids = await supervisor.processIDs
             await supervisor.stop()
             expectAllGone(pids, home: home)
