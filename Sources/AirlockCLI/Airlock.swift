@@ -9,7 +9,7 @@ public struct Airlock: AsyncParsableCommand {
         commandName: "airlock",
         abstract: "Test Airflow upgrades without Docker; record deploys and roll back safely.",
         version: AirlockVersion.current,
-        subcommands: [UpgradeTest.self, Runtimes.self, Compare.self, Cache.self, Server.self, DeploymentCommand.self, Deploy.self, Deploys.self, Rollback.self])
+        subcommands: [UpgradeTest.self, Runtimes.self, Compare.self, Cache.self, Server.self, DeploymentCommand.self, Deploy.self, Deploys.self, Rollback.self, TokenCommand.self])
 
     public init() {}
 

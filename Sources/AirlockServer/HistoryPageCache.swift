@@ -136,9 +136,7 @@ public final class ChangeCountingStore: DeployHistoryStore {
         try await write { () async throws(AirlockError) in try await base.appendAudit(event) }
     }
 
-    public func auditEvents(deploymentId: String?, limit: Int) async throws(AirlockError) -> [AuditEvent] {
-        try await base.auditEvents(deploymentId: deploymentId, limit: limit)
-    }
+    public func auditEvents(_ query: AuditQuery) async throws(AirlockError) -> AuditPage { try await base.auditEvents(query) }
 
     public func createToken(name: String, role: Role) async throws(AirlockError) -> (token: String, record: APIToken) {
         try await write { () async throws(AirlockError) in try await base.createToken(name: name, role: role) }

@@ -75,6 +75,16 @@ enum DeployHistoryRecords {
         guard limit >= 0 else { throw .usage("`limit` must be 0 or more (got \(limit))") }
     }
 
+    /// The audit query's filters as `column = value` conditions (ANDed), in a fixed order, after checking its page.
+    static func auditConditions(_ query: AuditQuery) throws(AirlockError) -> [(column: String, value: String)] {
+        try validatePage(offset: query.offset, limit: query.limit)
+        var conditions: [(column: String, value: String)] = []
+        if let deploymentId = query.deploymentId { conditions.append(("deployment_id", deploymentId)) }
+        if let actor = query.actor { conditions.append(("actor", actor)) }
+        if let action = query.action { conditions.append(("action", action.rawValue)) }
+        return conditions
+    }
+
     /// The trimmed token name, or a refusal.
     static func validatedTokenName(_ name: String) throws(AirlockError) -> String {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -173,7 +183,8 @@ enum DeployHistoryRecords {
         // An unknown role (written by a newer Airlock) grants the least.
         APIToken(id: try row.string("id"), name: try row.string("name"), role: Role(rawValue: try row.string("role")) ?? .viewer,
                  createdAt: Date(timeIntervalSince1970: try row.double("created_at")),
-                 revokedAt: try row.optionalDouble("revoked_at").map(Date.init(timeIntervalSince1970:)))
+                 revokedAt: try row.optionalDouble("revoked_at").map(Date.init(timeIntervalSince1970:)),
+                 lastUsedAt: try row.optionalDouble("last_used_at").map(Date.init(timeIntervalSince1970:)))
     }
 
     // MARK: Audit events appended by writes

@@ -81,14 +81,16 @@ public protocol DeployHistoryStore: Sendable {
     // MARK: Audit (append-only: there is no update or delete)
 
     func appendAudit(_ event: AuditEvent) async throws(AirlockError)
-    /// Newest first; `deploymentId == nil` means every deployment (and events without one).
-    func auditEvents(deploymentId: String?, limit: Int) async throws(AirlockError) -> [AuditEvent]
+    /// One page of the audit events the query's filters match, newest first, and how many match in
+    /// all. The filters are applied by the database (indexed), so the page stays fast on a long log.
+    func auditEvents(_ query: AuditQuery) async throws(AirlockError) -> AuditPage
 
     // MARK: API tokens
 
     /// Creates a token and returns its secret once; only the secret's SHA-256 is stored.
     func createToken(name: String, role: Role) async throws(AirlockError) -> (token: String, record: APIToken)
-    /// The unrevoked token whose secret this is, if any.
+    /// The unrevoked token whose secret this is, if any. A match records the use in `lastUsedAt`, at most
+    /// once per `APIToken.lastUsedResolution` (a write per minute per token, not per request).
     func token(matching secret: String) async throws(AirlockError) -> APIToken?
     /// Every token, revoked ones included, oldest first.
     func listTokens() async throws(AirlockError) -> [APIToken]
@@ -133,6 +135,40 @@ extension DeployHistoryStore {
     /// The 100 newest audit events of the deployment.
     public func auditEvents(deploymentId: String?) async throws(AirlockError) -> [AuditEvent] {
         try await auditEvents(deploymentId: deploymentId, limit: 100)
+    }
+
+    /// The `limit` newest audit events; `deploymentId == nil` means every deployment (and events without one).
+    public func auditEvents(deploymentId: String?, limit: Int) async throws(AirlockError) -> [AuditEvent] {
+        try await auditEvents(AuditQuery(deploymentId: deploymentId, limit: limit)).events
+    }
+}
+
+/// Which audit events to list: every filter that is set must match exactly (`nil` matches all).
+public struct AuditQuery: Hashable, Sendable {
+    /// Events of this deployment only; `nil`: every deployment and events without one (token changes).
+    public var deploymentId: String?
+    public var actor: String?
+    public var action: AuditEvent.Action?
+    public var offset: Int
+    public var limit: Int
+
+    public init(deploymentId: String? = nil, actor: String? = nil, action: AuditEvent.Action? = nil, offset: Int = 0, limit: Int = 100) {
+        self.deploymentId = deploymentId
+        self.actor = actor
+        self.action = action
+        self.offset = offset
+        self.limit = limit
+    }
+}
+
+/// A page of audit events, newest first, and how many events match the query in all.
+public struct AuditPage: Hashable, Sendable {
+    public var events: [AuditEvent]
+    public var totalCount: Int
+
+    public init(events: [AuditEvent], totalCount: Int) {
+        self.events = events
+        self.totalCount = totalCount
     }
 }
 
@@ -187,13 +223,25 @@ public struct APIToken: Hashable, Codable, Sendable, Identifiable {
     public var role: Role
     public var createdAt: Date
     public var revokedAt: Date?
+    /// When the token last authenticated a request or a sign-in, to within `lastUsedResolution`.
+    public var lastUsedAt: Date?
 
-    public init(id: String, name: String, role: Role, createdAt: Date, revokedAt: Date? = nil) {
+    public init(id: String, name: String, role: Role, createdAt: Date, revokedAt: Date? = nil, lastUsedAt: Date? = nil) {
         self.id = id
         self.name = name
         self.role = role
         self.createdAt = createdAt
         self.revokedAt = revokedAt
+        self.lastUsedAt = lastUsedAt
+    }
+
+    /// `lastUsedAt` is written at most this often per token, so authenticating stays a read.
+    public static let lastUsedResolution: TimeInterval = 60
+
+    /// Whether a use at `now` should be written: never used, or last written a resolution ago.
+    public func needsUseRecorded(at now: Date) -> Bool {
+        guard let lastUsedAt else { return true }
+        return now.timeIntervalSince(lastUsedAt) >= Self.lastUsedResolution
     }
 
     public var isRevoked: Bool { revokedAt != nil }
@@ -203,7 +251,7 @@ public struct APIToken: Hashable, Codable, Sendable, Identifiable {
     public static let maximumNameLength = 100
 
     private enum CodingKeys: String, CodingKey {
-        case id, name, role, createdAt, revokedAt
+        case id, name, role, createdAt, revokedAt, lastUsedAt
     }
 
     /// Writes `null` for absent values so API clients always see the same keys.
@@ -214,5 +262,6 @@ public struct APIToken: Hashable, Codable, Sendable, Identifiable {
         try container.encode(role, forKey: .role)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(revokedAt, forKey: .revokedAt)
+        try container.encode(lastUsedAt, forKey: .lastUsedAt)
     }
 }

@@ -169,6 +169,12 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
             )
             """,
         ]),
+        ("v2", [
+            "ALTER TABLE api_tokens ADD COLUMN last_used_at DOUBLE PRECISION",
+            // The audit log's filters (newest first within an actor or an action).
+            "CREATE INDEX audit_events_actor ON audit_events (actor, seq)",
+            "CREATE INDEX audit_events_action ON audit_events (action, seq)",
+        ]),
     ]
 
     /// Applies pending migrations in one transaction. A transaction-scoped advisory lock makes two
@@ -538,16 +544,26 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
         }
     }
 
-    public func auditEvents(deploymentId: String?, limit: Int) async throws(AirlockError) -> [AuditEvent] {
-        try DeployHistoryRecords.validateLimit(limit)
-        return try await read { db in
-            let rows: [PostgresRandomAccessRow]
-            if let deploymentId {
-                rows = try await db.rows("SELECT * FROM audit_events WHERE deployment_id = \(deploymentId) ORDER BY seq DESC LIMIT \(limit)")
-            } else {
-                rows = try await db.rows("SELECT * FROM audit_events ORDER BY seq DESC LIMIT \(limit)")
+    public func auditEvents(_ query: AuditQuery) async throws(AirlockError) -> AuditPage {
+        let conditions = try DeployHistoryRecords.auditConditions(query)
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.enumerated().map { "\($1.column) = $\($0 + 1)" }.joined(separator: " AND ")
+        func binds(_ extra: [Int] = []) -> PostgresBindings {
+            var binds = PostgresBindings(capacity: conditions.count + extra.count)
+            for condition in conditions { binds.append(condition.value) }
+            for value in extra { binds.append(value) }
+            return binds
+        }
+        let n = conditions.count
+        return try await withSession { session in
+            try await session.transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { db in
+                let total = try await db.one(PostgresQuery(unsafeSQL: "SELECT count(*) AS total FROM audit_events \(filter)", binds: binds()))?
+                    .int("total") ?? 0
+                guard query.limit > 0, query.offset < total else { return AuditPage(events: [], totalCount: total) }
+                let rows = try await db.rows(PostgresQuery(
+                    unsafeSQL: "SELECT * FROM audit_events \(filter) ORDER BY seq DESC LIMIT $\(n + 1) OFFSET $\(n + 2)",
+                    binds: binds([query.limit, query.offset])))
+                return AuditPage(events: try rows.map(DeployHistoryRecords.auditEvent(from:)), totalCount: total)
             }
-            return try rows.map(DeployHistoryRecords.auditEvent(from:))
         }
     }
 
@@ -580,10 +596,18 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
     public func token(matching secret: String) async throws(AirlockError) -> APIToken? {
         guard secret.hasPrefix(APIToken.secretPrefix) else { return nil }
         let hash = SHA256.hex(secret)
-        return try await read { db in
+        let token = try await read { db in
             try await db.one("SELECT * FROM api_tokens WHERE secret_sha256 = \(hash) AND revoked_at IS NULL")
                 .map(DeployHistoryRecords.token(from:))
         }
+        let at = now()
+        guard var token, token.needsUseRecorded(at: at) else { return token }
+        let (now, id, since) = (at.timeIntervalSince1970, token.id, at.timeIntervalSince1970 - APIToken.lastUsedResolution)
+        try await write { db in
+            try await db.execute("UPDATE api_tokens SET last_used_at = \(now) WHERE id = \(id) AND (last_used_at IS NULL OR last_used_at <= \(since))")
+        }
+        token.lastUsedAt = at
+        return token
     }
 
     public func listTokens() async throws(AirlockError) -> [APIToken] {

@@ -146,6 +146,14 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
                 );
                 """)
         }
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                ALTER TABLE api_tokens ADD COLUMN last_used_at REAL;
+                -- The audit log's filters (newest first within an actor or an action).
+                CREATE INDEX audit_events_actor ON audit_events (actor, seq);
+                CREATE INDEX audit_events_action ON audit_events (action, seq);
+                """)
+        }
         return migrator
     }()
 
@@ -436,17 +444,16 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         }
     }
 
-    public func auditEvents(deploymentId: String?, limit: Int) async throws(AirlockError) -> [AuditEvent] {
-        try DeployHistoryRecords.validateLimit(limit)
+    public func auditEvents(_ query: AuditQuery) async throws(AirlockError) -> AuditPage {
+        let conditions = try DeployHistoryRecords.auditConditions(query)
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.map { "\($0.column) = ?" }.joined(separator: " AND ")
+        let values = conditions.map(\.value)
         return try await read { db in
-            let rows: [Row]
-            if let deploymentId {
-                rows = try Row.fetchAll(db, sql: "SELECT * FROM audit_events WHERE deployment_id = ? ORDER BY seq DESC LIMIT ?",
-                                        arguments: [deploymentId, limit])
-            } else {
-                rows = try Row.fetchAll(db, sql: "SELECT * FROM audit_events ORDER BY seq DESC LIMIT ?", arguments: [limit])
-            }
-            return try rows.map(DeployHistoryRecords.auditEvent(from:))
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_events \(filter)", arguments: StatementArguments(values)) ?? 0
+            guard query.limit > 0, query.offset < total else { return AuditPage(events: [], totalCount: total) }
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM audit_events \(filter) ORDER BY seq DESC LIMIT ? OFFSET ?",
+                                        arguments: StatementArguments(values) + [query.limit, query.offset])
+            return AuditPage(events: try rows.map(DeployHistoryRecords.auditEvent(from:)), totalCount: total)
         }
     }
 
@@ -477,10 +484,19 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     public func token(matching secret: String) async throws(AirlockError) -> APIToken? {
         guard secret.hasPrefix(APIToken.secretPrefix) else { return nil }
         let hash = SHA256.hex(secret)
-        return try await read { db in
+        let token = try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM api_tokens WHERE secret_sha256 = ? AND revoked_at IS NULL", arguments: [hash])
                 .map(DeployHistoryRecords.token(from:))
         }
+        let at = now()
+        guard var token, token.needsUseRecorded(at: at) else { return token }
+        let (id, since) = (token.id, at.timeIntervalSince1970 - APIToken.lastUsedResolution)
+        try await write { db in
+            try db.execute(sql: "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)",
+                           arguments: [at.timeIntervalSince1970, id, since])
+        }
+        token.lastUsedAt = at
+        return token
     }
 
     public func listTokens() async throws(AirlockError) -> [APIToken] {

@@ -342,6 +342,62 @@ import Testing
         #expect(try await store.auditEvents(deploymentId: nil, limit: 10).first { $0.id == "e0" }?.actor == "alice")
     }
 
+    @Test(arguments: StoreFactory.all)
+    func auditEventsAreFilteredAndPagedByTheStore(factory: StoreFactory) async throws {
+        let store = try await seeded(factory).store
+        try await store.createDeployment(F.deployment("staging"))
+        // 12 events: prod/staging alternate, alice/bob every third, three actions in turn.
+        let actions: [AuditEvent.Action] = [.deployCreate, .deploymentSettings, "token.create"]
+        for index in 0..<12 {
+            try await store.appendAudit(AuditEvent(id: "e\(index)", at: F.now, actor: index % 3 == 0 ? "bob" : "alice",
+                                                   action: actions[index % 3], deploymentId: index == 11 ? nil : (index.isMultiple(of: 2) ? "dep-prod" : "dep-staging"),
+                                                   outcome: .succeeded))
+        }
+        let all = try await store.auditEvents(AuditQuery(limit: 5))
+        #expect(all.totalCount == 12 && all.events.map(\.id) == ["e11", "e10", "e9", "e8", "e7"])
+        let second = try await store.auditEvents(AuditQuery(offset: 5, limit: 5))
+        #expect(second.totalCount == 12 && second.events.map(\.id) == ["e6", "e5", "e4", "e3", "e2"])
+        #expect(try await store.auditEvents(AuditQuery(offset: 12, limit: 5)) == AuditPage(events: [], totalCount: 12))
+
+        let prod = try await store.auditEvents(AuditQuery(deploymentId: "dep-prod"))
+        #expect(prod.events.map(\.id) == ["e10", "e8", "e6", "e4", "e2", "e0"] && prod.totalCount == 6)
+        let bob = try await store.auditEvents(AuditQuery(actor: "bob"))
+        #expect(bob.events.map(\.id) == ["e9", "e6", "e3", "e0"])
+        let settings = try await store.auditEvents(AuditQuery(action: .deploymentSettings))
+        #expect(settings.events.map(\.id) == ["e10", "e7", "e4", "e1"])
+        let combined = try await store.auditEvents(AuditQuery(deploymentId: "dep-prod", actor: "alice", action: .deploymentSettings, limit: 1))
+        #expect(combined.events.map(\.id) == ["e10"] && combined.totalCount == 2)
+        let none = try await store.auditEvents(AuditQuery(actor: "mallory' OR '1'='1"))
+        #expect(none == AuditPage(events: [], totalCount: 0), "filters are values, never SQL")
+        await #expect(throws: AirlockError.self) { try await store.auditEvents(AuditQuery(offset: -1)) }
+    }
+
+    // MARK: Tokens
+
+    @Test(arguments: StoreFactory.all)
+    func tokenUseIsRecordedAtMostOncePerResolution(factory: StoreFactory) async throws {
+        let clock = MovableClock(F.now)
+        let store = try await factory.make { clock.now }.store
+        let (secret, record) = try await store.createToken(name: "ci", role: .deployer)
+        #expect(try await store.token(matching: secret)?.lastUsedAt == F.now)
+        clock.advance(by: APIToken.lastUsedResolution / 2)
+        #expect(try await store.token(matching: secret)?.lastUsedAt == F.now, "within the resolution nothing is written")
+        #expect(try await store.listTokens().first { $0.id == record.id }?.lastUsedAt == F.now)
+        clock.advance(by: APIToken.lastUsedResolution)
+        let later = F.now.addingTimeInterval(APIToken.lastUsedResolution * 1.5)
+        #expect(try await store.token(matching: secret)?.lastUsedAt == later)
+        #expect(try await store.listTokens().first { $0.id == record.id }?.lastUsedAt == later)
+    }
+
+    /// A clock a test moves forward.
+    final class MovableClock: @unchecked Sendable {
+        private let lock = NSLock()
+        private var date: Date
+        init(_ date: Date) { self.date = date }
+        var now: Date { lock.withLock { date } }
+        func advance(by seconds: TimeInterval) { lock.withLock { date = date.addingTimeInterval(seconds) } }
+    }
+
     // MARK: Tokens
 
     @Test(arguments: StoreFactory.all)
@@ -353,17 +409,21 @@ import Testing
         #expect(secret != otherSecret)
         #expect(record.name == "ci-prod" && record.role == .deployer && record.createdAt == F.now && record.revokedAt == nil)
 
-        #expect(try await store.token(matching: secret) == record)
-        #expect(try await store.token(matching: otherSecret) == other)
+        #expect(record.lastUsedAt == nil, "a new token was never used")
+        var used = record, otherUsed = other
+        used.lastUsedAt = F.now
+        otherUsed.lastUsedAt = F.now
+        #expect(try await store.token(matching: secret) == used, "a match records the use")
+        #expect(try await store.token(matching: otherSecret) == otherUsed)
         #expect(try await store.token(matching: secret + "x") == nil)
         #expect(try await store.token(matching: SHA256.hex(secret)) == nil, "the stored hash is not a credential")
         #expect(try await store.token(matching: "") == nil)
-        #expect(Set(try await store.listTokens()) == [record, other])
+        #expect(Set(try await store.listTokens()) == [used, otherUsed])
 
         let revoked = try await store.revokeToken(id: record.id)
-        #expect(revoked.revokedAt == F.now && revoked.isRevoked)
+        #expect(revoked.revokedAt == F.now && revoked.isRevoked && revoked.lastUsedAt == F.now)
         #expect(try await store.token(matching: secret) == nil)
-        #expect(try await store.token(matching: otherSecret) == other)
+        #expect(try await store.token(matching: otherSecret) == otherUsed)
         #expect(try await store.revokeToken(id: record.id) == revoked, "revoking twice keeps the first time")
         #expect(try await store.listTokens().count == 2, "revoked tokens stay listed")
         await #expect(throws: AirlockError.notFound("No API token with id `nope`")) { try await store.revokeToken(id: "nope") }
@@ -413,26 +473,26 @@ import Testing
         #expect(try await reopened.deployment(id: "dep-prod")?.currentDeployId == "d2")
         #expect(try await reopened.history(deploymentId: "dep-prod") == history)
         #expect(try await reopened.auditEvents(deploymentId: nil, limit: 10) == audit)
-        #expect(try await reopened.token(matching: secret) == token)
+        #expect(try await reopened.token(matching: secret)?.id == token.id)
         #expect(try await reopened.createDeploy(F.deploy("d4")).sequence == 4)
     }
 
     @Test(arguments: StoreFactory.all)
     func migrationsAreVersioned(factory: StoreFactory) async throws {
         let fixture = try await factory.make(F.clock)
-        #expect(try await fixture.store.schemaVersion() == 1)
+        #expect(try await fixture.store.schemaVersion() == 2)
         guard let reopen = fixture.reopen, let raw = fixture.raw else { return }
         try await fixture.store.createDeployment(F.deployment())
         // v1 creates tables without IF NOT EXISTS: running it twice would fail, so opening twice proves it runs once.
         for _ in 0..<2 {
             let store = try await reopen()
-            #expect(try await store.schemaVersion() == 1)
+            #expect(try await store.schemaVersion() == 2)
             var applied: [String]?
             if let sqlite = store as? SQLiteDeployHistoryStore { applied = try await sqlite.appliedMigrations() }
             if let postgres = store as? PostgresDeployHistoryStore { applied = try await postgres.appliedMigrations() }
-            #expect(applied == ["v1"])
+            #expect(applied == ["v1", "v2"])
         }
-        #expect(try await raw.strings(raw.appliedMigrationsSQL) == ["v1"])
+        #expect(try await raw.strings(raw.appliedMigrationsSQL) == ["v1", "v2"])
         #expect(try await fixture.store.deployment(id: "dep-prod") != nil, "reopening keeps the data")
     }
 

@@ -58,7 +58,7 @@ import Testing
         let url = server.url(database: try await server.createDatabase())
         let postgres = try await DeployHistoryStoreOpener.open(databaseURL: url, dataDirectory: folder)
         #expect(postgres is PostgresDeployHistoryStore)
-        #expect(try await postgres.schemaVersion() == 1)
+        #expect(try await postgres.schemaVersion() == 2)
         await (postgres as? PostgresDeployHistoryStore)?.shutdown()
     }
 

@@ -6,14 +6,14 @@ import Foundation
 
 /// The layout's part of every page: title, who is signed in, self-refresh.
 struct Frame {
-    struct SessionView { var tokenName: String; var role: String; var csrf: String }
+    struct SessionView { var tokenName: String; var role: String; var csrf: String; var isAdmin = false }
     var title: String
     var session: SessionView?
     var refreshSeconds: Int?
 
     init(title: String, session: WebSession?, refreshSeconds: Int? = nil) {
         self.title = title
-        self.session = session.map { SessionView(tokenName: $0.tokenName, role: $0.role.rawValue, csrf: $0.csrf) }
+        self.session = session.map { SessionView(tokenName: $0.tokenName, role: $0.role.rawValue, csrf: $0.csrf, isAdmin: $0.role == .admin) }
         self.refreshSeconds = refreshSeconds
     }
 }

@@ -15,6 +15,7 @@ enum WebTemplates {
             "deployments": PackageResources.deployments_mustache, "deployment": PackageResources.deployment_mustache,
             "deploy": PackageResources.deploy_mustache, "settings": PackageResources.settings_mustache,
             "rollback": PackageResources.rollback_mustache,
+            "audit": PackageResources.audit_mustache, "tokens": PackageResources.tokens_mustache, "revoke_token": PackageResources.revoke_token_mustache,
         ]
         var library = MustacheLibrary()
         for (name, bytes) in sources {

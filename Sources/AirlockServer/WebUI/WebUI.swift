@@ -48,6 +48,11 @@ struct WebUI: Sendable {
         ui.get("deployments/:name/deploys/:ref") { request, context in try await deployPage(request, context) }
         ui.get("deployments/:name/deploys/:ref/rollback") { request, context in try await rollbackPage(request, context) }
         ui.post("deployments/:name/deploys/:ref/rollback") { request, context in try await rollback(request, context) }
+        ui.get("audit") { request, _ in try await auditPage(request) }
+        ui.get("tokens") { request, _ in try await tokensPage(request) }
+        ui.post("tokens") { request, _ in try await createToken(request) }
+        ui.get("tokens/:id/revoke") { request, context in try await revokeTokenPage(request, context) }
+        ui.post("tokens/:id/revoke") { request, context in try await revokeToken(request, context) }
     }
 
     // MARK: Sessions
