@@ -75,6 +75,12 @@ struct WebUIBenchmark {
             ("JSON first page", "/api/v1/deployments/bench/deploys?limit=50"),
             ("HTML deep page", "/deployments/bench?offset=\(deep)"),
             ("JSON deep page", "/api/v1/deployments/bench/deploys?offset=\(deep)&limit=50"),
+            // A rare text (11 of 100,000 match): the store scans every row to count and to fill the page.
+            ("HTML search", "/deployments/bench?search=number%204242"),
+            ("JSON search", "/api/v1/deployments/bench/deploys?search=number%204242&limit=50"),
+            // A common version (half match): counting scans everything, the page stops after 50.
+            ("HTML version", "/deployments/bench?search=3.0.6"),
+            ("JSON version", "/api/v1/deployments/bench/deploys?search=3.0.6&limit=50"),
         ]
         var results: [String: Sample] = [:]
         for (label, path) in cases {
@@ -87,7 +93,7 @@ struct WebUIBenchmark {
             let sample = results[label]!
             print(String(format: "  %-16@ p50 %7.2f ms   p99 %7.2f ms   %7d bytes", label as NSString, sample.p50, sample.p99, sample.bytes))
         }
-        for page in ["first page", "deep page"] {
+        for page in ["first page", "deep page", "search", "version"] {
             let html = results["HTML \(page)"]!, json = results["JSON \(page)"]!
             print(String(format: "  %@: HTML/JSON p99 %.2f× (goal ≤ 2×), HTML p99 %.2f ms (goal ≤ 20 ms), %d KB (goal ≤ 60 KB)",
                          page as NSString, html.p99 / json.p99, html.p99, html.bytes / 1024))

@@ -6,11 +6,13 @@ import Hummingbird
 /// Deploy History search and paging on the deployment page: the query (`?search=`, the same parameter
 /// as `GET /api/v1/deployments/{name}/deploys`) goes to the store, which filters, counts and pages in SQL.
 enum WebHistory {
-    /// The page's search, if any; a search longer than `DeploySearch.maximumLength` is a 400 page.
+    /// The page's search, if any; a search longer than `DeploySearch.maximumLength` is a 400 page. Read as
+    /// an HTML form sends it (`application/x-www-form-urlencoded`: `+` is a space), which the query
+    /// parameters of the URI do not decode.
     static func search(_ request: Request) throws -> DeploySearch? {
         do {
-            return try DeploySearch.query(request.uri.queryParameters.getAll("search"))
-        } catch let error as AirlockError {
+            return try DeploySearch(WebForm.parse(request.uri.query ?? "")["search"])
+        } catch {
             throw WebPageError(.badRequest, error.message)
         }
     }

@@ -179,6 +179,8 @@ struct DeploymentPage {
     var next: LinkView?
     /// The Deploy History search as typed (the store filters, counts and pages it).
     var query: String? = nil
+    /// Why this viewer cannot unpin (not `admin`), shown instead of the Unpin link (`WebPins`).
+    var unpinRefusal: String? = nil
 }
 
 struct DeployPageView {
@@ -214,6 +216,8 @@ struct DeployPageView {
     var canRollback: Bool
     var hasReasons: Bool
     var reasons: [String]
+    /// The deploy before this one, offered by the compare form (`WebCompare`).
+    var compareWith: Int
 
     init(frame: Frame, deploymentName: String, pathName: String, deploy: Deploy, isCurrent: Bool, running: Bool, statusMessage: String?,
          failure: String?, rollbackOf: RollbackOf?, steps: [String], availability: Availability, refreshSeconds: Int) {
@@ -249,6 +253,7 @@ struct DeployPageView {
         canRollback = availability.canRollback
         hasReasons = !availability.reasons.isEmpty
         reasons = availability.reasons
+        compareWith = max(1, deploy.sequence - 1)
     }
 }
 

@@ -16,6 +16,7 @@ enum WebTemplates {
             "deploy": PackageResources.deploy_mustache, "settings": PackageResources.settings_mustache,
             "rollback": PackageResources.rollback_mustache,
             "audit": PackageResources.audit_mustache, "tokens": PackageResources.tokens_mustache, "revoke_token": PackageResources.revoke_token_mustache,
+            "compare": PackageResources.compare_mustache, "pin": PackageResources.pin_mustache,
         ]
         var library = MustacheLibrary()
         for (name, bytes) in sources {

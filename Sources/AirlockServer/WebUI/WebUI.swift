@@ -58,6 +58,7 @@ struct WebUI: Sendable {
     // MARK: Sessions
 
     /// Who is asking: the live session of the request's cookie, if any. A session whose token was
+        registerHistoryPages(on: ui)
     /// revoked ends here, at once.
     func session(_ request: Request) async throws -> WebSession? {
         guard let id = request.cookies[Self.sessionCookie]?.value, let session = await sessions.session(id: id) else { return nil }
@@ -197,7 +198,7 @@ struct WebUI: Sendable {
             rows: rows, rangeText: Self.rangeText(offset: offset, count: page.deploys.count, total: page.totalCount),
             previous: offset > 0 ? .init(href: WebHistory.href(pathName, offset: max(0, offset - Self.pageSize), search: search)) : nil,
             next: offset + page.deploys.count < page.totalCount ? .init(href: WebHistory.href(pathName, offset: offset + Self.pageSize, search: search)) : nil,
-            query: search?.text)
+            query: search?.text, unpinRefusal: Self.pinRefusal(session))
         return WebTemplates.render("deployment", model)
     }
 
