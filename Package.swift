@@ -68,6 +68,8 @@ let package = Package(
         // OCI distribution API. zlib and libcrypto (system libraries) do the gzip and SHA-256 of layer blobs.
         .systemLibrary(name: "CImageCodecs"),
         .target(name: "AirlockImages", dependencies: ["AirlockToolchain", "CImageCodecs"]),
+        // The driver of benchmarks/images (not a product of the package).
+        .executableTarget(name: "ImagesBenchmark", dependencies: ["AirlockImages"], path: "benchmarks/ImagesBenchmark"),
 
         .testTarget(name: "PythonPackagingTests", dependencies: ["PythonPackaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AirlockCoreTests", dependencies: ["AirlockCore"]),

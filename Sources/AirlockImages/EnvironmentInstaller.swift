@@ -23,7 +23,7 @@ public enum EnvironmentInstaller {
                                uv: UVTool, offline: Bool = false, timeout: Double = 1800) async throws(AirlockError) {
         try? FileManager.default.removeItem(at: target)
         var arguments = ["pip", "install", "--quiet", "--no-progress", "--target", target.path, "--python-platform", platform,
-                         "--python-version", pythonVersion, "--only-binary", ":all:", "--link-mode", "copy", "-r", lock.path]
+                         "--python-version", pythonVersion, "--link-mode", "copy", "-r", lock.path]
         if offline { arguments.append("--offline") }
         let output = try await ProcessRunner.run(uv.executable, arguments, environment: ["UV_NO_PROGRESS": "1"], timeout: timeout)
         if output.timedOut { throw output.timeoutError("uv pip install", doing: "installing the image's environment") }

@@ -79,7 +79,7 @@ private func run(_ tool: String, _ arguments: [String]) async throws -> String {
     }
 
     @Test func paxRecordsCountTheirOwnLength() {
-        #expect(String(decoding: LayerTarWriter.paxRecord("path", "a"), as: UTF8.self) == "11 path=a\n")
+        #expect(String(decoding: LayerTarWriter.paxRecord("path", "a"), as: UTF8.self) == "9 path=a\n")
         let record = LayerTarWriter.paxRecord("path", String(repeating: "x", count: 95))
         #expect(record.count == Int(String(decoding: record.prefix { $0 != 0x20 }, as: UTF8.self)))
         #expect(LayerTarWriter.splitUstarName(String(repeating: "a/", count: 60) + "b")?.1 == "b")
@@ -146,7 +146,7 @@ private func run(_ tool: String, _ arguments: [String]) async throws -> String {
         #expect(first.reference.description == "\(registry.host)/airlock/projects/demo@\(first.manifestDigest)")
 
         // The same project again, packed anew: the same manifest, nothing uploaded.
-        let again = try await ProjectImageLayers.make(project: project, environment: environment, environmentKey: nil,
+        let again = try await ProjectImageLayers.make(project: project, environment: environment, environmentKey: "lock-a",
                                                       store: LayerStore(directory: try TestSupport.scratchFolder("airlock-layers")))
         #expect(again.map(\.blob.digest) == layers.map(\.blob.digest))
         let second = try await publisher.push(base: base, layers: again, to: target)
