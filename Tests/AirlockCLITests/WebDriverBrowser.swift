@@ -147,7 +147,7 @@ final class WebDriverBrowser: @unchecked Sendable {
         (value as? Bool) ?? (value as? NSNumber)?.boolValue ?? false
     }
 
-    private func session(_ method: String, _ path: String, _ body: [String: Any]? = nil) async throws -> Any? {
+    func session(_ method: String, _ path: String, _ body: [String: Any]? = nil) async throws -> Any? {
         try await call(method, "/session/\(sessionId)" + path, body)
     }
 

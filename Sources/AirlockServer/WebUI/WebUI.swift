@@ -35,6 +35,10 @@ struct WebUI: Sendable {
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=300"],
                      body: .init(byteBuffer: ByteBuffer(string: WebTemplates.stylesheet)))
         }
+        ui.get("ui/airlock.js") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=300"],
+                     body: .init(byteBuffer: ByteBuffer(string: Self.script)))
+        }
         ui.get("/") { request, _ in try await deploymentsPage(request) }
         ui.post("deployments") { request, _ in try await createDeployment(request) }
         ui.get("signin") { request, _ in signInPage(request, error: nil, status: .ok) }
@@ -46,6 +50,7 @@ struct WebUI: Sendable {
         }
         ui.post("deployments/:name/settings") { request, context in try await saveSettings(request, context) }
         ui.get("deployments/:name/deploys/:ref") { request, context in try await deployPage(request, context) }
+        ui.get("deployments/:name/deploys/:ref/events") { request, context in try await deployEvents(request, context) }
         ui.get("deployments/:name/deploys/:ref/rollback") { request, context in try await rollbackPage(request, context) }
         ui.post("deployments/:name/deploys/:ref/rollback") { request, context in try await rollback(request, context) }
         ui.get("audit") { request, _ in try await auditPage(request) }
@@ -96,7 +101,7 @@ struct WebUI: Sendable {
         let next = Self.localPath(request.uri.queryParameters["next"].map(String.init)) ?? "/"
         var response = WebTemplates.render("signin", SignInPage(frame: Frame(title: "Sign in", session: nil), csrf: csrf, next: next, error: error),
                                            status: status)
-        response.setCookie(Cookie(name: Self.signInCookie, value: csrf, maxAge: 3600, path: "/signin", httpOnly: true, sameSite: .strict))
+        response.setCookie(Self.cookie(request, name: Self.signInCookie, value: csrf, maxAge: 3600, path: "/signin"))
         return response
     }
 
@@ -111,9 +116,8 @@ struct WebUI: Sendable {
         }
         let id = await sessions.create(for: token)
         var response = Response(status: .seeOther, headers: [.location: Self.localPath(form["next"]) ?? "/"])
-        response.setCookie(Cookie(name: Self.sessionCookie, value: id, maxAge: Int(WebSessionStore.lifetime), path: "/",
-                                  httpOnly: true, sameSite: .strict))
-        response.setCookie(Cookie(name: Self.signInCookie, value: "", maxAge: 0, path: "/signin", httpOnly: true, sameSite: .strict))
+        response.setCookie(Self.cookie(request, name: Self.sessionCookie, value: id, maxAge: Int(WebSessionStore.lifetime), path: "/"))
+        response.setCookie(Self.cookie(request, name: Self.signInCookie, value: "", maxAge: 0, path: "/signin"))
         return response
     }
 
@@ -122,7 +126,7 @@ struct WebUI: Sendable {
         _ = try await writer(request, form: form, needs: nil)
         if let id = request.cookies[Self.sessionCookie]?.value { await sessions.end(id: id) }
         var response = Response(status: .seeOther, headers: [.location: "/signin"])
-        response.setCookie(Cookie(name: Self.sessionCookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
+        response.setCookie(Self.cookie(request, name: Self.sessionCookie, value: "", maxAge: 0, path: "/"))
         return response
     }
 
