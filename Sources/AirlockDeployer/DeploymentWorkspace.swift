@@ -1,16 +1,15 @@
 import AirlockCore
-import AirlockLocalTarget
 import AirlockToolchain
 import Foundation
 
-/// Where a local deployment keeps its state under the server's data folder:
+/// Where a deployment keeps its state under the server's data folder, whatever its target:
 ///
 ///     deployments/<deployment id>/
-///       home/                 AIRFLOW_HOME: airflow.db, airflow.cfg, logs (survives deploys and rollbacks)
 ///       releases/<deploy id>/ the deploy's project files and DAGs, plus release.json (its lock)
-///       backups/<deploy id>.db (+ .json)  the metadata DB as it was just before that deploy changed it
-///       ports.json            the deployment's loopback ports, stable across deploys
+///       backups/<deploy id>.* (+ .json)  the metadata DB as it was just before that deploy changed it
 ///       operation.json        the journal of the deploy or rollback in progress (crash recovery)
+///
+/// A target keeps its own state beside these (the local target: `home/`, `ports.json`).
 ///
 /// Every file is written to a temporary name and renamed, so a crash never leaves half a file.
 struct DeploymentWorkspace: Sendable {
@@ -20,29 +19,11 @@ struct DeploymentWorkspace: Sendable {
         root = dataDirectory.appendingPathComponent("deployments").appendingPathComponent(deploymentId)
     }
 
-    var home: URL { root.appendingPathComponent("home") }
-    /// Airflow's metadata DB: PostgreSQL when the deployment names one, else SQLite in the home.
-    func database(_ settings: DeploymentSettings) -> MetadataDatabaseLocation {
-        settings.metadataDatabaseUrl.map { .postgres(url: $0) } ?? .defaultSQLite(home: home)
-    }
     func release(_ deployId: String) -> URL { root.appendingPathComponent("releases").appendingPathComponent(deployId) }
     func releaseRecord(_ deployId: String) -> URL { release(deployId).appendingPathComponent(".airlock-release.json") }
     var backups: URL { root.appendingPathComponent("backups") }
-    /// A SQLite copy (`.db`) or a `pg_dump` archive (`.dump`).
-    func backupFile(_ deployId: String, of database: MetadataDatabaseLocation) -> URL {
-        backups.appendingPathComponent("\(deployId).\(database.isSQLite ? "db" : "dump")")
-    }
     func backupRecord(_ deployId: String) -> URL { backups.appendingPathComponent("\(deployId).json") }
-    var portsFile: URL { root.appendingPathComponent("ports.json") }
     var journalFile: URL { root.appendingPathComponent("operation.json") }
-
-    /// The deployment's ports: chosen once, then the same for every deploy, so its Airflow URL is stable.
-    func ports() throws(AirlockError) -> AirflowPorts {
-        if let ports: AirflowPorts = Self.read(portsFile) { return ports }
-        let ports = try AirflowPorts.free()
-        try Self.write(ports, to: portsFile)
-        return ports
-    }
 
     /// Every backup of this deployment, newest first.
     func backupList() -> [BackupRecord] {

@@ -115,3 +115,30 @@ actor LocalDeployTarget: DeployTarget {
                         airflowMajor: Version(release.airflowVersion)?.release.first ?? 2, database: workspace.database(settings))
     }
 }
+
+/// The local target's part of a deployment's workspace:
+///
+///     deployments/<deployment id>/
+///       home/        AIRFLOW_HOME: airflow.db, airflow.cfg, logs (survives deploys and rollbacks)
+///       ports.json   the deployment's loopback ports, stable across deploys
+///       backups/<deploy id>.db or .dump   a SQLite copy or a `pg_dump` archive
+extension DeploymentWorkspace {
+    var home: URL { root.appendingPathComponent("home") }
+    /// Airflow's metadata DB: PostgreSQL when the deployment names one, else SQLite in the home.
+    func database(_ settings: DeploymentSettings) -> MetadataDatabaseLocation {
+        settings.metadataDatabaseUrl.map { .postgres(url: $0) } ?? .defaultSQLite(home: home)
+    }
+    /// A SQLite copy (`.db`) or a `pg_dump` archive (`.dump`).
+    func backupFile(_ deployId: String, of database: MetadataDatabaseLocation) -> URL {
+        backups.appendingPathComponent("\(deployId).\(database.isSQLite ? "db" : "dump")")
+    }
+    var portsFile: URL { root.appendingPathComponent("ports.json") }
+
+    /// The deployment's ports: chosen once, then the same for every deploy, so its Airflow URL is stable.
+    func ports() throws(AirlockError) -> AirflowPorts {
+        if let ports: AirflowPorts = Self.read(portsFile) { return ports }
+        let ports = try AirflowPorts.free()
+        try Self.write(ports, to: portsFile)
+        return ports
+    }
+}
