@@ -88,7 +88,7 @@ import Testing
             }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(versions == [1, 1, 1, 1])
+        #expect(versions == [2, 2, 2, 2])
     }
 
     /// Two stores (two pools, like two server processes) × 20 tasks each: the row lock on the
