@@ -206,3 +206,27 @@ private func run(_ tool: String, _ arguments: [String]) async throws -> String {
         }
     }
 }
+
+@Suite struct EnvironmentInstallerTests {
+    @Test(.timeLimit(.minutes(10))) func theSameLockInstallsToTheSameLayerAgainOffline() async throws {
+        let uv = try await UVTool.locate(paths: TestSupport.sharedCache)
+        let folder = try TestSupport.scratchFolder("airlock-image-env")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let lock = folder.appendingPathComponent("lock.txt")
+        try Data("six==1.17.0\nwheel==0.45.1\n".utf8).write(to: lock)
+        let first = folder.appendingPathComponent("first"), second = folder.appendingPathComponent("second")
+        try await EnvironmentInstaller.install(lock: lock, into: first, pythonVersion: "3.11", uv: uv)
+        // Again from uv's cache alone: the same tree, so the same layer digest.
+        try await EnvironmentInstaller.install(lock: lock, into: second, pythonVersion: "3.11", uv: uv, offline: true)
+        #expect(FileManager.default.fileExists(atPath: first.appendingPathComponent("six.py").path))
+        let script = try String(contentsOf: first.appendingPathComponent("bin/wheel"), encoding: .utf8)
+        #expect(script.hasPrefix("#!/usr/bin/env python3\n"))
+        #expect(FileManager.default.isExecutableFile(atPath: first.appendingPathComponent("bin/wheel").path))
+        let store = LayerStore(directory: folder.appendingPathComponent("store"))
+        let a = try store.folderLayer(first, at: "/opt/airlock/environment")
+        let b = try store.folderLayer(second, at: "/opt/airlock/environment")
+        #expect(a.digest == b.digest)
+        let key = try EnvironmentInstaller.layerKey(lock: lock, pythonVersion: "3.11", uv: uv)
+        #expect(key.contains("python 3.11 x86_64-manylinux_2_28"))
+    }
+}
