@@ -87,7 +87,9 @@
         openDialog = dialog;
         window.history.pushState({ airlockRollback: true }, "", href);
         dialog.showModal();
-        cancel.focus();
+        // Focus on the safe button without scrolling to it: the dialog opens at its top, on the warning.
+        cancel.focus({ preventScroll: true });
+        dialog.scrollTop = 0;
       })
       .catch(function () { window.location.assign(href); });
   }
