@@ -109,7 +109,10 @@ import Testing
         listener.standardOutput = FileHandle.nullDevice
         try listener.run()
         defer { listener.terminate() }
-        for _ in 0..<200 where !LoopbackPort.accepts(port) { try await Task.sleep(nanoseconds: 50_000_000) }
+        for _ in 0..<400 {
+            if LoopbackPort.accepts(port) { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
         let url = "http://127.0.0.1:\(port)/constraints"
         #expect(try await call(server, "POST", "/api/v1/deployments", body: Data(#"{"name": "prod"}"#.utf8), token: admin).status == 201)
         #expect(try await call(server, "POST", "/api/v1/deployments/prod/deploys", body: Data("{}".utf8), token: admin).status == 201)
