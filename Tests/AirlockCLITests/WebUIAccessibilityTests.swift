@@ -196,9 +196,9 @@ import Testing
             try await browser.click(css: "form.confirm button[type=submit]")
             try await browser.waitUntil(timeout: 15, "the new deploy's page") { try await browser.url().hasSuffix("/deployments/prod/deploys/3") }
             try await browser.waitUntil(timeout: 60, "the rollback to end (the page refreshes itself)") {
-                let text = try await browser.pageText()
-                return text.contains("FAILED") || text.contains("DEPLOYED")
+                ["DEPLOYED", "FAILED"].contains(try await browser.text(try await browser.find("h1 .status")))
             }
+            #expect(!(try await browser.exists("meta[http-equiv=refresh]")), "a finished deploy stops refreshing")
             #expect(try await browser.pageText().contains("rollback of #2 to #1"))
         } catch {
             Issue.record("\(error)\n\(server.log)")

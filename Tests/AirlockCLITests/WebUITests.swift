@@ -177,8 +177,7 @@ import Testing
             try await browser.click(css: "form.confirm button[type=submit]")
             try await browser.waitUntil(timeout: 10, "the new deploy's page") { try await browser.url().hasSuffix("/deployments/prod/deploys/3") }
             try await browser.waitUntil(timeout: 60, "the rollback to end") {
-                let text = try await browser.pageText()
-                return text.contains("FAILED") || text.contains("DEPLOYED")
+                ["DEPLOYED", "FAILED"].contains(try await browser.text(try await browser.find("h1 .status")))
             }
             let ended = try await browser.pageText()
             #expect(ended.contains("rollback of #2 to #1"))
@@ -247,12 +246,11 @@ import Testing
             try await browser.click(css: "form.confirm button[type=submit]")
             try await browser.waitUntil(timeout: 30, "the new deploy's page") { try await browser.url().hasSuffix("/deployments/prod/deploys/3") }
             try await browser.screenshot(to: shots.appendingPathComponent("03-rollback-running.png"))
+            // The status badge, not the page text: a running deploy's page says it "never reached `DEPLOYED`".
             try await browser.waitUntil(timeout: 900, "the rollback to end") {
-                let text = try await browser.pageText()
-                let refreshing = try await browser.exists("meta[http-equiv=refresh]")
-                return text.contains("FAILED") || (text.contains("DEPLOYED") && !refreshing)
+                ["DEPLOYED", "FAILED"].contains(try await browser.text(try await browser.find("h1 .status")))
             }
-            #expect(try await browser.pageText().contains("DEPLOYED"), "\(server.log)")
+            #expect(try await browser.text(try await browser.find("h1 .status")) == "DEPLOYED", "\(server.log)")
             try await browser.screenshot(to: shots.appendingPathComponent("04-rollback-deployed.png"))
             try await browser.go(server.url + "/deployments/prod")
             let newest = try await browser.text(try await browser.find("table.history tbody tr"))
