@@ -32,6 +32,11 @@ private func makeProject() throws -> (project: URL, environment: URL) {
     return (project, environment)
 }
 
+/// A new layer-store folder under `root` (removed with it).
+private func storeFolder(in root: URL) -> URL {
+    root.appendingPathComponent("store-\(UUID().uuidString)")
+}
+
 private func run(_ tool: String, _ arguments: [String]) async throws -> String {
     let output = try await ProcessRunner.run(ProcessRunner.which(tool) ?? tool, arguments, timeout: 300)
     guard output.succeeded else { throw AirlockError.environment("\(tool) \(arguments) failed: \(output.stderr)") }
@@ -42,11 +47,11 @@ private func run(_ tool: String, _ arguments: [String]) async throws -> String {
     @Test func aFolderPacksToTheSameBytesEveryTime() async throws {
         let (_, environment) = try makeProject()
         defer { try? FileManager.default.removeItem(at: environment.deletingLastPathComponent()) }
-        let first = try LayerStore(directory: TestSupport.scratchFolder("airlock-layers")).folderLayer(environment, at: "/opt/airlock/environment")
+        let first = try LayerStore(directory: storeFolder(in: environment.deletingLastPathComponent())).folderLayer(environment, at: "/opt/airlock/environment")
         // Other mtimes, another store: the same digest.
         let later = Date(timeIntervalSinceNow: 3600)
         try FileManager.default.setAttributes([.modificationDate: later], ofItemAtPath: environment.appendingPathComponent("six.py").path)
-        let second = try LayerStore(directory: TestSupport.scratchFolder("airlock-layers")).folderLayer(environment, at: "/opt/airlock/environment")
+        let second = try LayerStore(directory: storeFolder(in: environment.deletingLastPathComponent())).folderLayer(environment, at: "/opt/airlock/environment")
         #expect(first.digest == second.digest)
         #expect(first.diffID == second.diffID)
         #expect(try Data(contentsOf: first.file) == Data(contentsOf: second.file))
@@ -65,13 +70,14 @@ private func run(_ tool: String, _ arguments: [String]) async throws -> String {
 
         // A changed file: another digest.
         try Data("# six 2\n".utf8).write(to: environment.appendingPathComponent("six.py"))
-        let third = try LayerStore(directory: TestSupport.scratchFolder("airlock-layers")).folderLayer(environment, at: "/opt/airlock/environment")
+        let third = try LayerStore(directory: storeFolder(in: environment.deletingLastPathComponent())).folderLayer(environment, at: "/opt/airlock/environment")
         #expect(third.digest != first.digest)
     }
 
     @Test func aKeyedLayerIsNotPackedAgain() throws {
         let (_, environment) = try makeProject()
-        let store = LayerStore(directory: try TestSupport.scratchFolder("airlock-layers"))
+        defer { try? FileManager.default.removeItem(at: environment.deletingLastPathComponent()) }
+        let store = LayerStore(directory: storeFolder(in: environment.deletingLastPathComponent()))
         let first = try store.folderLayer(environment, at: "/opt/airlock/environment", key: "lock-1")
         try FileManager.default.removeItem(at: environment)  // the cached layer needs no folder
         let again = try store.folderLayer(environment, at: "/opt/airlock/environment", key: "lock-1")
@@ -129,11 +135,11 @@ private func run(_ tool: String, _ arguments: [String]) async throws -> String {
     @Test(.timeLimit(.minutes(10))) func pushesOnlyWhatTheRegistryLacks() async throws {
         let registry = try TestRegistry()
         defer { registry.stop() }
-        let store = LayerStore(directory: try TestSupport.scratchFolder("airlock-layers"))
-        let base = try registry.reference("airlock/python:3.11-bookworm")
-        try await TestRegistry.pushTinyBase(base, store: store)
         let (project, environment) = try makeProject()
         defer { try? FileManager.default.removeItem(at: project.deletingLastPathComponent()) }
+        let store = LayerStore(directory: storeFolder(in: project.deletingLastPathComponent()))
+        let base = try registry.reference("airlock/python:3.11-bookworm")
+        try await TestRegistry.pushTinyBase(base, store: store)
         let target = try registry.reference("airlock/projects/demo:deploy")
         let publisher = ImagePublisher()
 
@@ -147,7 +153,7 @@ private func run(_ tool: String, _ arguments: [String]) async throws -> String {
 
         // The same project again, packed anew: the same manifest, nothing uploaded.
         let again = try await ProjectImageLayers.make(project: project, environment: environment, environmentKey: "lock-a",
-                                                      store: LayerStore(directory: try TestSupport.scratchFolder("airlock-layers")))
+                                                      store: LayerStore(directory: storeFolder(in: project.deletingLastPathComponent())))
         #expect(again.map(\.blob.digest) == layers.map(\.blob.digest))
         let second = try await publisher.push(base: base, layers: again, to: target)
         #expect(second.manifestDigest == first.manifestDigest)
