@@ -52,8 +52,7 @@ let package = Package(
                        .embedInCode("WebUI/Resources/deploy.mustache"), .embedInCode("WebUI/Resources/settings.mustache"),
                        .embedInCode("WebUI/Resources/rollback.mustache"), .embedInCode("WebUI/Resources/message.mustache"), .embedInCode("WebUI/Resources/time.mustache"),
                        .embedInCode("WebUI/Resources/airlock.css"), .embedInCode("WebUI/Resources/airlock.js"),
-                       .embedInCode("WebUI/Resources/audit.mustache"), .embedInCode("WebUI/Resources/tokens.mustache"), .embedInCode("WebUI/Resources/revoke_token.mustache"),
-                       .embedInCode("WebUI/Resources/compare.mustache"), .embedInCode("WebUI/Resources/pin.mustache")]),
+                       .embedInCode("WebUI/Resources/audit.mustache"), .embedInCode("WebUI/Resources/tokens.mustache"), .embedInCode("WebUI/Resources/revoke_token.mustache"), .embedInCode("WebUI/Resources/compare.mustache"), .embedInCode("WebUI/Resources/pin.mustache")]),
         // Command-line layer: flags, progress, rendering, exit codes.
         .target(name: "AirlockCLI", dependencies: [
             "AirlockUpgradeTest", "AirlockServer",

@@ -424,13 +424,13 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
     public func listDeploys(deploymentId: String, offset: Int, limit: Int,
                             search: DeploySearch?) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
         try DeployHistoryRecords.validatePage(offset: offset, limit: limit)
+        if let search { return try await searchPage(deploymentId: deploymentId, offset: offset, limit: limit, search: search) }
         return try await withSession { session in
             try await session.transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { db in
                 guard let info = try await db.one("""
                     SELECT deploy_count, (SELECT MAX(sequence) FROM deploys WHERE deployment_id = \(deploymentId)) AS max_sequence
                     FROM deployments WHERE id = \(deploymentId)
                     """) else {
-        if let search { return try await searchPage(deploymentId: deploymentId, offset: offset, limit: limit, search: search) }
                     throw DeployHistoryRecords.noDeployment(deploymentId)
                 }
                 let total = try info.int("deploy_count")
@@ -455,12 +455,6 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
         }
     }
 
-    public func history(deploymentId: String) async throws(AirlockError) -> [Deploy] {
-        try await withSession { session in
-            try await session.transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { db in
-                _ = try await Self.requireDeployment(db, id: deploymentId)
-                let decoder = DeployHistoryRecords.decoder()
-                return try await db.rows("SELECT * FROM deploys WHERE deployment_id = \(deploymentId) ORDER BY sequence DESC")
     /// A search page from one snapshot: count and page walk the deployment's rows newest first.
     /// `ILIKE … ESCAPE '\'` (case-insensitive; the user's `%` and `_` literal) on the plain columns, then the
     /// image JSON's versions.
@@ -489,6 +483,12 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
         }
     }
 
+    public func history(deploymentId: String) async throws(AirlockError) -> [Deploy] {
+        try await withSession { session in
+            try await session.transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { db in
+                _ = try await Self.requireDeployment(db, id: deploymentId)
+                let decoder = DeployHistoryRecords.decoder()
+                return try await db.rows("SELECT * FROM deploys WHERE deployment_id = \(deploymentId) ORDER BY sequence DESC")
                     .map { try DeployHistoryRecords.deploy(from: $0, decoder: decoder) }
             }
         }

@@ -58,12 +58,12 @@ struct WebUI: Sendable {
         ui.post("tokens") { request, _ in try await createToken(request) }
         ui.get("tokens/:id/revoke") { request, context in try await revokeTokenPage(request, context) }
         ui.post("tokens/:id/revoke") { request, context in try await revokeToken(request, context) }
+        registerHistoryPages(on: ui)
     }
 
     // MARK: Sessions
 
     /// Who is asking: the live session of the request's cookie, if any. A session whose token was
-        registerHistoryPages(on: ui)
     /// revoked ends here, at once.
     func session(_ request: Request) async throws -> WebSession? {
         guard let id = request.cookies[Self.sessionCookie]?.value, let session = await sessions.session(id: id) else { return nil }
