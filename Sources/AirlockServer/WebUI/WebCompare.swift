@@ -21,7 +21,6 @@ struct ComparePage {
         var dbSchemaHead: String?
     }
     struct Section { var title: String; var entries: [String] }
-    struct Migration { var revision: String; var description: String; var airflowVersion: String? }
     struct Files { var added: [String]; var removed: [String]; var changed: [String]; var hasAdded: Bool; var hasRemoved: Bool; var hasChanged: Bool }
 
     var frame: Frame
@@ -40,7 +39,7 @@ struct ComparePage {
     var packagesNote: String?
     var dbDirection: String
     var dbChanges: Bool
-    var migrations: [Migration]
+    var migrations: [DatabaseMigration]
     var hasMigrations: Bool
     var swapHref: String
 }
@@ -112,7 +111,7 @@ extension WebUI {
             imageChanged: a.image != b.image, dagsChanged: a.dagBundleVersion != b.dagBundleVersion,
             files: files, filesNote: filesNote, packageSections: sections, packagesNote: packagesNote,
             dbDirection: comparison.databaseDirection.rawValue, dbChanges: comparison.databaseDirection != .none,
-            migrations: comparison.migrations.map { .init(revision: $0.revision, description: $0.description, airflowVersion: $0.airflowVersion) },
+            migrations: comparison.migrations,
             hasMigrations: !comparison.migrations.isEmpty,
             swapHref: Self.compareHref(pathName, from: b.sequence, to: a.sequence))
         return WebTemplates.render("compare", model)

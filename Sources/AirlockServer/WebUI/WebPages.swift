@@ -284,7 +284,6 @@ struct RollbackPage {
 
 /// The planner's preview, as the rollback page shows it, and the confirmation form's state.
 struct RollbackPreview {
-    struct Migration { var revision: String; var description: String; var airflowVersion: String? }
     struct Package { var name: String; var from: String; var to: String; var kind: String }
     struct Choice { var option: String; var summary: String; var loses: String; var chosen: Bool }
     struct Files { var added: [String]; var removed: [String]; var changed: [String] }
@@ -307,7 +306,7 @@ struct RollbackPreview {
     var dbDowngrade: Bool
     var backupFirst: Bool
     var hasMigrations: Bool
-    var migrations: [Migration]
+    var migrations: [DatabaseMigration]
     var hasPackages: Bool
     var packages: [Package]
     var packagesNote: String
@@ -344,7 +343,7 @@ struct RollbackPreview {
         dbDirection = plan.database.direction.rawValue
         dbDowngrade = plan.database.direction == .downgrade
         backupFirst = plan.database.backupFirst
-        migrations = plan.database.migrations.map { Migration(revision: $0.revision, description: $0.description, airflowVersion: $0.airflowVersion) }
+        migrations = plan.database.migrations
         hasMigrations = !migrations.isEmpty
         packages = (plan.packageDiff ?? []).map { Package(name: $0.name, from: $0.from ?? "—", to: $0.to ?? "—", kind: $0.kind.rawValue) }
         hasPackages = !packages.isEmpty
