@@ -101,7 +101,7 @@ public actor AirflowSupervisor {
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in variables { environment[key] = value }
         for (key, value) in instance.processEnvironment(secrets: secrets) {
-            let pinned = ["PATH", "VIRTUAL_ENV", "AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].contains(key)
+            let pinned = EnvironmentVariables.deployOwnedKeys.contains(key)
             if pinned || variables[key] == nil { environment[key] = value }
         }
 

@@ -28,7 +28,7 @@ struct DeploymentsAPI: Sendable {
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
         group.get("deployments") { _, _ in
-            try await call { JSONBody(value: DeploymentList(deployments: try await store.listDeployments())) }
+            try await call { JSONBody(value: DeploymentList(deployments: try await store.listDeployments().map(\.withSecretsMasked))) }
         }
         group.post("deployments") { request, context in
             try await call {
@@ -51,7 +51,7 @@ struct DeploymentsAPI: Sendable {
             }
         }
         group.get("deployments/:name") { _, context in
-            try await call { JSONBody(value: try await deployment(context)) }
+            try await call { JSONBody(value: try await deployment(context).withSecretsMasked) }
         }
         group.patch("deployments/:name/settings") { request, context in
             try await call {
@@ -67,8 +67,16 @@ struct DeploymentsAPI: Sendable {
                     }
                     deployment.settings.retentionDays = value
                 }
+                do throws(AirlockError) {
+                    for key in body.removeEnvironmentVariables ?? [] { deployment.settings.removeEnvironmentVariable(key) }
+                    for (key, value) in (body.environmentVariables ?? [:]).sorted(by: { $0.key < $1.key }) {
+                        try deployment.settings.setEnvironmentVariable(key, to: value)
+                    }
+                } catch {
+                    throw JSONRequestBody.invalid(error.message)
+                }
                 return JSONBody(value: try await store.updateSettings(deploymentId: deployment.id, settings: deployment.settings,
-                                                                      actor: token.name))
+                                                                      actor: token.name).withSecretsMasked)
             }
         }
         group.get("deployments/:name/deploys") { request, context in
@@ -148,7 +156,7 @@ struct DeploymentsAPI: Sendable {
                 var current: Deploy?
                 if let id = deployment.currentDeployId { current = try await store.deploy(id: id) }
                 let live = await coordinator.status(of: deployment)
-                return JSONBody(value: DeploymentStatus(deployment: deployment, currentDeploy: current, airflowUrl: live.airflowUrl,
+                return JSONBody(value: DeploymentStatus(deployment: deployment.withSecretsMasked, currentDeploy: current, airflowUrl: live.airflowUrl,
                                                         health: live.health, dbSchemaHead: live.dbSchemaHead))
             }
         }
@@ -156,7 +164,7 @@ struct DeploymentsAPI: Sendable {
             try await call {
                 let token = try await authorize(request, .admin)
                 let deployment = try await deployment(context)
-                return JSONBody(value: try await store.setPin(deploymentId: deployment.id, pin: nil, actor: token.name))
+                return JSONBody(value: try await store.setPin(deploymentId: deployment.id, pin: nil, actor: token.name).withSecretsMasked)
             }
         }
         group.put("deployments/:name/artifacts/:kind") { request, context in
@@ -437,6 +445,10 @@ struct SettingsBody: Decodable {
     var dagDeployEnabled: Bool?
     var retentionDays: Int?
     var deployMechanism: DeployMechanism?
+    /// Added or changed, each checked by `EnvironmentVariables.validate`.
+    var environmentVariables: [String: String]?
+    /// Names to remove (before the additions).
+    var removeEnvironmentVariables: [String]?
 }
 
 struct DeploymentList: Encodable, Sendable { var deployments: [Deployment] }

@@ -19,6 +19,12 @@ enum OpenAPIDocument {
     static let deployPageLimits = 1...500
     static let auditLimits = 1...1000
     static let retentionDays = 1...36_500
+    /// `EnvironmentVariables.validateKey` as JSON Schema: the POSIX name of at most 256 characters, not one the deploy owns.
+    static let environmentVariableNameSchema = #"{"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,255}$", "not": {"enum": ["#
+        + EnvironmentVariables.deployOwnedKeys.sorted().map { "\"\($0)\"" }.joined(separator: ", ") + "]}}"
+    /// `EnvironmentVariables.validateValue`: at most 32 KiB (in UTF-8 bytes, which JSON Schema cannot say), no NUL, not the mask.
+    static let environmentVariableValueSchema = #"{"type": "string", "maxLength": \#(EnvironmentVariables.maximumValueBytes), "pattern": "^[^\u0000]*$", "not": {"const": ""#
+        + EnvironmentVariables.maskedValue + #""}, "description": "at most 32 KiB in UTF-8, no NUL"}"#
     static let maximumDescriptionLength = RollbackPolicy.maximumDescriptionLength
 
     /// 400 unless `value` matches `pattern` (one of the patterns above) whole.
@@ -199,11 +205,15 @@ enum OpenAPIDocument {
     },
     "/deployments/{name}/settings": {
       "parameters": [{"$ref": "#/components/parameters/name"}],
-      "patch": {"summary": "Update settings: rollback, DAG deploy, retention, deploy mechanism (admin)", "security": [{"bearer": []}],
+      "patch": {"summary": "Update settings: rollback, DAG deploy, retention, deploy mechanism, environment variables (admin)", "security": [{"bearer": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
           "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"},
           "retentionDays": {"type": "integer", "minimum": \#(retentionDays.lowerBound), "maximum": \#(retentionDays.upperBound)},
-          "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]}}}}}},
+          "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]},
+          "environmentVariables": {"type": "object", "description": "added or changed; values of secret-looking names are masked in responses",
+            "propertyNames": \#(environmentVariableNameSchema), "additionalProperties": \#(environmentVariableValueSchema)},
+          "removeEnvironmentVariables": {"type": "array", "description": "names to remove (before the additions); a name that is not set is ignored",
+            "items": {"type": "string"}}}}}}},
         "responses": {"200": {"description": "The deployment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
                       "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
                       "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},

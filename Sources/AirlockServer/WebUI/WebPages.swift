@@ -269,6 +269,7 @@ struct SettingsPage {
     var rollbackEnabled: Bool
     var dagDeployEnabled: Bool
     var retentionDays: Int
+    var environment: EnvironmentVariablesView
 }
 
 struct RollbackPage {

@@ -49,6 +49,7 @@ struct WebUI: Sendable {
             try await settingsPage(request, context, saved: request.uri.queryParameters["saved"] != nil)
         }
         ui.post("deployments/:name/settings") { request, context in try await saveSettings(request, context) }
+        ui.post("deployments/:name/settings/environment") { request, context in try await changeEnvironmentVariable(request, context) }
         ui.get("deployments/:name/deploys/:ref") { request, context in try await deployPage(request, context) }
         ui.get("deployments/:name/deploys/:ref/events") { request, context in try await deployEvents(request, context) }
         ui.get("deployments/:name/deploys/:ref/rollback") { request, context in try await rollbackPage(request, context) }
@@ -277,7 +278,8 @@ struct WebUI: Sendable {
 
     // MARK: Settings
 
-    func settingsPage(_ request: Request, _ context: BasicRequestContext, saved: Bool) async throws -> Response {
+    func settingsPage(_ request: Request, _ context: BasicRequestContext, saved: Bool, refusal: EnvironmentVariablesRefusal? = nil,
+                      status: HTTPResponse.Status = .ok) async throws -> Response {
         let session = try await reader(request)
         let deployment = try await deployment(context)
         let readOnly: String? = session?.role == .admin ? nil
@@ -285,8 +287,10 @@ struct WebUI: Sendable {
         let model = SettingsPage(frame: Frame(title: "Settings of \(deployment.name)", session: session), name: deployment.name,
                                  pathName: Self.pathSegment(deployment.name), csrf: session?.csrf, saved: saved, readOnlyReason: readOnly,
                                  rollbackEnabled: deployment.settings.rollbackEnabled,
-                                 dagDeployEnabled: deployment.settings.dagDeployEnabled, retentionDays: deployment.settings.retentionDays)
-        return WebTemplates.render("settings", model)
+                                 dagDeployEnabled: deployment.settings.dagDeployEnabled, retentionDays: deployment.settings.retentionDays,
+                                 environment: Self.environmentVariablesView(deployment.settings, canEdit: readOnly == nil && session != nil,
+                                                                            refusal: refusal))
+        return WebTemplates.render("settings", model, status: status)
     }
 
     func saveSettings(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
