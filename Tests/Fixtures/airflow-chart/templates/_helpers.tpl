@@ -206,11 +206,10 @@ spec:
   {{- if $values.strategy }}
   strategy: {{- toYaml $values.strategy | nindent 4 }}
   {{- else if and .port $root.Values.ports.hostPort }}
+  {{- /* Two pods cannot hold one host port on one node. Recreate rather than maxSurge 0 / maxUnavailable 1:
+  with the latter, `helm --wait` would count a single replica as ready before the new pod is. */}}
   strategy:
-    type: RollingUpdate
-    rollingUpdate:
-      maxSurge: 0
-      maxUnavailable: 1
+    type: Recreate
   {{- end }}
   selector:
     matchLabels:
