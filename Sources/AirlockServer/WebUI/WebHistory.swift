@@ -38,3 +38,46 @@ extension DeploySearch {
         return try DeploySearch(values.first.map { String($0) })
     }
 }
+
+/// The store reads of a Deploy History page (the page, the counts, the deploys its rows' eligibility
+/// needs), reused until the store changes — the same rule as the JSON API's `HistoryPageCache`: a read
+/// is kept only if no write finished while it ran (the cache's generation), so a page is never older
+/// than a write the viewer was answered. Why: a search reads every row twice (count and page), ~0.4 s
+/// on 100,000 deploys, and everyone looks at the same newest page (benchmarks/ui). The rows are still
+/// rendered per request: eligibility depends on the time and the viewer's role. Bounded: cleared at
+/// `maximumEntries`.
+final class HistoryReadCache: @unchecked Sendable {
+    struct Key: Hashable {
+        var deploymentId: String
+        var offset: Int
+        var search: String?
+    }
+
+    struct Reads {
+        var page: [Deploy]
+        /// Deploys matching the search (the whole history without one).
+        var matching: Int
+        /// Deploys in the history.
+        var total: Int
+        /// What `RollbackPolicy.eligibility` needs for the page's rows (`WebUI.eligibilityHistory`).
+        var eligibility: [Deploy]
+    }
+
+    static let maximumEntries = 64
+    private let lock = NSLock()
+    private var entries: [Key: (generation: UInt64, reads: Reads)] = [:]
+
+    /// The reads for `key` made under `generation`, or `read()`'s (kept if still current).
+    func reads(_ key: Key, pages: HistoryPageCache?, read: () async throws -> Reads) async throws -> Reads {
+        guard let pages else { return try await read() }
+        let generation = pages.generation
+        if let hit = lock.withLock({ entries[key] }), hit.generation == generation { return hit.reads }
+        let reads = try await read()
+        lock.withLock {
+            guard pages.generation == generation else { return }
+            if entries.count >= Self.maximumEntries { entries.removeAll(keepingCapacity: true) }
+            entries[key] = (generation, reads)
+        }
+        return reads
+    }
+}

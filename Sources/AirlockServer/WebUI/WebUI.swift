@@ -19,6 +19,8 @@ struct WebUI: Sendable {
     /// Reads need a session (the API's `requireTokenForReads`).
     var readsNeedSignIn: Bool
     var sessions = WebSessionStore()
+    /// The Deploy History page's store reads until the next write (`HistoryReadCache`).
+    var historyReads = HistoryReadCache()
 
     static let pageSize = 50
     static let sessionCookie = "airlock_session"
@@ -181,9 +183,13 @@ struct WebUI: Sendable {
         let deployment = try await deployment(context)
         let offset = max(0, Int(request.uri.queryParameters["offset"].map(String.init) ?? "") ?? 0)
         let search = try WebHistory.search(request)
-        let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: Self.pageSize, search: search)
-        let total = search == nil ? page.totalCount : try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 0).totalCount
-        let history = try await eligibilityHistory(of: deployment, page: page.deploys, totalCount: total)
+        let reads = try await historyReads.reads(.init(deploymentId: deployment.id, offset: offset, search: search?.text), pages: api.pages) {
+            let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: Self.pageSize, search: search)
+            let total = search == nil ? page.totalCount : try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 0).totalCount
+            return HistoryReadCache.Reads(page: page.deploys, matching: page.totalCount, total: total,
+                                          eligibility: try await eligibilityHistory(of: deployment, page: page.deploys, totalCount: total))
+        }
+        let page = (deploys: reads.page, totalCount: reads.matching), history = reads.eligibility
         let bySequence = Dictionary(history.map { ($0.id, $0.sequence) }, uniquingKeysWith: { first, _ in first })
         let now = Date()
         let current = RollbackPolicy.currentDeploy(in: history, deployment: deployment)
