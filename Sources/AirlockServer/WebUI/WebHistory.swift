@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockDeployer
 import AirlockStorage
 import Foundation
 import Hummingbird
@@ -79,5 +80,30 @@ final class HistoryReadCache: @unchecked Sendable {
             entries[key] = (generation, reads)
         }
         return reads
+    }
+}
+
+/// A deployment's live status (health, Airflow URL, DB schema head) as the deployment page last read
+/// it, for at most `maximumAge` and only until the next store write. Why: on the local target the DB
+/// schema head is read by starting Python (`MetadataDatabase.currentRevision`, a few hundred ms), on
+/// every view of the page; a deploy or rollback that finishes writes the store, so its new head shows
+/// at once, and health that changes on its own shows within `maximumAge`.
+final class LiveStatusCache: @unchecked Sendable {
+    static let maximumAge: Duration = .seconds(2)
+    private let lock = NSLock()
+    private var entries: [String: (generation: UInt64, at: ContinuousClock.Instant, status: LiveStatus)] = [:]
+
+    func status(of deployment: Deployment, pages: HistoryPageCache?, read: () async -> LiveStatus) async -> LiveStatus {
+        guard let pages else { return await read() }
+        let generation = pages.generation, now = ContinuousClock.now
+        if let hit = lock.withLock({ entries[deployment.id] }), hit.generation == generation, now - hit.at < Self.maximumAge {
+            return hit.status
+        }
+        let status = await read()
+        lock.withLock {
+            guard pages.generation == generation else { return }
+            entries[deployment.id] = (generation, now, status)
+        }
+        return status
     }
 }

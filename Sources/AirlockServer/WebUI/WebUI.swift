@@ -21,6 +21,8 @@ struct WebUI: Sendable {
     var sessions = WebSessionStore()
     /// The Deploy History page's store reads until the next write (`HistoryReadCache`).
     var historyReads = HistoryReadCache()
+    /// The deployment page's live status for a moment (`LiveStatusCache`).
+    var liveStatuses = LiveStatusCache()
 
     static let pageSize = 50
     static let sessionCookie = "airlock_session"
@@ -193,7 +195,7 @@ struct WebUI: Sendable {
         let bySequence = Dictionary(history.map { ($0.id, $0.sequence) }, uniquingKeysWith: { first, _ in first })
         let now = Date()
         let current = RollbackPolicy.currentDeploy(in: history, deployment: deployment)
-        let live = await api.coordinator.status(of: deployment)
+        let live = await liveStatuses.status(of: deployment, pages: api.pages) { await api.coordinator.status(of: deployment) }
         var rows: [HistoryRow] = []
         for deploy in page.deploys {
             rows.append(HistoryRow(deploy, pathName: Self.pathSegment(deployment.name), isCurrent: deploy.id == current?.id,
