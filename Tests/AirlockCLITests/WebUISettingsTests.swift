@@ -76,6 +76,7 @@ import Testing
             try await browser.waitUntil(timeout: 20, "the refusal") { try await browser.pageText().contains("is set by Airlock") }
             #expect(!(try await browser.source()).contains(Self.secret))
             try await browser.screenshot(to: Self.shots.appendingPathComponent("environment-variable-refused.png"))
+
             #expect(try await Self.settingsAudit(server).count == before, "a refusal changes nothing")
 
             // Remove one.
@@ -87,6 +88,7 @@ import Testing
             throw error
         }
         await browser.quit()
+        try await Self.axeOnSettingsWithVariables(server, token: seeded.admin)
 
         // The API: same field, secret values masked (the stored values are the typed ones: the server runs with them).
         let environment = try await Self.environment(server)
@@ -110,6 +112,29 @@ import Testing
         #expect(patched.status == 200)
         let settings = (patched.body["settings"] as? [String: Any])?["environmentVariables"] as? [String: String]
         #expect(settings == ["AIRFLOW_CONN_WAREHOUSE": EnvironmentVariables.maskedValue, "DB_PASSWORD": EnvironmentVariables.maskedValue])
+    }
+
+    /// axe (it needs JavaScript) finds no serious or critical violation in the table, the forms and a
+    /// refusal, at 1280 and 360 px.
+    static func axeOnSettingsWithVariables(_ server: RunningServer, token: String) async throws {
+        let axe = try WebUIAccessibilityTests.axeSource()
+        let browser = try await WebDriverBrowser(javascript: true)
+        do {
+            try await WebUITests.signIn(browser, server, token: token)
+            try await browser.go(server.url + "/deployments/prod/settings")
+            try await browser.type("BAD NAME", into: "#env-new-key")
+            try await browser.click(css: "#env-add button[type=submit]")
+            try await browser.waitUntil(timeout: 20, "the refusal") { try await browser.exists("#env-error") }
+            var report = try await WebUIAccessibilityTests.audit(browser, axe: axe, page: "settings with variables", width: 1280)
+            _ = try await browser.cdp("Emulation.setDeviceMetricsOverride", ["width": 360, "height": 800, "deviceScaleFactor": 1, "mobile": true])
+            report += try await WebUIAccessibilityTests.audit(browser, axe: axe, page: "settings with variables", width: 360)
+            try await browser.screenshot(to: Self.shots.appendingPathComponent("environment-variables-360px.png"))
+            #expect(report.isEmpty, "\(report.joined(separator: "\n"))")
+        } catch {
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
     }
 
     @Test func aViewerSeesNoFormAndAForgedPostIsRefused() async throws {
