@@ -103,12 +103,15 @@ import Testing
         let listenerLog = try TestSupport.scratchFolder("airlock-constraints-listener").appendingPathComponent("requests.log")
         FileManager.default.createFile(atPath: listenerLog.path, contents: nil)
         let listener = Process()
-        listener.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        listener.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", listenerLog.deletingLastPathComponent().path]
+        // Debian's python3 itself, not through `env`: a pyenv shim would run Python as its child, and
+        // terminating the shim left that Python serving after the test. SIGKILL: the test process may hand
+        // its children an ignored SIGTERM.
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        listener.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", listenerLog.deletingLastPathComponent().path]
         listener.standardError = try FileHandle(forWritingTo: listenerLog)
         listener.standardOutput = FileHandle.nullDevice
         try listener.run()
-        defer { listener.terminate() }
+        defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
         for _ in 0..<400 {
             if LoopbackPort.accepts(port) { break }
             try await Task.sleep(nanoseconds: 50_000_000)
