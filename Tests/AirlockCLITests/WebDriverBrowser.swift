@@ -177,19 +177,29 @@ enum LoopbackHTTP {
         }
     }
 
-    static func exchange(port: Int, method: String, path: String, body: Data?) throws -> (status: Int, body: Data) {
-        struct Failure: Error { var message: String }
+    struct Failure: Error { var message: String }
+
+    /// A TCP socket connected to `127.0.0.1:port`; the caller closes it.
+    static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(message: "socket") }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw Failure(message: "connect to 127.0.0.1:\(port) failed") }
+        guard connected == 0 else {
+            close(fd)
+            throw Failure(message: "connect to 127.0.0.1:\(port) failed")
+        }
+        return fd
+    }
+
+    static func exchange(port: Int, method: String, path: String, body: Data?) throws -> (status: Int, body: Data) {
+        let fd = try connect(port: port)
+        defer { close(fd) }
         var request = Data("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n".utf8)
         if let body {
             request.append(Data("Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8))

@@ -375,22 +375,12 @@ import Testing
 /// A GET over a loopback socket, read to the close (an event stream has no `Content-Length`).
 enum RawHTTP {
     static func get(port: Int, path: String, headers: String) throws -> String {
-        struct Failure: Error { var message: String }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(message: "socket") }
+        let fd = try LoopbackHTTP.connect(port: port)
         defer { close(fd) }
         var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw Failure(message: "connect failed") }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\(headers)\r\n".utf8)
-        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { throw Failure(message: "send failed") }
+        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { throw LoopbackHTTP.Failure(message: "send failed") }
         var response = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
