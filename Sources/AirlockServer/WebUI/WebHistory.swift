@@ -65,21 +65,11 @@ final class HistoryReadCache: @unchecked Sendable {
     }
 
     static let maximumEntries = 64
-    private let lock = NSLock()
-    private var entries: [Key: (generation: UInt64, reads: Reads)] = [:]
+    private let entries = StoreGenerationEntries<Key, Reads>(maximumEntries: maximumEntries)
 
-    /// The reads for `key` made under `generation`, or `read()`'s (kept if still current).
+    /// The reads for `key` made under the current generation, or `read()`'s (kept if still current).
     func reads(_ key: Key, pages: HistoryPageCache?, read: () async throws -> Reads) async throws -> Reads {
-        guard let pages else { return try await read() }
-        let generation = pages.generation
-        if let hit = lock.withLock({ entries[key] }), hit.generation == generation { return hit.reads }
-        let reads = try await read()
-        lock.withLock {
-            guard pages.generation == generation else { return }
-            if entries.count >= Self.maximumEntries { entries.removeAll(keepingCapacity: true) }
-            entries[key] = (generation, reads)
-        }
-        return reads
+        try await entries.value(key, pages: pages, read: read)
     }
 }
 
@@ -90,20 +80,41 @@ final class HistoryReadCache: @unchecked Sendable {
 /// at once, and health that changes on its own shows within `maximumAge`.
 final class LiveStatusCache: @unchecked Sendable {
     static let maximumAge: Duration = .seconds(2)
-    private let lock = NSLock()
-    private var entries: [String: (generation: UInt64, at: ContinuousClock.Instant, status: LiveStatus)] = [:]
+    private let entries = StoreGenerationEntries<String, LiveStatus>(maximumEntries: .max, maximumAge: maximumAge)
 
     func status(of deployment: Deployment, pages: HistoryPageCache?, read: () async -> LiveStatus) async -> LiveStatus {
-        guard let pages else { return await read() }
+        await entries.value(deployment.id, pages: pages, read: read)
+    }
+}
+
+/// Values kept under the store generation (`HistoryPageCache.generation`) they were read at, and served only
+/// while it is still current (and, with `maximumAge`, while young enough): the one rule behind the web UI's
+/// read caches. A value whose read overlapped a write is returned but not kept. Without a generation source
+/// (`pages == nil`) nothing is cached. Cleared when `maximumEntries` is reached.
+final class StoreGenerationEntries<Key: Hashable, Value>: @unchecked Sendable {
+    private let maximumEntries: Int
+    private let maximumAge: Duration?
+    private let lock = NSLock()
+    private var entries: [Key: (generation: UInt64, at: ContinuousClock.Instant, value: Value)] = [:]
+
+    init(maximumEntries: Int, maximumAge: Duration? = nil) {
+        self.maximumEntries = maximumEntries
+        self.maximumAge = maximumAge
+    }
+
+    func value(_ key: Key, pages: HistoryPageCache?, read: () async throws -> Value) async rethrows -> Value {
+        guard let pages else { return try await read() }
         let generation = pages.generation, now = ContinuousClock.now
-        if let hit = lock.withLock({ entries[deployment.id] }), hit.generation == generation, now - hit.at < Self.maximumAge {
-            return hit.status
+        if let hit = lock.withLock({ entries[key] }), hit.generation == generation,
+           maximumAge.map({ now - hit.at < $0 }) ?? true {
+            return hit.value
         }
-        let status = await read()
+        let value = try await read()
         lock.withLock {
             guard pages.generation == generation else { return }
-            entries[deployment.id] = (generation, now, status)
+            if entries.count >= maximumEntries { entries.removeAll(keepingCapacity: true) }
+            entries[key] = (generation, now, value)
         }
-        return status
+        return value
     }
 }
