@@ -39,9 +39,19 @@ public struct AirflowHealth: Sendable, Hashable {
     /// The components among `required` that are not healthy, or whose heartbeat predates `since`
     /// (a scheduler killed less than ~30 s ago still looks alive in the DB, so a fresh start must
     /// see a heartbeat from *its* processes).
-    public func unhealthy(required: [String], since: Date? = nil) -> [String] {
+    ///
+    /// A component Airflow calls "unhealthy" whose heartbeat is younger than `heartbeatTolerance`
+    /// counts as healthy: Airflow judges the standalone dag processor by `job_heartbeat_sec × 2.1`
+    /// (10.5 s, not configurable), and a loaded 2-core machine delays its loop longer than that, so a
+    /// deployment read "unhealthy" right after it was DEPLOYED. The tolerance equals the scheduler's
+    /// and triggerer's configured thresholds (see `AirflowInstance.processEnvironment`).
+    public func unhealthy(required: [String], since: Date? = nil, now: Date = Date()) -> [String] {
         required.filter { name in
-            guard let component = components[name], component.isHealthy else { return true }
+            guard let component = components[name] else { return true }
+            if !component.isHealthy {
+                guard name != "metadatabase", component.status == "unhealthy", let beat = component.latestHeartbeat,
+                      now.timeIntervalSince(beat) < Self.heartbeatTolerance else { return true }
+            }
             if name != "metadatabase", let since {
                 guard let beat = component.latestHeartbeat else { return true }
                 return beat < since
@@ -49,6 +59,9 @@ public struct AirflowHealth: Sendable, Hashable {
             return false
         }
     }
+
+    /// How old a heartbeat may be for its component to count as alive, whatever Airflow's own threshold.
+    public static let heartbeatTolerance: TimeInterval = 120
 
     /// Airflow writes UTC ISO 8601 with microseconds and an offset (`2025-06-01T10:00:00.123456+00:00`).
     /// Parsed by hand: whole seconds plus the offset are all a freshness check needs.

@@ -125,8 +125,8 @@ public struct AirflowInstance: Sendable, Hashable {
             // `/health` calls the scheduler (and triggerer) unhealthy when its last heartbeat is older than
             // 30 s; a loaded 2-core machine delays heartbeats that long, and a deployment then reads
             // "unhealthy" right after it was DEPLOYED. A process that dies is seen by the supervisor anyway.
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "120",
-            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "120",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": String(Int(AirflowHealth.heartbeatTolerance)),
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": String(Int(AirflowHealth.heartbeatTolerance)),
             "PYTHONUNBUFFERED": "1",
             "NO_COLOR": "1",
         ]

@@ -130,9 +130,12 @@ public actor AirflowSupervisor {
     }
 
     /// The health document right now, or nil when the web component does not answer (yet).
-    public func health() async -> AirflowHealth? {
+    ///
+    /// One read, so it waits longer than a poll of `waitUntilHealthy` does: a 1-worker api-server on a
+    /// loaded 2-core machine was seen taking over 3 s to answer, and a status then said "unhealthy".
+    public func health(timeout: Double = 10) async -> AirflowHealth? {
         guard let instance else { return nil }
-        return await Self.fetchHealth(instance.healthURL)
+        return await Self.fetchHealth(instance.healthURL, timeout: timeout)
     }
 
     /// Polls the health endpoint every 0.5 s until the metadatabase and every started component report
@@ -254,10 +257,10 @@ public actor AirflowSupervisor {
         ProcessGroups.processes(writingTo: Set(processes.compactMap(\.logIdentity)))
     }
 
-    static func fetchHealth(_ url: String) async -> AirflowHealth? {
+    static func fetchHealth(_ url: String, timeout: Double = 3) async -> AirflowHealth? {
         guard let url = URL(string: url) else { return nil }
         var request = URLRequest(url: url)
-        request.timeoutInterval = 3
+        request.timeoutInterval = timeout
         let session = URLSession(configuration: .ephemeral)
         defer { session.finishTasksAndInvalidate() }
         guard let (data, response) = try? await session.data(for: request),

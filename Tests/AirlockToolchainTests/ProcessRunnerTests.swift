@@ -37,6 +37,29 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: temporary))
     }
 
+    /// A process that left every group Airlock knows (`setsid`, its parent gone) is still found by the
+    /// environment entry it inherited, and killed — what a signal's cleanup relies on for a DAG file's
+    /// subprocess whose harness died first.
+    @Test func processesThatLeftTheirGroupAreFoundByTheirEnvironment() async throws {
+        let marker = "4\(Int.random(in: 100_000...999_999)).5"
+        let entry = "AIRLOCK_TEST_RUN=\(UUID().uuidString)"
+        // Python closes every other descriptor: a sleep holding Foundation's own child-status socket would
+        // keep `run` waiting for it.
+        let detach = "import subprocess as s; print(s.Popen(['sleep', '\(marker)'], start_new_session=True, stdin=s.DEVNULL, stdout=s.DEVNULL, stderr=s.DEVNULL).pid)"
+        let output = try await ProcessRunner.run("/usr/bin/env", [entry, "/usr/bin/python3", "-c", detach], timeout: 30)
+        let pid = try #require(pid_t(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(output.stdout)")
+        func isDetachedSleep() -> Bool {
+            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "sleep\n" && getpgid(pid) == pid
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while !isDetachedSleep(), Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(isDetachedSleep(), "the detached sleep never started")
+        #expect(ChildProcessGroups.killProcesses(withEnvironmentEntry: entry) == 1)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(Self.running(marker).isEmpty, "left running: \(Self.running(marker))")
+        #expect(ChildProcessGroups.killProcesses(withEnvironmentEntry: entry) == 0)
+    }
+
     /// Processes (not zombies) whose command line contains `text`.
     static func running(_ text: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> String? in

@@ -70,6 +70,36 @@ public final class ChildProcessGroups: @unchecked Sendable {
         kill(pid, signal)
     }
 
+    /// SIGKILL to every live process (other than Airlock) whose initial environment holds `entry`
+    /// (`NAME=value`), repeated until none is left or `attempts` run out; returns how many were killed.
+    ///
+    /// What group signals miss: a child that made its own group (the harness puts each DAG file in one)
+    /// outlives a parent killed before it could stop it, and a DAG file's subprocess goes with it. They
+    /// all inherited the run's `TMPDIR`, so that finds them. Linux only (`/proc`); elsewhere nothing.
+    @discardableResult
+    public static func killProcesses(withEnvironmentEntry entry: String, attempts: Int = 10) -> Int {
+        #if os(Linux)
+        let wanted = Array(entry.utf8)
+        var killed = 0
+        for _ in 0..<attempts {
+            var found: [pid_t] = []
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = pid_t(name), pid != getpid(),
+                      let environ = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { continue }
+                if environ.split(separator: 0, omittingEmptySubsequences: true).contains(where: { $0.elementsEqual(wanted) }) {
+                    found.append(pid)
+                }
+            }
+            if found.isEmpty { break }
+            for pid in found where kill(pid, SIGKILL) == 0 { killed += 1 }
+            usleep(20_000)
+        }
+        return killed
+        #else
+        return 0
+        #endif
+    }
+
     /// The groups among `groups` that still have a running member (zombies waiting to be reaped do not count).
     private static func living(_ groups: [pid_t]) -> [pid_t] {
         let wanted = Set(groups)

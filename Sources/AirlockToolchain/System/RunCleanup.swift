@@ -55,6 +55,8 @@ public enum RunCleanup {
     private static func stopForSignal(_ signo: Int32) -> Never {
         let stopped = ChildProcessGroups.shared.stopAll()
         let folder = temporaryFolder
+        // Whatever left the groups (a DAG file's process whose harness died first) still has the run's TMPDIR.
+        if let folder { ChildProcessGroups.killProcesses(withEnvironmentEntry: "TMPDIR=\(folder)") }
         removeTemporaryFolder()
         // The rest of Airlock keeps running until `_exit`: a task whose child just died may make its next
         // scratch folder in the run's folder (recreating it) while it is being removed. Remove again until
