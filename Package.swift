@@ -38,11 +38,12 @@ let package = Package(
         // `airlock upgrade-test`: resolves both sides, compares, checks conflicts, writes the report folder.
         .target(name: "AirlockUpgradeTest", dependencies: ["AirlockToolchain"]),
         // Deploy history storage: the `DeployHistoryStore` contract, its SQLite and PostgreSQL implementations.
+        // (AirlockToolchain for `FileLock`: the SQLite store's per-deployment locks.)
         .target(name: "AirlockStorage", dependencies: [
-            "AirlockCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            "AirlockCore", "AirlockToolchain", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         // Deploys and rollbacks on the local target: releases, DB backups/migrations, switch, recovery.
-        .target(name: "AirlockDeployer", dependencies: ["AirlockStorage", "AirlockLocalTarget", "AirlockUpgradeTest"]),
+        .target(name: "AirlockDeployer", dependencies: ["AirlockStorage", "AirlockLocalTarget", "AirlockUpgradeTest", "AirlockImages"]),
         // `airlock server`: the REST API over the deploy-history store, with token roles.
         // Its web UI (WebUI/): templates and the stylesheet are compiled in.
         .target(name: "AirlockServer", dependencies: [

@@ -152,4 +152,11 @@ public final class ChangeCountingStore: DeployHistoryStore {
     public func markArtifactsExpired(deployIds: [String]) async throws(AirlockError) -> Int {
         try await write { () async throws(AirlockError) in try await base.markArtifactsExpired(deployIds: deployIds) }
     }
+
+    public func withDeploymentLock<T: Sendable>(deploymentId: String,
+                                                _ body: @Sendable () async throws(AirlockError) -> T) async throws(AirlockError) -> T {
+        try await base.withDeploymentLock(deploymentId: deploymentId, body)
+    }
+
+    public var isSharedByServers: Bool { base.isSharedByServers }
 }

@@ -104,6 +104,21 @@ public protocol DeployHistoryStore: Sendable {
     /// Unknown ids are ignored. Returns how many deploys changed.
     @discardableResult
     func markArtifactsExpired(deployIds: [String]) async throws(AirlockError) -> Int
+
+    // MARK: Several servers on one history (issue 13 item 6)
+
+    /// Runs `body` holding the deployment's lock, after waiting for it: one holder at a time, in this
+    /// process or in any other Airlock server on the same history. The coordinator holds it for a whole
+    /// deploy or rollback and for the reconciliation of the deployment, so the work of two servers on one
+    /// deployment never interleaves. A holder that dies frees the lock (the kernel drops a `flock`,
+    /// PostgreSQL drops a session's advisory locks with its connection), so the next server can repair
+    /// what the dead one left. Errors thrown by `body` are rethrown as they are.
+    func withDeploymentLock<T: Sendable>(deploymentId: String,
+                                         _ body: @Sendable () async throws(AirlockError) -> T) async throws(AirlockError) -> T
+
+    /// Whether other Airlock servers may use this history at the same time (PostgreSQL): then a deploy
+    /// still `INITIALIZED` at a server's start may be another server's upload or queue, not a leftover.
+    var isSharedByServers: Bool { get }
 }
 
 extension DeployHistoryStore {

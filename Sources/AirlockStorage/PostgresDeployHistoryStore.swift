@@ -19,12 +19,15 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
     /// The database URL without its password (for messages and logs).
     public let location: String
     private let client: PostgresClient
+    /// Where `withDeploymentLock` opens its own connections.
+    private let server: PostgresURL
     private let runner: Task<Void, Never>
     private let now: @Sendable () -> Date
     private let logger: Logger
 
-    private init(location: String, client: PostgresClient, now: @escaping @Sendable () -> Date, logger: Logger) {
+    private init(location: String, client: PostgresClient, server: PostgresURL, now: @escaping @Sendable () -> Date, logger: Logger) {
         self.location = location
+        self.server = server
         self.client = client
         self.now = now
         self.logger = logger
@@ -54,7 +57,7 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
             throw mapError(error, location: target.redacted, connecting: true)
         }
         return PostgresDeployHistoryStore(location: target.redacted, client: PostgresClient(configuration: target.clientConfiguration()),
-                                          now: now, logger: logger)
+                                          server: target, now: now, logger: logger)
     }
 
     /// Closes the pool's connections and waits for it to stop. The store cannot be used afterwards.
@@ -638,6 +641,53 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
             try await db.rows("UPDATE deploys SET artifacts_stored = FALSE WHERE id = ANY(\(ids)) AND artifacts_stored RETURNING id").count
         }
     }
+
+    // MARK: Several servers
+
+    /// A session-level `pg_advisory_lock` on a connection of its own, held while `body` runs. Not a pooled
+    /// connection: the pool would hand it to other queries while the lock is held, and a transaction-level
+    /// lock would keep a transaction open for minutes. The lock goes with the connection, so a server that
+    /// dies mid-switch frees it when PostgreSQL sees its connection close, and the next server can repair.
+    ///
+    /// The key is the two-`int4` form, `(deploymentLockNamespace, hashtext(deployment id))`: PostgreSQL keeps
+    /// it apart from the one-`bigint` key space of the migration lock. Two ids with the same hash only take turns.
+    ///
+    /// If this connection breaks while `body` runs (PostgreSQL restarted, network cut), the lock is gone
+    /// while this server still works; the switch goes on and another server may start one too. The servers
+    /// are meant to share a PostgreSQL they reach reliably.
+    public func withDeploymentLock<T: Sendable>(deploymentId: String,
+                                                _ body: @Sendable () async throws(AirlockError) -> T) async throws(AirlockError) -> T {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: try server.connectionConfiguration(),
+                                                              id: Int.random(in: 1..<Int(Int32.max)), logger: logger)
+        } catch {
+            throw Self.mapError(error, location: location, connecting: true)
+        }
+        let session = PostgresSession(connection: connection, logger: logger)
+        do {
+            try await session.execute("SELECT pg_advisory_lock(\(Self.deploymentLockNamespace), hashtext(\(deploymentId)))")
+        } catch {
+            try? await connection.close()
+            throw Self.mapError(error, location: location, connecting: false)
+        }
+        let result: Result<T, AirlockError>
+        do throws(AirlockError) {
+            result = .success(try await body())
+        } catch {
+            result = .failure(error)
+        }
+        // Closing the session frees its advisory locks; the unlock first says so explicitly.
+        try? await session.execute("SELECT pg_advisory_unlock(\(Self.deploymentLockNamespace), hashtext(\(deploymentId)))")
+        try? await connection.close()
+        return try result.get()
+    }
+
+    /// First key of the deployment locks (`pg_advisory_lock(int4, int4)`): "Airl", the same in every Airlock.
+    static let deploymentLockNamespace: Int32 = 0x4169_726C
+
+    /// Several servers may share a PostgreSQL history: an `INITIALIZED` deploy may be another server's.
+    public var isSharedByServers: Bool { true }
 
     // MARK: Plumbing
 

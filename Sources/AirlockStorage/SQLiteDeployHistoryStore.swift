@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockToolchain
 import Foundation
 import GRDB
 
@@ -22,11 +23,14 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     public let path: String?
     private let writer: any DatabaseWriter
     private let now: @Sendable () -> Date
+    /// Where the per-deployment lock files are (`withDeploymentLock`).
+    private let lockFolder: URL
 
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
     public init(path: String, now: @escaping @Sendable () -> Date = { Date() }) throws(AirlockError) {
         self.path = path
         self.now = now
+        lockFolder = URL(fileURLWithPath: path + ".locks")
         do {
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -41,6 +45,8 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
     public init(inMemoryWithNow now: @escaping @Sendable () -> Date = { Date() }) throws(AirlockError) {
         self.path = nil
         self.now = now
+        // No file to sit next to: a folder of this store's own, so its locks exclude its own holders only.
+        lockFolder = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-locks-\(UUID().uuidString.lowercased())")
         do {
             writer = try DatabaseQueue(configuration: Self.configuration())
         } catch {
@@ -531,6 +537,28 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
             return changed
         }
     }
+
+    // MARK: Several servers
+
+    /// An `flock` on `deploymentLockFile`: one SQLite file normally has one server, but a second process on
+    /// the same data folder (another `airlock server`, a CLI next to it) takes turns with it too, and the
+    /// kernel frees the lock of a process that dies.
+    public func withDeploymentLock<T: Sendable>(deploymentId: String,
+                                                _ body: @Sendable () async throws(AirlockError) -> T) async throws(AirlockError) -> T {
+        let lock = try FileLock(deploymentLockFile(deploymentId: deploymentId))
+        try await lock.acquire()
+        defer { lock.release() }
+        return try await body()
+    }
+
+    /// `<database file>.locks/<SHA-256 of the deployment id>.lock`: next to the database, so every process
+    /// on that file finds it; hashed, because a deployment id is not necessarily a safe file name.
+    public func deploymentLockFile(deploymentId: String) -> URL {
+        lockFolder.appendingPathComponent("\(SHA256.hex(deploymentId).prefix(32)).lock")
+    }
+
+    /// One server per SQLite file: deploys it finds `INITIALIZED` at its start are its own leftovers.
+    public var isSharedByServers: Bool { false }
 
     // MARK: Plumbing
 

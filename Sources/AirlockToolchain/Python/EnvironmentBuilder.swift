@@ -166,30 +166,3 @@ public struct CachedEnvironment: Sendable, Codable {
     public var lastUsed: Date?
     public var bytes: Int64
 }
-
-/// An exclusive advisory lock on a file (`flock(2)`), held across processes.
-final class FileLock: @unchecked Sendable {
-    private let descriptor: Int32
-    private let path: String
-
-    init(_ url: URL) throws(AirlockError) {
-        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        path = url.path
-        descriptor = open(url.path, O_CREAT | O_RDWR, 0o644)
-        guard descriptor >= 0 else { throw .environment("Cannot open lock file `\(url.path)`") }
-    }
-
-    /// Waits for the lock without blocking a cooperative thread.
-    func acquire() async throws(AirlockError) {
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR else { throw .environment("Cannot lock `\(path)`") }
-            try? await Task.sleep(nanoseconds: 100_000_000)
-        }
-    }
-
-    func release() {
-        flock(descriptor, LOCK_UN)
-    }
-
-    deinit { close(descriptor) }
-}
