@@ -13,9 +13,11 @@ import FoundationNetworking
 /// 3.x deadline callbacks) wait forever without one, while everything else looks healthy.
 /// An actor because start, health polling and stop touch the same process table and must not interleave.
 public actor AirflowSupervisor {
-    /// One component: its name (also the log file's suffix) and its `airflow` arguments.
+    /// One component: its name (also the log file's suffix), the program of the environment's `bin` it
+    /// runs (`airflow` but for the 2.x webserver) and its arguments.
     public struct Component: Sendable, Hashable {
         public var name: String
+        public var executable = "airflow"
         public var arguments: [String]
         /// The name `/health` reports it under, if it reports it at all (`webserver` is judged by answering).
         public var healthName: String?
@@ -39,10 +41,19 @@ public actor AirflowSupervisor {
                 triggerer,
             ]
         }
+        // The 2.x webserver is the gunicorn command `airflow webserver` would start (same application, config
+        // hook and preloading), without the `GunicornMonitor` that `airflow webserver` wraps around it: the
+        // monitor restarts the worker every 30 s, and on a loaded 2-core machine it was seen signalling a
+        // master whose worker had not booted yet, which left the master stopped (state T) and the web port
+        // dead for good ("[0/0] Some workers seem to have died"). One worker, never recycled, is what a
+        // loopback deployment needs; its 600 s timeout covers the first boot's permission sync (115–125 s seen).
         let pidFile = instance.airflowHome.appendingPathComponent("airflow-webserver.pid").path
+        let gunicorn = ["-m", "gunicorn", "--workers", "1", "--worker-class", "sync", "--timeout", "600",
+                        "--bind", "127.0.0.1:\(port)", "--name", "airflow-webserver", "--pid", pidFile,
+                        "--config", "python:airflow.www.gunicorn_config", "--preload", "airflow.www.app:cached_app()"]
         return [
             Component(name: "scheduler", arguments: ["scheduler"], healthName: "scheduler"),
-            Component(name: "webserver", arguments: ["webserver", "--port", port, "--hostname", "127.0.0.1", "--workers", "1", "--pid", pidFile], healthName: nil),
+            Component(name: "webserver", executable: "python", arguments: gunicorn, healthName: nil),
             triggerer,
         ]
     }
@@ -105,13 +116,13 @@ public actor AirflowSupervisor {
             if pinned || variables[key] == nil { environment[key] = value }
         }
 
-        let executable = instance.environment.bin.appendingPathComponent("airflow")
         self.instance = instance
         startedAt = Date()
         for component in Self.components(for: instance) {
             let log = instance.logFile(component.name)
             Self.rotate(log)
             do {
+                let executable = instance.environment.bin.appendingPathComponent(component.executable)
                 let process = try SupervisedProcess(name: component.name, executable: executable, arguments: component.arguments,
                                                     environment: environment, workingDirectory: instance.airflowHome, logFile: log)
                 processes.append(process)
