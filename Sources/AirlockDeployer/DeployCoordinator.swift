@@ -195,7 +195,12 @@ public actor DeployCoordinator {
     public func reconcile() async throws(AirlockError) {
         for deployment in try await store.listDeployments() {
             guard let target = try? target(for: deployment) else { continue }
-            try await reconcile(deployment, on: target)
+            // Under the deployment's lock, read afresh: another server's switch ends first, and a repair another
+            // server already made (journal gone, deploys marked) is not made twice.
+            try await store.withDeploymentLock(deploymentId: deployment.id) { () async throws(AirlockError) in
+                guard let current = try await self.store.deployment(id: deployment.id) else { return }
+                try await self.reconcile(current, on: target)
+            }
         }
     }
 
@@ -290,10 +295,30 @@ public actor DeployCoordinator {
         var pin: Deployment.Pin?
     }
 
+    /// Runs a queued job holding the deployment's lock (`DeployHistoryStore.withDeploymentLock`) from its
+    /// start to its end, so the jobs of one deployment take turns across every server on the history (the
+    /// in-process queue only orders this server's). The whole job, not only the switch: a deploy is
+    /// `DEPLOYING` only while a live server holds the lock, so a server that gets the lock and finds one
+    /// `DEPLOYING` knows it was left by a server that died (`reconcile`). The deploy and the deployment
+    /// are read after the lock is taken, so the switch starts from what the previous holder left.
     private func run(_ job: Job) async {
+        do throws(AirlockError) {
+            try await store.withDeploymentLock(deploymentId: job.deploymentId) { await self.runHoldingLock(job) }
+        } catch {
+            let reason = "The deployment's lock could not be taken: \(error.message)"
+            say(job.deployId, reason)
+            _ = try? await store.markFailed(deployId: job.deployId, reason: reason, actor: job.actor)
+        }
+    }
+
+    private func runHoldingLock(_ job: Job) async {
         do throws(AirlockError) {
             guard var deploy = try await store.deploy(id: job.deployId),
                   let deployment = try await store.deployment(id: job.deploymentId) else { return }
+            guard deploy.status == .initialized else {
+                say(deploy.id, "\(deploy.label) became \(deploy.status.rawValue) while it waited; it does not run")
+                return
+            }
             deploy.status = .deploying
             deploy = try await store.updateDeploy(deploy)
             try await store.appendAudit(AuditEvent(
@@ -477,8 +502,10 @@ public actor DeployCoordinator {
             try? FileManager.default.removeItem(at: workspace.journalFile)
             deployment = try await store.deployment(id: deployment.id) ?? deployment
         }
+        // `DEPLOYING` under the lock: its server died (`run`). `INITIALIZED`: this server's upload or queue that
+        // died with it, unless other servers share the history (then it may be one of theirs, still going).
         for deploy in try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 20).deploys
-        where deploy.status == .initialized || deploy.status == .deploying {
+        where deploy.status == .deploying || (deploy.status == .initialized && !store.isSharedByServers) {
             try await store.markFailed(deployId: deploy.id, reason: "Interrupted: the Airlock server stopped during this deploy; the deployment runs its current deploy again",
                                        actor: "airlock")
         }
@@ -487,8 +514,12 @@ public actor DeployCoordinator {
         let current = deployment
         enqueue(deployment.id) {
             do throws(AirlockError) {
-                try await target.start(running, settings: current.settings)
-                try await target.waitUntilHealthy(timeout: self.healthTimeout)
+                try await self.store.withDeploymentLock(deploymentId: current.id) { () async throws(AirlockError) in
+                    // A deploy through another server may have replaced the current deploy in the meantime.
+                    guard try await self.store.deployment(id: current.id)?.currentDeployId == running.deployId else { return }
+                    try await target.start(running, settings: current.settings)
+                    try await target.waitUntilHealthy(timeout: self.healthTimeout)
+                }
             } catch {
                 FileHandle.standardError.write(Data("airlock: deployment `\(current.name)` could not be started again: \(error)\n".utf8))
             }
