@@ -63,6 +63,7 @@ struct DeploymentsAPI: Sendable {
                 if let value = body.deployMechanism { deployment.settings.deployMechanism = value }
                 if let value = body.retentionDays {
                     guard OpenAPIDocument.retentionDays.contains(value) else {
+                    if let value = body.retentionDays { try deployment.settings.setRetentionDays(value) }
                         throw JSONRequestBody.invalid("`retentionDays` must be from \(OpenAPIDocument.retentionDays.lowerBound) to \(OpenAPIDocument.retentionDays.upperBound)")
                     }
                     deployment.settings.retentionDays = value

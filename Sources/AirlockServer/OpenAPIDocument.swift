@@ -12,13 +12,17 @@ enum OpenAPIDocument {
     /// `Deployment.validateName` as a pattern.
     static let deploymentNamePattern = "^[a-z][a-z0-9-]{0,62}$"
     /// A PostgreSQL URL with a user, host, port and database but no password (`validateMetadataDatabaseUrl` accepts all of these).
+    /// A namespace or Helm release name (`KubernetesSettings.validate`).
+    static let kubernetesLabelPattern = "^[a-z]([a-z0-9-]{0,51}[a-z0-9])?$"
+    /// `HOST[:PORT]/REPOSITORY`, lowercase repository, no tag or digest.
+    static let kubernetesRegistryPattern = "^[^/@ ]+/[a-z0-9._-]+(/[a-z0-9._-]+)*$"
     static let metadataDatabaseUrlPattern = "^postgres(ql)?://([A-Za-z0-9_-]+@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[1-9][0-9]{0,4})?/[A-Za-z0-9_-]+$"
     /// Artifact digests: sha256, lowercase hex.
     static let digestPattern = "^[0-9a-f]{64}$"
     static let offsets = 0...1_000_000_000
     static let deployPageLimits = 1...500
     static let auditLimits = 1...1000
-    static let retentionDays = 1...36_500
+    static let retentionDays = DeploymentSettings.retentionDaysRange
     /// `EnvironmentVariables.validateKey` as JSON Schema: the POSIX name of at most 256 characters, not one the deploy owns.
     static let environmentVariableNameSchema = #"{"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,255}$", "not": {"enum": ["#
         + EnvironmentVariables.deployOwnedKeys.sorted().map { "\"\($0)\"" }.joined(separator: ", ") + "]}}"
@@ -79,7 +83,20 @@ enum OpenAPIDocument {
           "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]},
           "retentionDays": {"type": "integer", "minimum": \#(retentionDays.lowerBound), "maximum": \#(retentionDays.upperBound)},
           "environmentVariables": {"type": "object", "additionalProperties": {"type": "string"}},
-          "executor": {"type": ["string", "null"]}, "metadataDatabaseUrl": {"type": ["string", "null"]}}},
+          "executor": {"type": ["string", "null"]}, "metadataDatabaseUrl": {"type": ["string", "null"]},
+          "kubernetes": {"anyOf": [{"$ref": "#/components/schemas/KubernetesSettings"}, {"type": "null"}]}}},
+      "KubernetesSettings": {"type": "object", "additionalProperties": false,
+        "required": ["kubeconfig", "namespace", "release", "chart", "registry"],
+        "description": "Where a Kubernetes deployment is installed with Helm; files are on the server's machine",
+        "properties": {
+          "kubeconfig": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]"}, "context": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]"},
+          "namespace": {"type": "string", "pattern": "\#(kubernetesLabelPattern)"},
+          "release": {"type": "string", "pattern": "\#(kubernetesLabelPattern)"},
+          "chart": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]", "description": "A chart folder or archive, or REPO/CHART"},
+          "chartVersion": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]"},
+          "registry": {"type": "string", "pattern": "\#(kubernetesRegistryPattern)", "description": "HOST[:PORT]/REPOSITORY the images are pushed to"},
+          "valuesFile": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]", "description": "A Helm values file, passed as written"},
+          "baseImage": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]"}}},
       "Pin": {"type": "object", "required": ["reason", "by", "at"], "properties": {
         "reason": {"type": "string"}, "by": {"type": "string"}, "at": {"type": "string", "format": "date-time"}}},
       "Deployment": {"type": "object", "required": ["id", "name", "target", "settings", "currentDeployId", "pinned"], "properties": {
@@ -190,7 +207,8 @@ enum OpenAPIDocument {
           "name": {"type": "string", "pattern": "\#(deploymentNamePattern)"},
           "target": {"type": "string", "enum": ["local", "kubernetes"]},
           "metadataDatabaseUrl": {"type": "string", "pattern": "\#(metadataDatabaseUrlPattern)",
-                                  "description": "PostgreSQL for Airflow's metadata DB, without a password (~/.pgpass or PGPASSWORD); absent: SQLite"}}}}}},
+                                  "description": "PostgreSQL for Airflow's metadata DB, without a password (~/.pgpass or PGPASSWORD); absent: SQLite"},
+          "kubernetes": {"$ref": "#/components/schemas/KubernetesSettings", "description": "Required with target kubernetes (which also needs metadataDatabaseUrl)"}}}}}},
         "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
                       "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
                       "403": {"$ref": "#/components/responses/Forbidden"},
@@ -208,7 +226,8 @@ enum OpenAPIDocument {
       "patch": {"summary": "Update settings: rollback, DAG deploy, retention, deploy mechanism, environment variables (admin)", "security": [{"bearer": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
           "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"},
-          "retentionDays": {"type": "integer", "minimum": \#(retentionDays.lowerBound), "maximum": \#(retentionDays.upperBound)},
+          "retentionDays": {"type": "integer", "minimum": \#(retentionDays.lowerBound), "maximum": \#(retentionDays.upperBound),
+            "description": "days a deploy stays eligible for rollback (the retention window; default \#(DeploymentSettings.defaultRetentionDays)); past it only the latest earlier deploy stays eligible"},
           "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]},
           "environmentVariables": {"type": "object", "description": "added or changed; values of secret-looking names are masked in responses",
             "propertyNames": \#(environmentVariableNameSchema), "additionalProperties": \#(environmentVariableValueSchema)},

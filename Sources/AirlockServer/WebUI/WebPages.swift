@@ -269,6 +269,12 @@ struct SettingsPage {
     var rollbackEnabled: Bool
     var dagDeployEnabled: Bool
     var retentionDays: Int
+    /// What the retention field holds: the stored value, or what was typed when it was refused.
+    var retentionInput: String
+    /// Why the typed retention window was refused (nothing was saved).
+    var retentionError: String?
+    var retentionMinimum = DeploymentSettings.retentionDaysRange.lowerBound
+    var retentionMaximum = DeploymentSettings.retentionDaysRange.upperBound
     var environment: EnvironmentVariablesView
 }
 

@@ -287,6 +287,7 @@ struct WebUI: Sendable {
     // MARK: Settings
 
     func settingsPage(_ request: Request, _ context: BasicRequestContext, saved: Bool, refusal: EnvironmentVariablesRefusal? = nil,
+                      retentionRefusal: (message: String, typed: String)? = nil,
                       status: HTTPResponse.Status = .ok) async throws -> Response {
         let session = try await reader(request)
         let deployment = try await deployment(context)
@@ -296,6 +297,8 @@ struct WebUI: Sendable {
                                  pathName: Self.pathSegment(deployment.name), csrf: session?.csrf, saved: saved, readOnlyReason: readOnly,
                                  rollbackEnabled: deployment.settings.rollbackEnabled,
                                  dagDeployEnabled: deployment.settings.dagDeployEnabled, retentionDays: deployment.settings.retentionDays,
+                                 retentionInput: retentionRefusal?.typed ?? String(deployment.settings.retentionDays),
+                                 retentionError: retentionRefusal?.message,
                                  environment: Self.environmentVariablesView(deployment.settings, canEdit: readOnly == nil && session != nil,
                                                                             refusal: refusal))
         return WebTemplates.render("settings", model, status: status)
@@ -307,6 +310,18 @@ struct WebUI: Sendable {
         var deployment = try await deployment(context)
         if let value = form["rollbackEnabled"] { deployment.settings.rollbackEnabled = value == "true" }
         if let value = form["dagDeployEnabled"] { deployment.settings.dagDeployEnabled = value == "true" }
+        if let typed = form["retentionDays"] {
+            // The bounds are `DeploymentSettings.setRetentionDays`'s (the API's PATCH uses the same); a refusal saves nothing.
+            do throws(AirlockError) {
+                guard let days = Int(typed.trimmingCharacters(in: .whitespaces)) else {
+                    throw .usage("Type the retention window as a whole number of days (got `\(typed)`)")
+                }
+                try deployment.settings.setRetentionDays(days)
+            } catch {
+                return try await settingsPage(request, context, saved: false, retentionRefusal: (error.message, typed),
+                                              status: .unprocessableContent)
+            }
+        }
         try await store.updateSettings(deploymentId: deployment.id, settings: deployment.settings, actor: session.tokenName)
         return Response(status: .seeOther, headers: [.location: "/deployments/\(Self.pathSegment(deployment.name))/settings?saved=1"])
     }
