@@ -46,7 +46,7 @@ public actor DeployCoordinator {
             case .local:
                 return LocalDeployTarget(workspace: workspace, artifacts: artifacts, paths: paths)
             case .kubernetes:
-                throw .usage("Deployment `\(deployment.name)` targets Kubernetes, which this Airlock cannot deploy to yet")
+                return try KubernetesDeployTarget(workspace: workspace, artifacts: artifacts, paths: paths, deployment: deployment)
             }
         }
     }

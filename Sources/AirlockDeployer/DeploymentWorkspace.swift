@@ -66,6 +66,10 @@ struct ReleaseRecord: Codable, Sendable {
     var lockHash: String
     /// The alembic head this environment's Airflow migrates to.
     var schemaHead: String
+    /// Kubernetes target: the pushed image, `host:port/repo@sha256:…` (what a rollback redeploys).
+    var image: String? = nil
+    /// Kubernetes target: the artifacts `image` was built from, so a release of the same ones reuses it.
+    var imageSource: String? = nil
 }
 
 /// A metadata-DB backup taken just before a deploy changed the schema (rule 7).

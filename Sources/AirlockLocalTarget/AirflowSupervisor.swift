@@ -268,7 +268,7 @@ public actor AirflowSupervisor {
         ProcessGroups.processes(writingTo: Set(processes.compactMap(\.logIdentity)))
     }
 
-    static func fetchHealth(_ url: String, timeout: Double = 3) async -> AirflowHealth? {
+    public static func fetchHealth(_ url: String, timeout: Double = 3) async -> AirflowHealth? {
         guard let url = URL(string: url) else { return nil }
         var request = URLRequest(url: url)
         request.timeoutInterval = timeout

@@ -39,11 +39,12 @@ struct DeploymentsAPI: Sendable {
                     try OpenAPIDocument.require(url, matches: OpenAPIDocument.metadataDatabaseUrlPattern, field: "metadataDatabaseUrl")
                     try DeploymentSettings.validateMetadataDatabaseUrl(url)
                 }
+                try body.validateTarget()
                 if try await store.deployment(named: body.name) != nil {
                     throw APIError(.conflict, code: "deployment_exists", "A deployment named `\(body.name)` already exists")
                 }
                 let deployment = Deployment(id: UUID().uuidString.lowercased(), name: body.name, target: body.target ?? .local,
-                                            settings: DeploymentSettings(metadataDatabaseUrl: body.metadataDatabaseUrl),
+                                            settings: DeploymentSettings(metadataDatabaseUrl: body.metadataDatabaseUrl, kubernetes: body.kubernetes),
                                             currentDeployId: nil, pinned: nil)
                 let created = try await store.createDeployment(deployment)
                 try await store.appendAudit(audit("deployment.create", token, created.id, "created `\(created.name)`"))
@@ -63,7 +64,6 @@ struct DeploymentsAPI: Sendable {
                 if let value = body.deployMechanism { deployment.settings.deployMechanism = value }
                 if let value = body.retentionDays {
                     guard OpenAPIDocument.retentionDays.contains(value) else {
-                    if let value = body.retentionDays { try deployment.settings.setRetentionDays(value) }
                         throw JSONRequestBody.invalid("`retentionDays` must be from \(OpenAPIDocument.retentionDays.lowerBound) to \(OpenAPIDocument.retentionDays.upperBound)")
                     }
                     deployment.settings.retentionDays = value
@@ -346,6 +346,23 @@ struct CreateDeploymentBody: Decodable {
     var target: DeploymentTarget?
     /// PostgreSQL for Airflow's metadata DB; absent means SQLite in the deployment's home.
     var metadataDatabaseUrl: String?
+    /// Required with `target: kubernetes`, refused otherwise.
+    var kubernetes: KubernetesSettings?
+
+    /// A Kubernetes deployment names its cluster, release, chart and registry, and a PostgreSQL
+    /// metadata DB (pods cannot share a SQLite file with the server).
+    func validateTarget() throws(AirlockError) {
+        switch target ?? .local {
+        case .local:
+            guard kubernetes == nil else { throw .usage("`kubernetes` settings are only for `target: kubernetes`") }
+        case .kubernetes:
+            guard let kubernetes else { throw .usage("`kubernetes` settings (kubeconfig, namespace, release, chart, registry) are required with `target: kubernetes`") }
+            try kubernetes.validate()
+            guard metadataDatabaseUrl != nil else {
+                throw .usage("`metadataDatabaseUrl` is required with `target: kubernetes`: a PostgreSQL database both this server and the cluster's pods reach")
+            }
+        }
+    }
 }
 
 struct RollbackBody: Decodable {

@@ -100,16 +100,50 @@ extension Airlock {
         struct Create: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Create a deployment.")
             @Argument(help: "Name: lowercase letters, digits and dashes.") var name: String
-            @Option(name: .customLong("target"), help: "Where it runs: local.") var target: String = "local"
+            @Option(name: .customLong("target"), help: "Where it runs: local or kubernetes.") var target: String = "local"
             @Option(name: .customLong("metadata-db"),
-                    help: "Airflow's metadata database: a PostgreSQL URL without a password (postgresql://user@host:5432/db). Default: SQLite in the deployment's home.")
+                    help: "Airflow's metadata database: a PostgreSQL URL without a password (postgresql://user@host:5432/db). Default: SQLite in the deployment's home; required for kubernetes.")
             var metadataDatabase: String?
+            @Option(name: .customLong("kubeconfig"), help: "kubernetes: the kubeconfig file (on the server's machine).") var kubeconfig: String?
+            @Option(name: .customLong("context"), help: "kubernetes: the kubeconfig context (default: its current one).") var context: String?
+            @Option(name: .customLong("namespace"), help: "kubernetes: the namespace.") var namespace: String?
+            @Option(name: .customLong("release"), help: "kubernetes: the Helm release name.") var release: String?
+            @Option(name: .customLong("chart"), help: "kubernetes: the Helm chart (a folder or archive, or REPO/CHART).") var chart: String?
+            @Option(name: .customLong("chart-version"), help: "kubernetes: the chart version.") var chartVersion: String?
+            @Option(name: .customLong("registry"), help: "kubernetes: HOST[:PORT]/REPOSITORY the deploy images are pushed to.") var registry: String?
+            @Option(name: .customLong("values"), help: "kubernetes: a Helm values file, passed to Helm as written.") var values: String?
+            @Option(name: .customLong("base-image"), help: "kubernetes: the base image with the project's Python (default: <registry host>/airlock/python:<X.Y>-bookworm).")
+            var baseImage: String?
             @OptionGroup var server: ServerOptions
 
+            /// The Kubernetes settings from the options; a missing required option is a usage error naming it.
+            private func kubernetesSettings() throws(AirlockError) -> KubernetesSettings? {
+                let given = [kubeconfig, context, namespace, release, chart, chartVersion, registry, values, baseImage].contains { $0 != nil }
+                guard target == DeploymentTarget.kubernetes.rawValue else {
+                    if given { throw .usage("--kubeconfig, --namespace, --release, --chart, --registry and --values are only for --target kubernetes") }
+                    return nil
+                }
+                func required(_ value: String?, _ option: String) throws(AirlockError) -> String {
+                    guard let value else { throw .usage("--target kubernetes needs \(option)") }
+                    return value
+                }
+                guard metadataDatabase != nil else { throw .usage("--target kubernetes needs --metadata-db postgresql://… (a database the pods reach)") }
+                // Files are read by the server: pass absolute paths so a relative one means what it means here.
+                func absolute(_ path: String?) -> String? { path.map { URL(fileURLWithPath: $0).standardizedFileURL.path } }
+                let localChart = chart.map { FileManager.default.fileExists(atPath: $0) } ?? false
+                return KubernetesSettings(kubeconfig: absolute(try required(kubeconfig, "--kubeconfig FILE"))!, context: context,
+                                          namespace: try required(namespace, "--namespace NS"), release: try required(release, "--release R"),
+                                          chart: localChart ? absolute(chart)! : try required(chart, "--chart PATH|REPO/CHART"),
+                                          chartVersion: chartVersion, registry: try required(registry, "--registry HOST[:PORT]/REPO"),
+                                          valuesFile: absolute(values), baseImage: baseImage)
+            }
+
             func run() async throws {
-                struct Body: Encodable { var name: String; var target: String; var metadataDatabaseUrl: String? }
+                struct Body: Encodable { var name: String; var target: String; var metadataDatabaseUrl: String?; var kubernetes: KubernetesSettings? }
+                let kubernetes = try kubernetesSettings()
                 let data = try await server.client.request("POST", "/deployments",
-                                                           body: Body(name: name, target: target, metadataDatabaseUrl: metadataDatabase))
+                                                           body: Body(name: name, target: target, metadataDatabaseUrl: metadataDatabase,
+                                                                      kubernetes: kubernetes))
                 if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
                 let deployment = try server.client.decode(Deployment.self, data)
                 let database = deployment.settings.metadataDatabaseUrl.map { "PostgreSQL \($0)" } ?? "SQLite"

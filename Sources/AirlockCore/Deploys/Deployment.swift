@@ -4,7 +4,7 @@ import Foundation
 public enum DeploymentTarget: String, Hashable, Codable, Sendable, CaseIterable {
     /// The embedded default: Airflow supervised as processes on this machine (SPEC §4.2).
     case local
-    /// Planned: a Kubernetes cluster.
+    /// A Kubernetes cluster, installed with Helm (`DeploymentSettings.kubernetes` says where and how).
     case kubernetes
 }
 
@@ -35,24 +35,14 @@ public struct DeploymentSettings: Hashable, Codable, Sendable {
     /// `PGPASSWORD`, so it is never stored or shown). Chosen at creation: moving a deployment to
     /// another database is not a settings change.
     public var metadataDatabaseUrl: String?
+    /// Where and how a `.kubernetes` deployment is installed; nil for the local target.
+    public var kubernetes: KubernetesSettings?
 
     public static let defaultRetentionDays = 90
 
     public init(rollbackEnabled: Bool = false, dagDeployEnabled: Bool = true, deployMechanism: DeployMechanism = .image,
-    /// The retention windows a deployment may have: at least a day (a shorter one would expire the
-    /// deploy just made), at most a hundred years.
-    public static let retentionDaysRange = 1...36_500
-
-    /// Sets the retention window, refusing one outside `retentionDaysRange` (`.usage`). The API, the
-    /// Settings page and the CLI all come here, so the bounds live in one place.
-    public mutating func setRetentionDays(_ days: Int) throws(AirlockError) {
-        guard Self.retentionDaysRange.contains(days) else {
-            throw .usage("The retention window is from \(Self.retentionDaysRange.lowerBound) to \(Self.retentionDaysRange.upperBound) days (got \(days))")
-        }
-        retentionDays = days
-    }
                 retentionDays: Int = DeploymentSettings.defaultRetentionDays, environmentVariables: [String: String] = [:],
-                executor: String? = nil, metadataDatabaseUrl: String? = nil) {
+                executor: String? = nil, metadataDatabaseUrl: String? = nil, kubernetes: KubernetesSettings? = nil) {
         self.rollbackEnabled = rollbackEnabled
         self.dagDeployEnabled = dagDeployEnabled
         self.deployMechanism = deployMechanism
@@ -60,6 +50,7 @@ public struct DeploymentSettings: Hashable, Codable, Sendable {
         self.environmentVariables = environmentVariables
         self.executor = executor
         self.metadataDatabaseUrl = metadataDatabaseUrl
+        self.kubernetes = kubernetes
     }
 
     /// Checks a metadata-database URL: PostgreSQL, with a database name, and no password in it.
@@ -76,7 +67,7 @@ public struct DeploymentSettings: Hashable, Codable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case rollbackEnabled, dagDeployEnabled, deployMechanism, retentionDays, environmentVariables, executor, metadataDatabaseUrl
+        case rollbackEnabled, dagDeployEnabled, deployMechanism, retentionDays, environmentVariables, executor, metadataDatabaseUrl, kubernetes
     }
 
     /// Missing keys take their defaults, so a settings update or an older stored record decodes.
@@ -90,6 +81,7 @@ public struct DeploymentSettings: Hashable, Codable, Sendable {
         environmentVariables = try container.decodeIfPresent([String: String].self, forKey: .environmentVariables) ?? [:]
         executor = try container.decodeIfPresent(String.self, forKey: .executor)
         metadataDatabaseUrl = try container.decodeIfPresent(String.self, forKey: .metadataDatabaseUrl)
+        kubernetes = try container.decodeIfPresent(KubernetesSettings.self, forKey: .kubernetes)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -101,6 +93,80 @@ public struct DeploymentSettings: Hashable, Codable, Sendable {
         try container.encode(environmentVariables, forKey: .environmentVariables)
         try container.encode(executor, forKey: .executor)
         try container.encode(metadataDatabaseUrl, forKey: .metadataDatabaseUrl)
+        try container.encode(kubernetes, forKey: .kubernetes)
+    }
+}
+
+/// Where a Kubernetes deployment's Airflow is installed with Helm, chosen at creation
+/// (`airlock deployment create --target kubernetes …`). The values file is passed to Helm as the user
+/// wrote it; Airlock only sets what a deploy owns (the image by digest, the Airflow version, the
+/// migration job, the metadata connection's Secret).
+public struct KubernetesSettings: Hashable, Codable, Sendable {
+    /// A kubeconfig file on the server's machine.
+    public var kubeconfig: String
+    /// The kubeconfig context; nil: its current context.
+    public var context: String?
+    public var namespace: String
+    /// The Helm release name.
+    public var release: String
+    /// A chart folder or archive on the server's machine, or `REPO/CHART`.
+    public var chart: String
+    public var chartVersion: String?
+    /// `HOST[:PORT]/REPOSITORY`: where deploy images are pushed (and pulled from by the cluster).
+    public var registry: String
+    /// A Helm values file on the server's machine, passed as written.
+    public var valuesFile: String?
+    /// The base image with the project's Python; nil: `<registry host>/airlock/python:<X.Y>-bookworm`.
+    public var baseImage: String?
+
+    public init(kubeconfig: String, context: String? = nil, namespace: String, release: String, chart: String,
+                chartVersion: String? = nil, registry: String, valuesFile: String? = nil, baseImage: String? = nil) {
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.namespace = namespace
+        self.release = release
+        self.chart = chart
+        self.chartVersion = chartVersion
+        self.registry = registry
+        self.valuesFile = valuesFile
+        self.baseImage = baseImage
+    }
+
+    /// Kubernetes object names (DNS-1123 labels): the namespace and the Helm release.
+    static let labelRule = "1–53 lowercase letters, digits and `-`, starting with a letter and not ending with `-`"
+
+    /// Checks each field on its own; the error names the field (`--namespace`, …) as the CLI spells it.
+    /// Files are checked by the target when it uses them (they live on the server's machine).
+    public func validate() throws(AirlockError) {
+        func label(_ value: String, _ field: String) throws(AirlockError) {
+            let scalars = Array(value.unicodeScalars)
+            let valid = !scalars.isEmpty && scalars.count <= 53 && ("a"..."z").contains(scalars[0]) && scalars.last != "-"
+                && scalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+            guard valid else { throw .usage("`\(field)` `\(value)` is invalid: use \(Self.labelRule)") }
+        }
+        func nonEmpty(_ value: String?, _ field: String) throws(AirlockError) {
+            guard let value else { return }
+            guard !value.trimmingCharacters(in: .whitespaces).isEmpty, !value.contains("\n"), !value.hasPrefix("-") else {
+                throw .usage("`\(field)` must be a non-empty value not starting with `-` (got `\(value)`)")
+            }
+        }
+        try nonEmpty(kubeconfig, "kubeconfig")
+        try nonEmpty(context, "context")
+        try label(namespace, "namespace")
+        try label(release, "release")
+        try nonEmpty(chart, "chart")
+        try nonEmpty(chartVersion, "chartVersion")
+        try nonEmpty(valuesFile, "valuesFile")
+        try nonEmpty(registry, "registry")
+        let parts = registry.split(separator: "/", maxSplits: 1)
+        let repositoryValid = parts.count == 2 && !parts[0].isEmpty && !registry.contains("@") && !parts[1].contains(":")
+            && parts[1].split(separator: "/", omittingEmptySubsequences: false).allSatisfy { part in
+                !part.isEmpty && part.allSatisfy { ($0.isLowercase && $0.isASCII) || $0.isNumber || "._-".contains($0) }
+            }
+        guard repositoryValid else {
+            throw .usage("`registry` `\(registry)` is invalid: expected HOST[:PORT]/REPOSITORY (lowercase, no tag or digest)")
+        }
+        try nonEmpty(baseImage, "baseImage")
     }
 }
 

@@ -1,0 +1,125 @@
+import AirlockCore
+import AirlockToolchain
+import Foundation
+
+/// The one place Airlock speaks to a Kubernetes cluster: `kubectl` and `helm` run with the deployment's
+/// kubeconfig, context and namespace (`KubernetesSettings`). Every call is bounded in time; a failure
+/// is `.environment` with the tool's own message.
+struct KubernetesCluster: Sendable {
+    var settings: KubernetesSettings
+    var kubectlPath: String
+    var helmPath: String
+
+    /// The tools: `AIRLOCK_KUBECTL`/`KUBECTL` and `AIRLOCK_HELM`/`HELM` (what `scripts/k8s-test-cluster`
+    /// prints), else `kubectl`/`helm` on `PATH`.
+    init(settings: KubernetesSettings, environment: [String: String] = ProcessInfo.processInfo.environment) throws(AirlockError) {
+        self.settings = settings
+        kubectlPath = try Self.tool("kubectl", variables: ["AIRLOCK_KUBECTL", "KUBECTL"], environment: environment)
+        helmPath = try Self.tool("helm", variables: ["AIRLOCK_HELM", "HELM"], environment: environment)
+    }
+
+    private static func tool(_ name: String, variables: [String], environment: [String: String]) throws(AirlockError) -> String {
+        for variable in variables {
+            if let path = environment[variable], !path.isEmpty, FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        for folder in (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let path = "\(folder)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw .environment("No `\(name)` for the Kubernetes target: set \(variables[0]) to its path or put it on the server's PATH")
+    }
+
+    private var connection: [String] {
+        ["--kubeconfig", settings.kubeconfig] + (settings.context.map { ["--context", $0] } ?? [])
+    }
+
+    /// `kubectl --namespace NS …`; returns stdout.
+    @discardableResult
+    func kubectl(_ arguments: [String], timeout: Double = 120, what: String) async throws(AirlockError) -> String {
+        try await run(kubectlPath, connection + ["--namespace", settings.namespace, "--request-timeout=60s"] + arguments, timeout: timeout, what: what)
+    }
+
+    /// `helm … --namespace NS`; returns stdout.
+    @discardableResult
+    func helm(_ arguments: [String], timeout: Double = 120, what: String) async throws(AirlockError) -> String {
+        let context = settings.context.map { ["--kube-context", $0] } ?? []
+        return try await run(helmPath, arguments + ["--kubeconfig", settings.kubeconfig] + context + ["--namespace", settings.namespace],
+                             timeout: timeout, what: what)
+    }
+
+    private func run(_ tool: String, _ arguments: [String], timeout: Double, what: String) async throws(AirlockError) -> String {
+        let output = try await ProcessRunner.run(tool, arguments, timeout: timeout)
+        if output.timedOut { throw output.timeoutError(URL(fileURLWithPath: tool).lastPathComponent, doing: what) }
+        guard output.succeeded else {
+            throw .environment("\(what) failed (\(URL(fileURLWithPath: tool).lastPathComponent) \(arguments.first ?? "")): "
+                               + output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return output.stdout
+    }
+
+    /// `kubectl apply` of one object given as JSON (written to a file: `ProcessRunner` has no stdin).
+    func apply(_ object: [String: Any], what: String) async throws(AirlockError) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-k8s-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        do {
+            try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: file, options: .atomic)
+        } catch {
+            throw .environment("Cannot write `\(file.path)`: \(error.localizedDescription)")
+        }
+        try await kubectl(["apply", "-f", file.path], what: what)
+    }
+
+    /// Creates the namespace when it does not exist (Helm's `--create-namespace` comes too late for the
+    /// Secret and the migration Jobs).
+    func ensureNamespace() async throws(AirlockError) {
+        let output = try await ProcessRunner.run(kubectlPath, connection + ["get", "namespace", settings.namespace, "--request-timeout=60s"], timeout: 120)
+        if output.succeeded { return }
+        try await run(kubectlPath, connection + ["create", "namespace", settings.namespace, "--request-timeout=60s"], timeout: 120,
+                      what: "Creating namespace `\(settings.namespace)`")
+    }
+
+    /// Runs a Job to completion and returns its log; throws with the log's tail when it fails or
+    /// does not finish within `timeout`. A Job of the same name left from before is deleted first.
+    func runJob(name: String, image: String, arguments: [String], environment: [[String: Any]], timeout: Double,
+                what: String) async throws(AirlockError) -> String {
+        try await kubectl(["delete", "job", name, "--ignore-not-found", "--wait=true"], what: "Deleting the old Job `\(name)`")
+        let labels = ["app.kubernetes.io/managed-by": "airlock", "airlock/release": settings.release]
+        try await apply([
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": ["name": name, "labels": labels],
+            "spec": [
+                "backoffLimit": 0,
+                "template": [
+                    "metadata": ["labels": labels],
+                    "spec": [
+                        "restartPolicy": "Never", "terminationGracePeriodSeconds": 5,
+                        "containers": [["name": "airflow", "image": image, "args": arguments, "env": environment]] as [[String: Any]],
+                    ] as [String: Any],
+                ] as [String: Any],
+            ] as [String: Any],
+        ], what: "Creating the Job `\(name)`")
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let state = try await kubectl(["get", "job", name, "-o", "jsonpath={.status.succeeded},{.status.failed}"], what: "Reading the Job `\(name)`")
+            let parts = state.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) ?? 0 }
+            if parts.first ?? 0 > 0 { return await jobLog(name) }
+            if parts.count > 1, parts[1] > 0 {
+                throw .environment("\(what) failed in the Job `\(name)` (namespace \(settings.namespace)):\n\(await jobLog(name))")
+            }
+            try? await Task.sleep(nanoseconds: 2_000_000_000)
+        }
+        throw .environment("\(what) did not finish within \(Int(timeout)) s in the Job `\(name)` (namespace \(settings.namespace)):\n\(await jobLog(name))")
+    }
+
+    private func jobLog(_ name: String) async -> String {
+        let log = (try? await kubectl(["logs", "job/\(name)", "--tail=40"], what: "Reading the Job's log")) ?? ""
+        return log.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The number of the release's latest Helm revision; nil before the first install.
+    func helmRevision() async -> Int? {
+        guard let text = try? await helm(["status", settings.release, "-o", "json"], what: "helm status"),
+              let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
+        return object["version"] as? Int
+    }
+}

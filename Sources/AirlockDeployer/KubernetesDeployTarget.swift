@@ -1,0 +1,300 @@
+import AirlockCore
+import AirlockImages
+import AirlockLocalTarget
+import AirlockStorage
+import AirlockToolchain
+import Foundation
+import PythonPackaging
+
+/// The Kubernetes target (issue #13): each release is an OCI image built without Docker and pushed to
+/// the deployment's registry; Airflow is installed with Helm (`helm upgrade --install --wait`) on that
+/// image by digest. The metadata DB is the deployment's PostgreSQL, which this server reaches too: it is
+/// backed up, restored and read from here (as the local target does), and migrated or downgraded by a
+/// Kubernetes Job running the given release's image, so the Airflow that changes the schema is the one
+/// in the image.
+///
+/// The chart's own migration Job is kept off (`migrateDatabaseJob.enabled=false`): Airlock migrates
+/// before the switch, and after a downgrade the chart must not migrate the DB back up. The pods read the
+/// metadata connection from a Secret Airlock writes (`data.metadataSecretName`), built from the
+/// deployment's URL and the server's `PGPASSWORD`.
+actor KubernetesDeployTarget: DeployTarget {
+    let workspace: DeploymentWorkspace
+    let releases: ReleaseBuilder
+    let cluster: KubernetesCluster
+    /// The settings of the latest call that had them (`stop` has none).
+    private var settings: DeploymentSettings
+    /// Environments of releases prepared by this server run (the host's copy of the image's lock).
+    private var environments: [String: PythonEnvironment] = [:]
+    /// The release Helm was last told to run, for the health check.
+    private var running: ReleaseRecord?
+
+    init(workspace: DeploymentWorkspace, artifacts: ArtifactStore, paths: AirlockPaths, deployment: Deployment) throws(AirlockError) {
+        guard let kubernetes = deployment.settings.kubernetes else {
+            throw .usage("Deployment `\(deployment.name)` targets Kubernetes but has no Kubernetes settings; create it with --target kubernetes --kubeconfig … --namespace … --release … --chart … --registry …")
+        }
+        guard deployment.settings.metadataDatabaseUrl != nil else {
+            throw .usage("Deployment `\(deployment.name)` targets Kubernetes but has no PostgreSQL metadata DB (--metadata-db)")
+        }
+        self.workspace = workspace
+        self.releases = ReleaseBuilder(artifacts: artifacts, workspace: workspace, paths: paths)
+        self.cluster = try KubernetesCluster(settings: kubernetes)
+        self.settings = deployment.settings
+    }
+
+    private var kubernetes: KubernetesSettings { cluster.settings }
+
+    // MARK: Releases as images
+
+    func prepare(_ request: ReleaseRequest, settings: DeploymentSettings,
+                 progress: @escaping @Sendable (String) async -> Void) async throws(AirlockError) -> ReleaseRecord {
+        self.settings = settings
+        let database = workspace.database(settings)
+        let prepared = try await releases.prepare(request, progress: progress) { airflow in
+            MetadataDatabaseLocation.requirements(for: database, airflowMajor: airflow.release.first ?? 2)
+        }
+        environments[request.deployId] = prepared.environment
+        var record = prepared.record
+        let source = "project \(request.imageDigest) dags \(request.dagsDigest ?? "-")"
+        // A rollback redeploys exactly the image it names: same artifacts, same lock → no rebuild, no push.
+        if let image = record.image, record.imageSource == source {
+            await progress("Reusing the image \(image)")
+        } else {
+            let pushed = try await buildImage(record, progress: progress)
+            record.image = pushed.reference.description
+            record.imageSource = source
+            await progress("Pushed \(record.image ?? "") (\(pushed.uploadedBlobs.count) blobs, \(pushed.bytesUploaded) bytes uploaded)")
+        }
+        try DeploymentWorkspace.write(record, to: workspace.releaseRecord(request.deployId))
+        return record
+    }
+
+    /// Installs the release's lock for the image's platform (cached by lock, Python and platform), packs
+    /// the layers and pushes base + layers to the deployment's registry.
+    private func buildImage(_ record: ReleaseRecord, progress: @escaping @Sendable (String) async -> Void) async throws(AirlockError) -> PushedImage {
+        let python = Self.minorVersion(record.python)
+        let paths = releases.paths
+        let uv = try await UVTool.locate(paths: paths)
+        let folder = paths.cacheRoot.appendingPathComponent("images/environments/\(record.lockHash)-py\(python)")
+        let lock = paths.cacheRoot.appendingPathComponent("images/locks/\(record.lockHash).txt")
+        do {
+            try FileManager.default.createDirectory(at: lock.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(record.lock.utf8).write(to: lock, options: .atomic)
+        } catch {
+            throw .environment("Cannot write `\(lock.path)`: \(error.localizedDescription)")
+        }
+        let installed = folder.appendingPathComponent(".airlock-installed")
+        if !FileManager.default.fileExists(atPath: installed.path) {
+            await progress("Installing the environment for the image (Python \(python), \(EnvironmentInstaller.defaultPlatform))")
+            try await EnvironmentInstaller.install(lock: lock, into: folder.appendingPathComponent("tree"), pythonVersion: python, uv: uv)
+            FileManager.default.createFile(atPath: installed.path, contents: Data())
+        }
+        await progress("Packing the image layers")
+        let key = try EnvironmentInstaller.layerKey(lock: lock, pythonVersion: python, uv: uv)
+        let layers = try await ProjectImageLayers.make(project: workspace.release(record.deployId), environment: folder.appendingPathComponent("tree"),
+                                                       environmentKey: key, store: LayerStore(directory: paths.cacheRoot.appendingPathComponent("images/layers")))
+        let registryHost = String(kubernetes.registry.prefix { $0 != "/" })
+        let base = try RegistryReference.parse(kubernetes.baseImage ?? "\(registryHost)/airlock/python:\(python)-bookworm")
+        let tag = "deploy-" + Self.objectSuffix(record.deployId)
+        let target = try RegistryReference.parse("\(kubernetes.registry):\(tag)")
+        await progress("Pushing the image to \(kubernetes.registry)")
+        return try await ImagePublisher(scratch: workspace.root).push(base: base, layers: layers, to: target)
+    }
+
+    // MARK: The switch
+
+    /// Scales the release's Deployments to 0 and waits for their pods to go, so the DB is still while it
+    /// is backed up and migrated (Helm's next upgrade scales them back: its three-way merge restores
+    /// the chart's replicas). Nothing to do before the first install.
+    func stop() async {
+        let selector = "release=\(kubernetes.release)"
+        guard let names = try? await cluster.kubectl(["get", "deployment", "-l", selector, "-o", "name"], what: "Listing the release's Deployments"),
+              !names.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
+        _ = try? await cluster.kubectl(["scale", "deployment", "-l", selector, "--replicas=0"], what: "Scaling the release to 0")
+        _ = try? await cluster.kubectl(["wait", "--for=delete", "pod", "-l", selector + ",tier=airflow", "--timeout=300s"], timeout: 330,
+                                       what: "Waiting for the release's pods to stop")
+    }
+
+    func start(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+        self.settings = settings
+        guard let image = release.image, let at = image.firstIndex(of: "@") else {
+            throw .environment("Release \(release.deployId) has no pushed image; deploy it again")
+        }
+        try await writeMetadataSecret()
+        var arguments = ["upgrade", "--install", kubernetes.release, kubernetes.chart]
+        if let version = kubernetes.chartVersion { arguments += ["--version", version] }
+        if let values = kubernetes.valuesFile {
+            guard FileManager.default.isReadableFile(atPath: values) else {
+                throw .usage("The values file `\(values)` of deployment settings `valuesFile` cannot be read on the server's machine")
+            }
+            arguments += ["--values", values]
+        }
+        // Only what a deploy owns; everything else is the user's values as written.
+        arguments += ["--set-string", "images.airflow.repository=\(image[..<at])",
+                      "--set-string", "images.airflow.digest=\(image[image.index(after: at)...])",
+                      "--set-string", "airflowVersion=\(release.airflowVersion)",
+                      "--set", "migrateDatabaseJob.enabled=false",
+                      "--set-string", "data.metadataSecretName=\(metadataSecretName)",
+                      "--wait", "--wait-for-jobs", "--timeout", "900s"]
+        running = release
+        try await cluster.helm(arguments, timeout: 960, what: "helm upgrade --install \(kubernetes.release) (deploy \(release.deployId))")
+    }
+
+    func waitUntilHealthy(timeout: Double) async throws(AirlockError) {
+        guard let running else { throw .environment("Nothing was started on the cluster") }
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = "no answer"
+        while Date() < deadline {
+            if let endpoint = try? await healthEndpoint(for: running) {
+                if let document = await AirflowSupervisor.fetchHealth(endpoint.health, timeout: 10) {
+                    let unhealthy = document.unhealthy(required: Self.requiredHealth(running))
+                    if unhealthy.isEmpty { return }
+                    last = "not healthy: " + unhealthy.joined(separator: ", ")
+                } else {
+                    last = "\(endpoint.health) did not answer"
+                }
+            }
+            try? await Task.sleep(nanoseconds: 2_000_000_000)
+        }
+        throw .environment("Airflow \(running.airflowVersion) on the cluster did not become healthy within \(Int(timeout)) s (\(last))")
+    }
+
+    // MARK: The metadata DB
+
+    func schemaRevision(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) -> String? {
+        try await MetadataDatabase.currentRevision(of: workspace.database(settings), python: try await environment(release).python)
+    }
+
+    func backupDatabase(beforeDeploy deployId: String, using release: ReleaseRecord,
+                        settings: DeploymentSettings) async throws(AirlockError) -> URL {
+        let database = workspace.database(settings)
+        let file = workspace.backupFile(deployId, of: database)
+        try await MetadataDatabase.backup(database, to: file, python: try await environment(release).python)
+        return file
+    }
+
+    func restoreDatabase(from backup: URL, using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+        try await MetadataDatabase.restore(backup, to: workspace.database(settings), python: try await environment(release).python)
+    }
+
+    func createDatabaseIfMissing(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+        try await MetadataDatabase.createDatabaseIfMissing(workspace.database(settings), python: try await environment(release).python)
+    }
+
+    func migrateDatabase(with release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+        self.settings = settings
+        try await runSchemaJob("migrate", image: release, arguments: ["airflow", "db", "migrate"], expected: release.schemaHead, using: release)
+    }
+
+    func downgradeDatabase(to release: ReleaseRecord, with current: ReleaseRecord,
+                           settings: DeploymentSettings) async throws(AirlockError) -> [String: Int] {
+        self.settings = settings
+        try await runSchemaJob("downgrade", image: current, arguments: ["airflow", "db", "downgrade", "-r", release.schemaHead, "-y"],
+                               expected: release.schemaHead, using: release)
+        return try await MetadataDatabase.moveDanglingRows(of: workspace.database(settings), python: try await environment(release).python)
+    }
+
+    /// The Job that changes the schema: `image`'s Airflow with the pods' metadata Secret; succeeds when
+    /// the DB is then at `expected` (read from here with `reader`'s environment).
+    private func runSchemaJob(_ kind: String, image release: ReleaseRecord, arguments: [String], expected: String,
+                              using reader: ReleaseRecord) async throws(AirlockError) {
+        guard let image = release.image else { throw .environment("Release \(release.deployId) has no pushed image; deploy it again") }
+        try await writeMetadataSecret()
+        let what = "`\(arguments.joined(separator: " "))` with Airflow \(release.airflowVersion)"
+        _ = try await cluster.runJob(name: Self.jobName(kind, reader.deployId), image: image, arguments: arguments,
+                                     environment: [["name": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+                                                    "valueFrom": ["secretKeyRef": ["name": metadataSecretName, "key": "connection"]]]],
+                                     timeout: 900, what: what)
+        let now = try await schemaRevision(using: reader, settings: settings)
+        guard now == expected else {
+            throw .environment("\(what) finished, but the metadata DB is at `\(now ?? "no schema")`, not `\(expected)`")
+        }
+    }
+
+    /// `airlock-<kind>-<deploy>`: the Job for a deploy's migration or a rollback's downgrade, kept after it
+    /// ran (its log and image show what changed the schema) until the same step runs again.
+    static func jobName(_ kind: String, _ deployId: String) -> String { "airlock-\(kind)-\(objectSuffix(deployId))" }
+
+    /// A deploy id as a short DNS-label-safe suffix.
+    static func objectSuffix(_ deployId: String) -> String {
+        String(deployId.lowercased().filter { $0.isASCII && ($0.isLetter || $0.isNumber) }.prefix(12))
+    }
+
+    private var metadataSecretName: String { "\(kubernetes.release)-airlock-metadata" }
+
+    /// The Secret the pods and the schema Jobs read the metadata connection from (key `connection`, as the
+    /// official chart's `data.metadataSecretName`): the deployment's URL with the server's `PGPASSWORD`.
+    private func writeMetadataSecret() async throws(AirlockError) {
+        guard let url = settings.metadataDatabaseUrl, var components = URLComponents(string: url) else {
+            throw .usage("The Kubernetes target needs a PostgreSQL metadata DB (`metadataDatabaseUrl`)")
+        }
+        components.scheme = "postgresql"
+        if let password = ProcessInfo.processInfo.environment["PGPASSWORD"], !password.isEmpty { components.password = password }
+        try await cluster.ensureNamespace()
+        try await cluster.apply([
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": ["name": metadataSecretName, "labels": ["app.kubernetes.io/managed-by": "airlock"]],
+            "stringData": ["connection": components.string ?? url],
+        ], what: "Writing the metadata connection Secret")
+    }
+
+    // MARK: Status
+
+    func status(current: ReleaseRecord?, settings: DeploymentSettings) async -> LiveStatus {
+        let release = running ?? current
+        var health = LiveStatus.Health(status: "stopped", components: [:])
+        var url: String?
+        if let release, let endpoint = try? await healthEndpoint(for: release) {
+            url = endpoint.base
+            if let document = await AirflowSupervisor.fetchHealth(endpoint.health, timeout: 10) {
+                let required = Self.requiredHealth(release)
+                health.components = document.components.filter { required.contains($0.key) }.mapValues { $0.status ?? "unknown" }
+                health.status = document.unhealthy(required: required).isEmpty ? "healthy" : "unhealthy"
+            } else {
+                health.status = "unhealthy"
+            }
+        }
+        if let revision = await cluster.helmRevision() { health.components["helm_revision"] = String(revision) }
+        var head: String?
+        if let current {
+            let python = EnvironmentBuilder.existing(lockHash: current.lockHash, python: current.python, paths: releases.paths)?.python ?? "python3"
+            head = try? await MetadataDatabase.currentRevision(of: workspace.database(settings), python: python)
+        }
+        return LiveStatus(airflowUrl: url, health: health, dbSchemaHead: head)
+    }
+
+    /// Deletes schema Jobs a killed server left running; the coordinator then repairs the switch.
+    func reconcileAfterRestart() async {
+        _ = try? await cluster.kubectl(["delete", "job", "-l", "app.kubernetes.io/managed-by=airlock", "--field-selector", "status.successful=0",
+                                        "--ignore-not-found"], what: "Deleting unfinished schema Jobs")
+    }
+
+    // MARK: Helpers
+
+    /// The UI/API Service's ClusterIP (reachable from the node through kube-proxy) and the health URL.
+    private func healthEndpoint(for release: ReleaseRecord) async throws(AirlockError) -> (base: String, health: String) {
+        let airflow3 = Self.isAirflow3(release)
+        let service = "\(kubernetes.release)-\(airflow3 ? "api-server" : "webserver")"
+        let address = try await cluster.kubectl(["get", "service", service, "-o", "jsonpath={.spec.clusterIP}:{.spec.ports[0].port}"],
+                                                what: "Reading the Service `\(service)`").trimmingCharacters(in: .whitespacesAndNewlines)
+        let base = "http://\(address)"
+        return (base, base + (airflow3 ? "/api/v2/monitor/health" : "/health"))
+    }
+
+    static func isAirflow3(_ release: ReleaseRecord) -> Bool { (Version(release.airflowVersion)?.release.first ?? 2) >= 3 }
+
+    /// What must be healthy: the DB, the scheduler and the triggerer; on 3.x also the dag-processor (a
+    /// component of its own there; 2.x's chart runs none by default).
+    static func requiredHealth(_ release: ReleaseRecord) -> [String] {
+        ["metadatabase", "scheduler", "triggerer"] + (isAirflow3(release) ? ["dag_processor"] : [])
+    }
+
+    static func minorVersion(_ python: String) -> String { python.split(separator: ".").prefix(2).joined(separator: ".") }
+
+    /// A release's host environment: the one it was prepared with, else rebuilt from its lock.
+    private func environment(_ release: ReleaseRecord) async throws(AirlockError) -> PythonEnvironment {
+        if let known = environments[release.deployId] { return known }
+        let environment = try await releases.environment(of: release)
+        environments[release.deployId] = environment
+        return environment
+    }
+}
