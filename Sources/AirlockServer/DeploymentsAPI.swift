@@ -62,13 +62,8 @@ struct DeploymentsAPI: Sendable {
                 if let value = body.rollbackEnabled { deployment.settings.rollbackEnabled = value }
                 if let value = body.dagDeployEnabled { deployment.settings.dagDeployEnabled = value }
                 if let value = body.deployMechanism { deployment.settings.deployMechanism = value }
-                if let value = body.retentionDays {
-                    guard OpenAPIDocument.retentionDays.contains(value) else {
-                        throw JSONRequestBody.invalid("`retentionDays` must be from \(OpenAPIDocument.retentionDays.lowerBound) to \(OpenAPIDocument.retentionDays.upperBound)")
-                    }
-                    deployment.settings.retentionDays = value
-                }
                 do throws(AirlockError) {
+                    if let value = body.retentionDays { try deployment.settings.setRetentionDays(value) }
                     for key in body.removeEnvironmentVariables ?? [] { deployment.settings.removeEnvironmentVariable(key) }
                     for (key, value) in (body.environmentVariables ?? [:]).sorted(by: { $0.key < $1.key }) {
                         try deployment.settings.setEnvironmentVariable(key, to: value)

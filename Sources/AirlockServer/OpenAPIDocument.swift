@@ -22,7 +22,7 @@ enum OpenAPIDocument {
     static let offsets = 0...1_000_000_000
     static let deployPageLimits = 1...500
     static let auditLimits = 1...1000
-    static let retentionDays = 1...36_500
+    static let retentionDays = DeploymentSettings.retentionDaysRange
     /// `EnvironmentVariables.validateKey` as JSON Schema: the POSIX name of at most 256 characters, not one the deploy owns.
     static let environmentVariableNameSchema = #"{"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,255}$", "not": {"enum": ["#
         + EnvironmentVariables.deployOwnedKeys.sorted().map { "\"\($0)\"" }.joined(separator: ", ") + "]}}"
@@ -226,7 +226,8 @@ enum OpenAPIDocument {
       "patch": {"summary": "Update settings: rollback, DAG deploy, retention, deploy mechanism, environment variables (admin)", "security": [{"bearer": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
           "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"},
-          "retentionDays": {"type": "integer", "minimum": \#(retentionDays.lowerBound), "maximum": \#(retentionDays.upperBound)},
+          "retentionDays": {"type": "integer", "minimum": \#(retentionDays.lowerBound), "maximum": \#(retentionDays.upperBound),
+            "description": "days a deploy stays eligible for rollback (the retention window; default \#(DeploymentSettings.defaultRetentionDays)); past it only the latest earlier deploy stays eligible"},
           "deployMechanism": {"type": "string", "enum": ["image", "dag-only", "nfs", "git-sync"]},
           "environmentVariables": {"type": "object", "description": "added or changed; values of secret-looking names are masked in responses",
             "propertyNames": \#(environmentVariableNameSchema), "additionalProperties": \#(environmentVariableValueSchema)},

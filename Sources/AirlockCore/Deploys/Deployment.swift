@@ -39,6 +39,18 @@ public struct DeploymentSettings: Hashable, Codable, Sendable {
     public var kubernetes: KubernetesSettings?
 
     public static let defaultRetentionDays = 90
+    /// The retention windows a deployment may have: at least a day (a shorter one would expire the
+    /// deploy just made), at most a hundred years.
+    public static let retentionDaysRange = 1...36_500
+
+    /// Sets the retention window, refusing one outside `retentionDaysRange` (`.usage`). The API, the
+    /// Settings page and the CLI all come here, so the bounds live in one place.
+    public mutating func setRetentionDays(_ days: Int) throws(AirlockError) {
+        guard Self.retentionDaysRange.contains(days) else {
+            throw .usage("The retention window is from \(Self.retentionDaysRange.lowerBound) to \(Self.retentionDaysRange.upperBound) days (got \(days))")
+        }
+        retentionDays = days
+    }
 
     public init(rollbackEnabled: Bool = false, dagDeployEnabled: Bool = true, deployMechanism: DeployMechanism = .image,
                 retentionDays: Int = DeploymentSettings.defaultRetentionDays, environmentVariables: [String: String] = [:],
