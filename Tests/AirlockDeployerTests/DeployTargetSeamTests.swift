@@ -25,8 +25,12 @@ import Testing
             self.releases = releases
         }
 
+        /// How long `start` takes: long enough that two unserialised switches would interleave their steps.
+        private var startDelay: Duration = .zero
+
         func failHealth(of deployId: String) { unhealthy.insert(deployId) }
         func clearSteps() { steps = [] }
+        func slowStarts(_ delay: Duration) { startDelay = delay }
 
         func prepare(_ request: ReleaseRequest, settings: DeploymentSettings,
                      progress: @escaping @Sendable (String) async -> Void) async throws(AirlockError) -> ReleaseRecord {
@@ -53,6 +57,7 @@ import Testing
 
         func start(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
             steps.append("start \(release.airflowVersion)")
+            if startDelay > .zero { try? await Task.sleep(for: startDelay) }
             running = release
         }
 
