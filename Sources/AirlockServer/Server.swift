@@ -59,7 +59,9 @@ public enum AirlockServerBuilder {
         // The web UI first: the middleware added below (JSON errors, bearer tokens for reads) are the API's.
         let api = DeploymentsAPI(store: store, artifacts: ArtifactStore(root: configuration.dataDirectory.appendingPathComponent("artifacts")),
                                  coordinator: coordinator, readsNeedToken: configuration.requireTokenForReads,
-                                 pages: (store as? ChangeCountingStore)?.pages)
+                                 // Other servers on a shared (PostgreSQL) history write it too, unseen by this server's
+                                 // write count: no page is reused there (one is only as fresh as the last local write).
+                                 pages: (store as? ChangeCountingStore).flatMap { $0.isSharedByServers ? nil : $0.pages })
         WebUI(api: api, readsNeedSignIn: configuration.requireTokenForReads).register(on: router)
         router.add(middleware: UnroutedRequestMiddleware(routes: OpenAPIDocument.routes))
         if configuration.requireTokenForReads {
