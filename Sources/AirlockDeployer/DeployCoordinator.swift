@@ -343,7 +343,10 @@ public actor DeployCoordinator {
                                        python: release.python, lockHash: release.lockHash, projectDigest: job.imageDigest)
             deploy.dagBundleVersion = job.dagsDigest
             deploy = try await store.updateDeploy(deploy)
-            try await switchTo(deploy, job, release: release, on: target, deployment: deployment, workspace: workspace)
+            // What a holder of the lock that died left half done (another server, on a shared history) is
+            // repaired before this switch starts from it.
+            let repaired = try await repairLeftovers(deployment, on: target, atServerStart: false, except: deploy.id)
+            try await switchTo(deploy, job, release: release, on: target, deployment: repaired, workspace: workspace)
         } catch {
             // The store itself failed: nothing more can be recorded.
             say(job.deployId, "The deploy could not be recorded: \(error)")
@@ -487,28 +490,7 @@ public actor DeployCoordinator {
     private func reconcile(_ deployment: Deployment, on target: any DeployTarget) async throws(AirlockError) {
         let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
         await target.reconcileAfterRestart()
-        var deployment = deployment
-        if let journal: OperationJournal = DeploymentWorkspace.read(workspace.journalFile) {
-            if deployment.currentDeployId != journal.deployId {
-                // Cut short before it was recorded: put the database back as the previous deploy left it.
-                if let file = journal.backupFile, let previous = currentRelease(deployment, workspace: workspace) {
-                    let revision = try? await target.schemaRevision(using: previous, settings: deployment.settings)
-                    if revision != previous.schemaHead {
-                        try await target.restoreDatabase(from: workspace.backups.appendingPathComponent(file), using: previous,
-                                                         settings: deployment.settings)
-                    }
-                }
-            }
-            try? FileManager.default.removeItem(at: workspace.journalFile)
-            deployment = try await store.deployment(id: deployment.id) ?? deployment
-        }
-        // `DEPLOYING` under the lock: its server died (`run`). `INITIALIZED`: this server's upload or queue that
-        // died with it, unless other servers share the history (then it may be one of theirs, still going).
-        for deploy in try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 20).deploys
-        where deploy.status == .deploying || (deploy.status == .initialized && !store.isSharedByServers) {
-            try await store.markFailed(deployId: deploy.id, reason: "Interrupted: the Airlock server stopped during this deploy; the deployment runs its current deploy again",
-                                       actor: "airlock")
-        }
+        let deployment = try await repairLeftovers(deployment, on: target, atServerStart: true, except: nil)
         try await prune(deploymentId: deployment.id)
         guard let running = currentRelease(deployment, workspace: workspace) else { return }
         let current = deployment
@@ -524,6 +506,50 @@ public actor DeployCoordinator {
                 FileHandle.standardError.write(Data("airlock: deployment `\(current.name)` could not be started again: \(error)\n".utf8))
             }
         }
+    }
+
+    /// Undoes what a holder of the deployment's lock left when it died mid-switch: the journal's switch (the
+    /// metadata DB put back from its backup unless the deploy was recorded) and its `DEPLOYING` deploy marked
+    /// `FAILED`. Runs holding the lock, at a server's start (`reconcile`) and before every switch, because on a
+    /// shared history the server that died may not be this one and the next to take the lock repairs it, once:
+    /// the journal is gone and the deploy `FAILED` for whoever comes after. `atServerStart` also marks the
+    /// `INITIALIZED` deploys a lone server's death left; a job first stops what the dead holder left running.
+    /// Returns the deployment as stored afterwards.
+    private func repairLeftovers(_ deployment: Deployment, on target: any DeployTarget, atServerStart: Bool,
+                                 except runningDeployId: String?) async throws(AirlockError) -> Deployment {
+        let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
+        let journal: OperationJournal? = DeploymentWorkspace.read(workspace.journalFile)
+        // `DEPLOYING` under the lock: its server died (`run`). `INITIALIZED`: this server's upload or queue that
+        // died with it, unless other servers share the history (then it may be one of theirs, still going).
+        let interrupted = try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 20).deploys.filter { deploy in
+            deploy.id != runningDeployId
+                && (deploy.status == .deploying || (atServerStart && deploy.status == .initialized && !store.isSharedByServers))
+        }
+        guard journal != nil || !interrupted.isEmpty else { return deployment }
+        if !atServerStart {
+            await target.stop()
+            await target.reconcileAfterRestart()
+        }
+        var deployment = deployment
+        if let journal {
+            if deployment.currentDeployId != journal.deployId {
+                // Cut short before it was recorded: put the database back as the previous deploy left it.
+                if let file = journal.backupFile, let previous = currentRelease(deployment, workspace: workspace) {
+                    let revision = try? await target.schemaRevision(using: previous, settings: deployment.settings)
+                    if revision != previous.schemaHead {
+                        try await target.restoreDatabase(from: workspace.backups.appendingPathComponent(file), using: previous,
+                                                         settings: deployment.settings)
+                    }
+                }
+            }
+            try? FileManager.default.removeItem(at: workspace.journalFile)
+            deployment = try await store.deployment(id: deployment.id) ?? deployment
+        }
+        for deploy in interrupted {
+            try await store.markFailed(deployId: deploy.id, reason: "Interrupted: the Airlock server stopped during this deploy; the deployment runs its current deploy again",
+                                       actor: "airlock")
+        }
+        return deployment
     }
 }
 

@@ -110,20 +110,15 @@ import Testing
         await servers.storeB.shutdown()
     }
 
-    /// A server that died mid-switch left its deploy `DEPLOYING` and its journal (here: after the backup,
-    /// before the migration). Two servers start at once and reconcile: the repair is made once — one
-    /// restore, one `FAILED` — and the other server finds nothing left to repair.
-    @Test(.timeLimit(.minutes(3))) func reconciliationOfADeadServersSwitchRunsOnce() async throws {
-        guard let servers = try await Self.servers() else { return }
-        defer { try? FileManager.default.removeItem(at: servers.data) }
-        let (a, b, target) = (servers.a, servers.b, servers.target)
+    /// #1 (2.10.5) deployed through server A, then what a server that died mid-switch leaves (here: after
+    /// the backup, during the migration): #2 `DEPLOYING`, a backup of #1's DB head, the journal naming
+    /// both, and a DB no longer at #1's head. Returns the deployment's workspace.
+    static func leaveADeadServersSwitch(_ servers: Servers) async throws -> DeploymentWorkspace {
+        let (a, target) = (servers.a, servers.target)
         try await Self.create("d1", in: servers.storeA)
         let deployment = try #require(try await servers.storeA.deployment(id: "dep"))
         _ = try await a.finalize(deployId: "d1", deployment: deployment, imageDigest: servers.old, dagsDigest: nil, actor: "ci")
         await a.waitForIdle(deploymentId: "dep")
-
-        // What the dead server left: #2 DEPLOYING, a backup of #1's DB head, the journal naming both, a DB
-        // migrated half-way (the target's head is not #1's any more).
         try await Self.create("d2", in: servers.storeA)
         var dying = try #require(try await servers.storeA.deploy(id: "d2"))
         dying.status = .deploying
@@ -137,6 +132,16 @@ import Testing
         try DeploymentWorkspace.write(OperationJournal(deployId: "d2", previousDeployId: "d1", backupFile: backup.lastPathComponent),
                                       to: workspace.journalFile)
         await target.clearSteps()
+        return workspace
+    }
+
+    /// Two servers start at once after another died mid-switch and reconcile: the repair is made once —
+    /// one restore, one `FAILED` — and the other server finds nothing left to repair.
+    @Test(.timeLimit(.minutes(3))) func reconciliationOfADeadServersSwitchRunsOnce() async throws {
+        guard let servers = try await Self.servers() else { return }
+        defer { try? FileManager.default.removeItem(at: servers.data) }
+        let (a, b, target) = (servers.a, servers.b, servers.target)
+        let workspace = try await Self.leaveADeadServersSwitch(servers)
 
         async let reconcileA: Void = a.reconcile()
         async let reconcileB: Void = b.reconcile()
@@ -151,6 +156,31 @@ import Testing
         let failures = try await servers.storeB.auditEvents(deploymentId: "dep").filter { $0.outcome == .failed && $0.afterDeployId == "d2" }
         #expect(failures.count == 1, "one server marked the dead server's deploy FAILED")
         #expect(try await servers.storeA.deployment(id: "dep")?.currentDeployId == "d1")
+        #expect(!FileManager.default.fileExists(atPath: workspace.journalFile.path))
+        await servers.storeA.shutdown()
+        await servers.storeB.shutdown()
+    }
+
+    /// A server that keeps running repairs a dead server's switch when it next takes the deployment's lock,
+    /// not only at its own restart: the next deploy through it stops what ran, puts the DB back from the
+    /// backup, marks the dead server's deploy `FAILED`, and then switches from #1's state.
+    @Test(.timeLimit(.minutes(3))) func theNextDeployThroughAnotherServerRepairsADeadServersSwitchFirst() async throws {
+        guard let servers = try await Self.servers() else { return }
+        defer { try? FileManager.default.removeItem(at: servers.data) }
+        let (b, target) = (servers.b, servers.target)
+        let workspace = try await Self.leaveADeadServersSwitch(servers)
+
+        try await Self.create("d3", in: servers.storeB)
+        let deployment = try #require(try await servers.storeB.deployment(id: "dep"))
+        _ = try await b.finalize(deployId: "d3", deployment: deployment, imageDigest: servers.new, dagsDigest: nil, actor: "ci")
+        await b.waitForIdle(deploymentId: "dep")
+
+        let steps = await target.steps
+        #expect(steps == ["prepare 3.0.6", "stop", "reconcile", "revision", "restore to \(Self.head2)"]
+                + Self.switchSteps(to: "3.0.6", from: Self.head2, previous: "2.10.5").dropFirst(), "\(steps)")
+        #expect(try await servers.storeB.deploy(id: "d2")?.status == .failed)
+        #expect(try await servers.storeB.deploy(id: "d3")?.status == .deployed)
+        #expect(try await servers.storeA.deployment(id: "dep")?.currentDeployId == "d3")
         #expect(!FileManager.default.fileExists(atPath: workspace.journalFile.path))
         await servers.storeA.shutdown()
         await servers.storeB.shutdown()
