@@ -60,6 +60,19 @@ import Testing
         #expect(ChildProcessGroups.killProcesses(withEnvironmentEntry: entry) == 0)
     }
 
+    /// A child that exits leaving a daemon behind (own session, holding every descriptor it inherited, as a
+    /// DAG file's `os.system("setsid … &")` does) returns at once, and the daemon is gone: the run waited
+    /// for the daemon's whole life before.
+    @Test(.timeLimit(.minutes(2))) func aDaemonLeftBehindNeitherHoldsTheRunNorSurvivesIt() async throws {
+        let marker = "5\(Int.random(in: 100_000...999_999)).5"
+        let started = Date()
+        let output = try await ProcessRunner.run("/bin/sh", ["-c", "setsid sleep \(marker) > /dev/null 2>&1 < /dev/null & echo started"], timeout: 120)
+        #expect(output.succeeded && output.stdout.contains("started"))
+        #expect(Date().timeIntervalSince(started) < 30, "the run waited \(Date().timeIntervalSince(started)) s for the daemon")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(Self.running(marker).isEmpty, "left running: \(Self.running(marker))")
+    }
+
     /// Processes (not zombies) whose command line contains `text`.
     static func running(_ text: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> String? in

@@ -64,10 +64,12 @@ public enum ProcessRunner {
         }
         process.standardInput = FileHandle.nullDevice
 
-        let timedOut = TimeoutFlag()
+        let timedOut = SetOnceFlag()
+        let finished = SetOnceFlag()
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 process.terminationHandler = { ended in
+                    finished.set()
                     ChildProcessGroups.shared.ended(ended.processIdentifier)
                     continuation.resume()
                 }
@@ -79,6 +81,7 @@ public enum ProcessRunner {
                 let pid = process.processIdentifier
                 ChildProcessGroups.shared.started(pid)
                 if !process.isRunning { ChildProcessGroups.shared.ended(pid) }  // ended before it was registered
+                releaseWhenOnlyDescendantsRemain(pid, environmentEntry: "TMPDIR=\(childTemporary.path)", finished: finished)
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
                     if process.isRunning {
                         timedOut.set()
@@ -94,6 +97,26 @@ public enum ProcessRunner {
         let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
         return ProcessOutput(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut.value, limit: timeout)
+    }
+
+    /// Kills what the child left running once the child itself has exited, so its end is reported.
+    ///
+    /// Foundation learns that a child ended from a socket the child inherits, not from `SIGCHLD`: a
+    /// process the child left behind (a DAG file's `os.system("setsid … &")`, outside every group)
+    /// holds that socket, and the run waited for it — 6 min 23 s for a DAG file that started a
+    /// 377-second daemon. Checked every half second: when the child is a zombie (exited, not yet reaped)
+    /// or gone, every process still carrying this run's `TMPDIR` is killed.
+    private static func releaseWhenOnlyDescendantsRemain(_ pid: pid_t, environmentEntry: String, finished: SetOnceFlag) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) {
+            if finished.value { return }
+            let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)).flatMap { stat in
+                stat.lastIndex(of: ")").flatMap { stat[stat.index(after: $0)...].split(separator: " ").first }
+            }
+            if state == nil || state == "Z" {
+                ChildProcessGroups.killProcesses(withEnvironmentEntry: environmentEntry)
+            }
+            releaseWhenOnlyDescendantsRemain(pid, environmentEntry: environmentEntry, finished: finished)
+        }
     }
 
     /// Starts `process` from a fresh thread whose signal mask is empty, and returns the error text
@@ -130,7 +153,8 @@ public enum ProcessRunner {
     }
 }
 
-private final class TimeoutFlag: @unchecked Sendable {
+/// A flag set once, read from any thread (a time limit was hit; the child's end was reported).
+private final class SetOnceFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
     func set() { lock.lock(); flag = true; lock.unlock() }
