@@ -67,6 +67,19 @@ final class RunningServer: @unchecked Sendable {
         return (data, (response as? HTTPURLResponse)?.statusCode ?? 0)
     }
 
+    /// One API request with a JSON body and a bearer token; the response body and status.
+    func send(_ method: String, _ path: String, json: String? = nil, token: String?) async throws -> (data: Data, status: Int) {
+        var request = URLRequest(url: try #require(URL(string: url + path)))
+        request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let json {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(json.utf8)
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return (data, (response as? HTTPURLResponse)?.statusCode ?? 0)
+    }
+
     /// Waits until the process is gone (after a fault-injected SIGKILL), without `waitUntilExit()`.
     func waitUntilGone(timeout: Double = 600) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
