@@ -25,8 +25,8 @@ import Testing
     /// Two stores on one new database, and where the lock is outside the store (the SQLite lock file, the
     /// PostgreSQL database name); nil when PostgreSQL is not configured.
     static func twoStores(_ kind: String) async throws -> (a: any DeployHistoryStore, b: any DeployHistoryStore, folder: URL, database: String)? {
-        let folder = try TestSupport.scratchFolder("airlock-lock")
         if kind == "sqlite" {
+            let folder = try TestSupport.scratchFolder("airlock-lock")
             let path = folder.appendingPathComponent("airlock.sqlite").path
             return (try SQLiteDeployHistoryStore(path: path), try SQLiteDeployHistoryStore(path: path), folder, "")
         }
@@ -36,6 +36,7 @@ import Testing
         }
         let database = try await server.createDatabase()
         let url = server.url(database: database)
+        let folder = try TestSupport.scratchFolder("airlock-lock")
         return (try await PostgresDeployHistoryStore.connect(url: url), try await PostgresDeployHistoryStore.connect(url: url), folder, database)
     }
 
