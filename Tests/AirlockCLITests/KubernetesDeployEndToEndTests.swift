@@ -1,0 +1,186 @@
+import AirlockTestSupport
+import AirlockToolchain
+import Foundation
+import Testing
+
+/// The Kubernetes target on real pods (issue #13): `airlock server` builds each deploy's image, pushes it
+/// to the test cluster's registry and installs Airflow with Helm (the project's test chart); the
+/// metadata DB is a PostgreSQL the pods reach on the node address. Skips when the test cluster is not
+/// running (`scripts/k8s-test-cluster start`).
+@Suite(.serialized) struct KubernetesDeployEndToEndTests {
+    static let kubeconfig = "/run/airlock-k8s/admin.kubeconfig"
+
+    /// kubectl of the test cluster and its Helm, or nil when the cluster is not running.
+    static func tools() -> (kubectl: String, helm: String)? {
+        guard FileManager.default.fileExists(atPath: kubeconfig),
+              let bin = try? String(contentsOfFile: "/run/airlock-k8s/bin", encoding: .utf8) else { return nil }
+        let cache = ProcessInfo.processInfo.environment["AIRLOCK_K8S_CACHE"] ?? NSHomeDirectory() + "/.cache/airlock-k8s"
+        let kubectl = bin.trimmingCharacters(in: .whitespacesAndNewlines) + "/kubectl", helm = cache + "/helm/v3.17.1/helm"
+        guard FileManager.default.isExecutableFile(atPath: kubectl), FileManager.default.isExecutableFile(atPath: helm) else { return nil }
+        return (kubectl, helm)
+    }
+
+    /// A throwaway PostgreSQL on the node address 10.99.0.1 (trust auth), which both this host and the
+    /// cluster's pods reach; stopped and removed by `stop()`.
+    final class NodePostgres: @unchecked Sendable {
+        let folder: URL
+        let port: Int
+        let bin: String
+
+        init() async throws {
+            bin = try #require(try FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")
+                .sorted { $0.compare($1, options: .numeric) == .orderedAscending }.last.map { "/usr/lib/postgresql/\($0)/bin" },
+                "PostgreSQL server binaries (Debian package postgresql)")
+            folder = URL(fileURLWithPath: "/tmp/airlock-k8s-pg-\(UUID().uuidString.prefix(8))")
+            port = try LoopbackPort.free()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+            let data = folder.appendingPathComponent("data").path
+            let initdb = try await owner(bin + "/initdb", ["-D", data, "-A", "trust", "-U", "airlock", "--no-sync"])
+            #expect(initdb.succeeded, "initdb: \(initdb.stderr)")
+            let hba = try FileHandle(forWritingTo: URL(fileURLWithPath: data + "/pg_hba.conf"))
+            hba.seekToEndOfFile()
+            hba.write(Data("host all all 0.0.0.0/0 trust\n".utf8))
+            try hba.close()
+            let start = try await owner(bin + "/pg_ctl", ["-D", data, "-l", folder.path + "/log", "-w", "-t", "120", "-o",
+                                                          "-c listen_addresses=10.99.0.1 -p \(port) -k \(folder.path) -c fsync=off -c max_connections=200",
+                                                          "start"])
+            #expect(start.succeeded, "pg_ctl start: \(start.stderr)")
+        }
+
+        var url: String { "postgresql://airlock@10.99.0.1:\(port)/airflow_k8s" }
+
+        /// Runs a server tool as the cluster's owner. Through Python's `close_fds`: the server `pg_ctl`
+        /// leaves running must not inherit the descriptor Foundation watches for the child's exit.
+        private func owner(_ tool: String, _ arguments: [String]) async throws -> ProcessOutput {
+            let command = (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [tool] + arguments
+            return try await ProcessRunner.run("/usr/bin/python3", ["-c", "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], close_fds=True).returncode)"] + command,
+                                               timeout: 180)
+        }
+
+        func stop() async {
+            _ = try? await owner(bin + "/pg_ctl", ["-D", folder.appendingPathComponent("data").path, "-m", "fast", "-w", "stop"])
+            try? FileManager.default.removeItem(at: folder)
+        }
+    }
+
+    /// The issue's scenario on pods: deploy 2.10.5, deploy 3.0.6 (migrated by a Job, backed up first), roll
+    /// back to #1 (downgraded by a Job with the 3.0.6 image before the switch; the pods run #1's digest).
+    @Test(.timeLimit(.minutes(60))) func deployUpgradeAndRollBackOnPods() async throws {
+        guard let tools = Self.tools() else { return }  // no test cluster: skipped
+        let postgres = try await NodePostgres()
+        let suffix = String(UUID().uuidString.lowercased().prefix(6))
+        let namespace = "airlock-e2e-\(suffix)"
+        func kubectl(_ arguments: [String]) async throws -> String {
+            let output = try await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "--namespace", namespace] + arguments, timeout: 120)
+            #expect(output.succeeded, "kubectl \(arguments.joined(separator: " ")): \(output.stderr)")
+            return output.stdout
+        }
+        func helm(_ arguments: [String]) async throws -> String {
+            let output = try await ProcessRunner.run(tools.helm, arguments + ["--kubeconfig", Self.kubeconfig, "--namespace", namespace], timeout: 120)
+            #expect(output.succeeded, "helm \(arguments.joined(separator: " ")): \(output.stderr)")
+            return output.stdout
+        }
+        let session = try await DeployEndToEndTests.start(environment: ["AIRLOCK_KUBECTL": tools.kubectl, "AIRLOCK_HELM": tools.helm])
+        defer { session.server.stop() }
+        let scratch = try TestSupport.scratchFolder("airlock-k8s-e2e")
+        let values = scratch.appendingPathComponent("values.yaml")
+        try """
+        # The user's values: passed to Helm as written. A loaded 2-core machine migrates and starts slowly.
+        apiServer:
+          waitForMigrations: {migrationsWaitTimeout: 600}
+          env: [{name: AIRFLOW__API__WORKERS, value: "1"}]
+        webserver:
+          waitForMigrations: {migrationsWaitTimeout: 600}
+          env: [{name: AIRFLOW__WEBSERVER__WORKERS, value: "1"}]
+        scheduler: {waitForMigrations: {migrationsWaitTimeout: 600}}
+        triggerer: {waitForMigrations: {migrationsWaitTimeout: 600}}
+        dagProcessor: {waitForMigrations: {migrationsWaitTimeout: 600}}
+        """.write(to: values, atomically: true, encoding: .utf8)
+        let chart = TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/airflow-chart").path
+        let create = ["deployment", "create", "prod", "--target", "kubernetes", "--kubeconfig", Self.kubeconfig, "--release", "prod",
+                      "--chart", chart, "--registry", "localhost:5000/airlock/e2e-\(suffix)", "--metadata-db", postgres.url,
+                      "--values", values.path]
+
+        // Bad input is a usage error naming the field; nothing is created.
+        let bad = try await session.airlock(create + ["--namespace", "Bad_Namespace"])
+        #expect(bad.status == 2 && bad.stderr.contains("namespace"), "\(bad.status) \(bad.stderr)")
+        let missing = try await session.airlock(Array(create.dropLast(2)).filter { $0 != "--kubeconfig" && $0 != Self.kubeconfig } + ["--namespace", namespace])
+        #expect(missing.status == 2 && missing.stderr.contains("--kubeconfig"), "\(missing.status) \(missing.stderr)")
+        let created = try await session.airlock(create + ["--namespace", namespace])
+        #expect(created.status == 0, "\(created.stderr)")
+
+        var started = Date()
+        let project = try DeployEndToEndTests.project(airflow: "2.10.5")
+        let first = try await session.deploy(project, "2.10.5 on Kubernetes")
+        let firstSeconds = Date().timeIntervalSince(started)
+        #expect(first.status == 0, "\(first.stderr)\n\(session.server.log)")
+        var status = try await session.status()
+        #expect(DeployEndToEndTests.health(status) == "healthy" && status["dbSchemaHead"] as? String == DeployEndToEndTests.head2, "\(status)")
+        let digest1 = try await helmDigest(helm)
+        #expect(try await podImages(kubectl) == ["localhost:5000/airlock/e2e-\(suffix)@\(digest1)"])
+
+        started = Date()
+        _ = try DeployEndToEndTests.project(airflow: "3.0.6", into: project)
+        let second = try await session.deploy(project, "3.0.6 on Kubernetes")
+        let secondSeconds = Date().timeIntervalSince(started)
+        #expect(second.status == 0, "\(second.stderr)\n\(session.server.log)")
+        status = try await session.status()
+        #expect(DeployEndToEndTests.health(status) == "healthy" && status["dbSchemaHead"] as? String == DeployEndToEndTests.head3, "\(status)")
+        let digest2 = try await helmDigest(helm)
+        #expect(digest2 != digest1)
+        #expect(try await podImages(kubectl) == ["localhost:5000/airlock/e2e-\(suffix)@\(digest2)"])
+        let workspaces = session.server.dataDirectory.appendingPathComponent("deployments")
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: workspaces.path).contains { $0.hasSuffix(".dump") }, "a pg_dump backup before the migration")
+
+        #expect(try await session.airlock(["deployment", "settings", "prod", "--rollback-enabled", "true"]).status == 0)
+        started = Date()
+        let rollback = try await session.airlock(["rollback", "--deployment", "prod", "1", "--description", "Back to 2.10.5 on Kubernetes", "--yes"])
+        let rollbackSeconds = Date().timeIntervalSince(started)
+        #expect(rollback.status == 0, "\(rollback.stderr)\n\(session.server.log)")
+        status = try await session.status()
+        #expect(DeployEndToEndTests.health(status) == "healthy", "\(status)")
+        #expect(status["dbSchemaHead"] as? String == DeployEndToEndTests.head2, "the DB was downgraded to 2.10.5's head")
+        #expect(try await helmDigest(helm) == digest1, "the rollback redeployed #1's image by digest")
+        #expect(try await podImages(kubectl) == ["localhost:5000/airlock/e2e-\(suffix)@\(digest1)"])
+        #expect(try await session.deploys().count == 3)
+        let history = try JSONSerialization.jsonObject(with: Data(try await helm(["history", "prod", "-o", "json"]).utf8)) as? [[String: Any]] ?? []
+        #expect(history.count == 3, "one Helm revision per deploy: \(history)")
+
+        // The downgrade ran as a Job with 3.0.6's image, and finished before the switch (Helm revision 3).
+        let jobs = try JSONSerialization.jsonObject(with: Data(try await kubectl(["get", "jobs", "-l", "app.kubernetes.io/managed-by=airlock", "-o", "json"]).utf8)) as? [String: Any]
+        let downgrade = (jobs?["items"] as? [[String: Any]] ?? []).first { (($0["metadata"] as? [String: Any])?["name"] as? String)?.hasPrefix("airlock-downgrade-") == true }
+        let spec = ((downgrade?["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
+        let jobImage = (spec?["containers"] as? [[String: Any]])?.first?["image"] as? String
+        #expect(jobImage == "localhost:5000/airlock/e2e-\(suffix)@\(digest2)", "downgraded with the 3.0.6 image")
+        let completion = ((downgrade?["status"] as? [String: Any])?["completionTime"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }
+        let revision3 = (history.last?["updated"] as? String).flatMap { text -> Date? in
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return formatter.date(from: text.replacingOccurrences(of: #"(\.\d{3})\d*"#, with: "$1", options: .regularExpression))
+        }
+        if let completion, let revision3 {
+            #expect(completion <= revision3.addingTimeInterval(1), "the downgrade Job finished before Helm switched")
+        } else {
+            Issue.record("no downgrade Job completion (\(String(describing: downgrade?["status"]))) or Helm revision time (\(history.last ?? [:]))")
+        }
+        print("kubernetes e2e: deploy 2.10.5 \(Int(firstSeconds)) s, deploy 3.0.6 \(Int(secondSeconds)) s, rollback \(Int(rollbackSeconds)) s")
+
+        _ = try? await ProcessRunner.run(tools.helm, ["uninstall", "prod", "--kubeconfig", Self.kubeconfig, "--namespace", namespace, "--wait"], timeout: 300)
+        _ = try? await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "delete", "namespace", namespace, "--wait=false"], timeout: 120)
+        await postgres.stop()
+    }
+
+    /// The digest Helm's current values give the image (`images.airflow.digest`).
+    private func helmDigest(_ helm: (_ arguments: [String]) async throws -> String) async throws -> String {
+        let values = try JSONSerialization.jsonObject(with: Data(try await helm(["get", "values", "prod", "-o", "json"]).utf8)) as? [String: Any]
+        let digest = ((values?["images"] as? [String: Any])?["airflow"] as? [String: Any])?["digest"] as? String
+        return try #require(digest)
+    }
+
+    /// Every image the release's Airflow pods run (containers and init containers).
+    private func podImages(_ kubectl: (_ arguments: [String]) async throws -> String) async throws -> Set<String> {
+        let text = try await kubectl(["get", "pods", "-l", "release=prod,tier=airflow", "-o",
+                                      "jsonpath={range .items[*]}{.spec.containers[*].image} {.spec.initContainers[*].image} {end}"])
+        return Set(text.split(separator: " ").map(String.init))
+    }
+}
