@@ -1,6 +1,9 @@
 import AirlockTestSupport
 import AirlockToolchain
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// The Kubernetes target on real pods (issue #13): `airlock server` builds each deploy's image, pushes it
@@ -61,6 +64,38 @@ import Testing
             _ = try? await owner(bin + "/pg_ctl", ["-D", folder.appendingPathComponent("data").path, "-m", "fast", "-w", "stop"])
             try? FileManager.default.removeItem(at: folder)
         }
+    }
+
+    /// Creating a Kubernetes deployment through the API checks its settings (no cluster needed): 400
+    /// naming the field, and a local deployment cannot carry Kubernetes settings.
+    @Test(.timeLimit(.minutes(5))) func createRefusesBadKubernetesSettings() async throws {
+        let session = try await DeployEndToEndTests.start()
+        defer { session.server.stop() }
+        let kubernetes = #"{"kubeconfig": "/k", "namespace": "airflow", "release": "prod", "chart": "/c", "registry": "localhost:5000/a/prod"}"#
+        for (body, field) in [
+            (#"{"name": "k", "target": "kubernetes", "metadataDatabaseUrl": "postgresql://u@h/d"}"#, "kubernetes"),
+            (#"{"name": "k", "target": "kubernetes", "kubernetes": \#(kubernetes)}"#, "metadataDatabaseUrl"),
+            (#"{"name": "k", "target": "kubernetes", "metadataDatabaseUrl": "postgresql://u@h/d", "kubernetes": \#(kubernetes.replacingOccurrences(of: "\"prod\"", with: "\"Prod\""))}"#, "release"),
+            (#"{"name": "k", "kubernetes": \#(kubernetes)}"#, "kubernetes"),
+            (#"{"name": "k", "target": "kubernetes", "metadataDatabaseUrl": "postgresql://u@h/d", "kubernetes": {"namespace": "airflow"}}"#, "kubeconfig"),
+        ] {
+            var request = URLRequest(url: try #require(URL(string: session.server.url + "/api/v1/deployments")))
+            request.httpMethod = "POST"
+            request.setValue("Bearer \(try session.server.adminToken)", forHTTPHeaderField: "Authorization")
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            let (data, response) = try await URLSession.shared.upload(for: request, from: Data(body.utf8))
+            let text = String(decoding: data, as: UTF8.self)
+            #expect((response as? HTTPURLResponse)?.statusCode == 400 && text.contains(field), "\(body): \(text)")
+        }
+        let created = try await session.airlock(["deployment", "create", "k", "--target", "kubernetes", "--kubeconfig", "/k", "--namespace", "airflow",
+                                                 "--release", "prod", "--chart", "/c", "--registry", "localhost:5000/a/prod",
+                                                 "--metadata-db", "postgresql://u@h/d", "--values", "/v.yaml"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let deployment = try await session.server.json("/api/v1/deployments/k")
+        let settings = (deployment["settings"] as? [String: Any])?["kubernetes"] as? [String: Any]
+        #expect(settings?["release"] as? String == "prod" && settings?["valuesFile"] as? String == "/v.yaml", "\(deployment)")
+        let local = try await session.airlock(["deployment", "create", "l", "--namespace", "airflow"])
+        #expect(local.status == 2 && local.stderr.contains("--target kubernetes"), "\(local.stderr)")
     }
 
     /// The issue's scenario on pods: deploy 2.10.5, deploy 3.0.6 (migrated by a Job, backed up first), roll
