@@ -178,6 +178,25 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
             "CREATE INDEX audit_events_actor ON audit_events (actor, seq)",
             "CREATE INDEX audit_events_action ON audit_events (action, seq)",
         ]),
+        // Deploy History search index: trigram GIN indexes (pg_trgm) on the searched text, so `ILIKE '%…%'`
+        // of three or more characters reads the rows that contain it instead of scanning the history. The
+        // extension needs the right to create it (trusted since PostgreSQL 13: the database owner may);
+        // where it cannot be had, the block's own subtransaction undoes it, nothing is created, and
+        // searches scan as before.
+        ("v3", [
+            """
+            DO $$
+            BEGIN
+                CREATE EXTENSION IF NOT EXISTS pg_trgm;
+                CREATE INDEX deploys_search_description ON deploys USING gin (description gin_trgm_ops);
+                CREATE INDEX deploys_search_created_by ON deploys USING gin (created_by gin_trgm_ops);
+                CREATE INDEX deploys_search_airflow_version ON deploys USING gin ((image::jsonb ->> 'airflowVersion') gin_trgm_ops);
+                CREATE INDEX deploys_search_runtime_version ON deploys USING gin ((image::jsonb ->> 'runtimeVersion') gin_trgm_ops);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE NOTICE 'pg_trgm is not available (%): Deploy History searches scan the history', SQLERRM;
+            END $$
+            """,
+        ]),
     ]
 
     /// Applies pending migrations in one transaction. A transaction-scoped advisory lock makes two

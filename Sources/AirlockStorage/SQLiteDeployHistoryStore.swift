@@ -15,6 +15,8 @@ import GRDB
 ///   and serves history lists.
 /// - `audit_events` — append-only: triggers abort any UPDATE or DELETE; `seq` is the append order.
 /// - `api_tokens` — the SHA-256 of the secret only.
+/// - `deploys_search` (`v3`) — an FTS5 trigram index of the text Deploy History's search reads, kept by
+///   triggers on `deploys`; `deploys_search_keys` maps each deploy to its index row.
 ///
 /// Dates are Unix seconds (`REAL`) in columns and in JSON. Every write is one IMMEDIATE transaction
 /// (GRDB's default for writes), so a crash leaves either all of a change or none of it.
@@ -158,6 +160,51 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
                 -- The audit log's filters (newest first within an actor or an action).
                 CREATE INDEX audit_events_actor ON audit_events (actor, seq);
                 CREATE INDEX audit_events_action ON audit_events (action, seq);
+                """)
+        }
+        // Deploy History search index: FTS5 with the trigram tokenizer over the searched text, so a search
+        // of three or more characters reads the rows that contain it instead of scanning the history
+        // (`searchPage`). `deploys_search_keys` gives each deploy a stable integer — an INTEGER PRIMARY
+        // KEY keeps its value through VACUUM, the implicit rowid of `deploys` does not — which is its
+        // index row's rowid. Without the trigram tokenizer (SQLite before 3.34, or FTS5 left out) nothing
+        // is created and searches scan as before.
+        migrator.registerMigration("v3") { db in
+            guard trigramTokenizerAvailable(db) else { return }
+            try db.execute(sql: """
+                CREATE TABLE deploys_search_keys (
+                    key INTEGER PRIMARY KEY,
+                    deploy_id TEXT NOT NULL UNIQUE
+                );
+                CREATE VIRTUAL TABLE deploys_search USING fts5(
+                    deployment_id UNINDEXED, description, created_by, airflow_version, runtime_version,
+                    tokenize = 'trigram'
+                );
+                INSERT INTO deploys_search_keys (deploy_id) SELECT id FROM deploys ORDER BY rowid;
+                INSERT INTO deploys_search (rowid, deployment_id, description, created_by, airflow_version, runtime_version)
+                    SELECT k.key, d.deployment_id, d.description, d.created_by,
+                           json_extract(d.image, '$.airflowVersion'), json_extract(d.image, '$.runtimeVersion')
+                    FROM deploys d JOIN deploys_search_keys k ON k.deploy_id = d.id;
+                CREATE TRIGGER deploys_search_insert AFTER INSERT ON deploys BEGIN
+                    INSERT INTO deploys_search_keys (deploy_id) VALUES (NEW.id);
+                    INSERT INTO deploys_search (rowid, deployment_id, description, created_by, airflow_version, runtime_version)
+                        VALUES ((SELECT key FROM deploys_search_keys WHERE deploy_id = NEW.id), NEW.deployment_id,
+                                NEW.description, NEW.created_by,
+                                json_extract(NEW.image, '$.airflowVersion'), json_extract(NEW.image, '$.runtimeVersion'));
+                END;
+                -- Status changes rewrite every column; only a change of the searched text touches the index.
+                CREATE TRIGGER deploys_search_update AFTER UPDATE OF description, created_by, image ON deploys
+                WHEN OLD.description IS NOT NEW.description OR OLD.created_by IS NOT NEW.created_by OR OLD.image IS NOT NEW.image
+                BEGIN
+                    DELETE FROM deploys_search WHERE rowid = (SELECT key FROM deploys_search_keys WHERE deploy_id = OLD.id);
+                    INSERT INTO deploys_search (rowid, deployment_id, description, created_by, airflow_version, runtime_version)
+                        VALUES ((SELECT key FROM deploys_search_keys WHERE deploy_id = OLD.id), NEW.deployment_id,
+                                NEW.description, NEW.created_by,
+                                json_extract(NEW.image, '$.airflowVersion'), json_extract(NEW.image, '$.runtimeVersion'));
+                END;
+                CREATE TRIGGER deploys_search_delete AFTER DELETE ON deploys BEGIN
+                    DELETE FROM deploys_search WHERE rowid = (SELECT key FROM deploys_search_keys WHERE deploy_id = OLD.id);
+                    DELETE FROM deploys_search_keys WHERE deploy_id = OLD.id;
+                END;
                 """)
         }
         return migrator
@@ -337,23 +384,71 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         return try await read { db in try Self.searchPage(db, deploymentId: deploymentId, offset: offset, limit: limit, search: search) }
     }
 
-    /// A search page in one read transaction: the count and the page walk the deployment's rows on the
-    /// (deployment_id, sequence) index, newest first, testing the plain columns before the image JSON.
+    /// A search page in one read transaction. Text of three or more characters reads the candidates from
+    /// the trigram index (`v3`), so a rare term costs its matches, not the history; shorter text (and a
+    /// database without the index) walks the deployment's rows on the (deployment_id, sequence) index,
+    /// newest first, testing the plain columns before the image JSON.
     /// `LIKE` is ASCII case-insensitive in SQLite; `ESCAPE '\'` makes the user's `%` and `_` literal.
+    /// Whether this SQLite has FTS5's trigram tokenizer (3.34 and later, FTS5 compiled in).
+    static func trigramTokenizerAvailable(_ db: Database) -> Bool {
+        do {
+            try db.execute(sql: "CREATE VIRTUAL TABLE temp.airlock_trigram_probe USING fts5(text, tokenize = 'trigram')")
+            try db.execute(sql: "DROP TABLE temp.airlock_trigram_probe")
+            return true
+        } catch {
+            return false
+        }
+    }
+
     static func searchPage(_ db: Database, deploymentId: String, offset: Int, limit: Int,
                            search: DeploySearch) throws -> (deploys: [Deploy], totalCount: Int) {
         guard try Bool.fetchOne(db, sql: "SELECT 1 FROM deployments WHERE id = ?", arguments: [deploymentId]) != nil else {
             throw DeployHistoryRecords.noDeployment(deploymentId)
         }
-        let filter = """
-            deployment_id = :deployment AND (sequence = :sequence OR (:text AND (
-                description LIKE :pattern ESCAPE '\\' OR created_by LIKE :pattern ESCAPE '\\'
-                OR json_extract(image, '$.airflowVersion') LIKE :pattern ESCAPE '\\'
-                OR json_extract(image, '$.runtimeVersion') LIKE :pattern ESCAPE '\\')))
-            """
-        let arguments: StatementArguments = ["deployment": deploymentId, "sequence": search.sequence ?? 0,
+        /// The searched text, as `LIKE` decides it. `|| ''` keeps a column an expression, so on the index's
+        /// own columns it is SQLite's `LIKE` (ASCII case folding) too, not FTS5's.
+        func textFilter(_ columns: [String]) -> String {
+            columns.map { "(\($0) || '') LIKE :pattern ESCAPE '\\'" }.joined(separator: " OR ")
+        }
+        let deployColumns = textFilter(["description", "created_by", "json_extract(image, '$.airflowVersion')",
+                                        "json_extract(image, '$.runtimeVersion')"])
+        var arguments: StatementArguments = ["deployment": deploymentId, "sequence": search.sequence ?? 0,
                                              "text": search.matchesText, "pattern": search.likePattern]
-        let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deploys WHERE \(filter)", arguments: arguments) ?? 0
+        var filter = "deployment_id = :deployment AND (sequence = :sequence OR (:text AND (\(deployColumns))))"
+        let total: Int
+        if search.matchesText, search.text.unicodeScalars.count >= 3,
+           try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deploys_search'") != nil {
+            // Indexed (schema v3): the trigram index names the candidates (a superset: it folds case beyond
+            // ASCII), `LIKE` then decides exactly as the scan does, so the results are the same. The count
+            // reads the index alone (its rows hold the searched text), plus the deploy `#N` names when the
+            // text does not match it.
+            arguments += ["match": "\"" + search.text.replacingOccurrences(of: "\"", with: "\"\"") + "\""]
+            let indexed = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM deploys_search WHERE deploys_search MATCH :match AND deployment_id = :deployment
+                AND (\(textFilter(["description", "created_by", "airflow_version", "runtime_version"])))
+                """, arguments: arguments) ?? 0
+            let numbered = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM deploys WHERE deployment_id = :deployment AND sequence = :sequence AND NOT coalesce((\(deployColumns)), 0)
+                """, arguments: arguments) ?? 0
+            total = indexed + numbered
+            // The page: walking the history newest first stops after offset + limit matches, about
+            // (offset + limit) · deploys / matches rows; the index reads and sorts every match. Take the cheaper
+            // (a common version walks a few rows, a rare term reads its few matches). `+` keeps the planner on
+            // the candidates' primary key.
+            let deployCount = try Int.fetchOne(db, sql: "SELECT deploy_count FROM deployments WHERE id = :deployment",
+                                               arguments: arguments) ?? 0
+            if total > 0, (offset + limit) * deployCount / total > total {
+                filter = """
+                    id IN (SELECT id FROM deploys WHERE deployment_id = :deployment AND sequence = :sequence
+                           UNION ALL
+                           SELECT k.deploy_id FROM deploys_search s JOIN deploys_search_keys k ON k.key = s.rowid
+                           WHERE deploys_search MATCH :match AND s.deployment_id = :deployment)
+                    AND +deployment_id = :deployment AND (+sequence = :sequence OR (\(deployColumns)))
+                    """
+            }
+        } else {
+            total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deploys WHERE \(filter)", arguments: arguments) ?? 0
+        }
         guard limit > 0, offset < total else { return ([], total) }
         var pageArguments = arguments
         pageArguments += ["limit": limit, "offset": offset]

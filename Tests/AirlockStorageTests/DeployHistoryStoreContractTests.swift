@@ -232,6 +232,77 @@ import Testing
         }
     }
 
+    /// The search index (schema v3: SQLite FTS5 trigram, PostgreSQL pg_trgm) gives what the scan gives:
+    /// each query is checked against the rule computed here in Swift from the history itself (description,
+    /// actor, versions: substring, ASCII case folded; `#N`/a bare number), on text of three or more characters
+    /// (indexed), shorter (scanned), non-ASCII, quotes and FTS syntax. And it follows writes at once: a new
+    /// deploy, a changed description and a finalized image are found by the very next search.
+    @Test(arguments: StoreFactory.all)
+    func indexedSearchMatchesTheRuleAndFollowsWrites(factory: StoreFactory) async throws {
+        let store = try await factory.make(F.clock).store
+        try await store.createDeployment(F.deployment())
+        try await store.createDeployment(F.deployment("staging"))
+        let descriptions = ["Rollout of \"quoted\" AND NOT OR* text", "Ünïcode Straße release", "ÜNÏCODE STRASSE", "near(abc def)",
+                            "plain nightly", "Nightly NIGHTLY nightly", "x", "ab", "- ^ : {col}"]
+        var deploys: [Deploy] = []
+        for (index, description) in descriptions.enumerated() {
+            var deploy = F.deploy("s\(index + 1)", image: index % 4 == 3 ? nil
+                                  : F.image(runtime: index % 2 == 0 ? "13.5.0" : nil, airflow: index < 5 ? "2.10.5" : "3.0.6"))
+            deploy.description = description
+            deploy.createdBy = index % 3 == 0 ? "Carol CI" : "dave"
+            deploys.append(deploy)
+        }
+        try await store.createDeploys(deploys)
+        try await store.createDeploy(F.deploy("other", deploymentId: "dep-staging"))
+        func search(_ text: String) async throws -> [Int] {
+            let page = try await store.listDeploys(deploymentId: "dep-prod", offset: 0, limit: 500, search: try DeploySearch(text))
+            #expect(page.totalCount == page.deploys.count, "count and page agree for `\(text)`")
+            return page.deploys.map(\.sequence)
+        }
+        /// The rule, from the history: a substring of the description, actor or a version with ASCII letters'
+        /// case folded (SQLite's `LIKE`), or with all of Unicode's (PostgreSQL's `ILIKE`).
+        func expected(_ text: String, foldingUnicode: Bool) async throws -> [Int] {
+            let search = try #require(try DeploySearch(text))
+            func fold(_ value: String) -> String {
+                foldingUnicode ? value.lowercased() : String(value.unicodeScalars.map { ("A"..."Z").contains($0) ? Character(String($0).lowercased()) : Character($0) })
+            }
+            return try await store.history(deploymentId: "dep-prod").filter { deploy in
+                if deploy.sequence == search.sequence { return true }
+                guard search.matchesText else { return false }
+                let fields = [deploy.description, deploy.createdBy, deploy.image?.airflowVersion, deploy.image?.runtimeVersion].compactMap { $0 }
+                return fields.contains { fold($0).contains(fold(search.text)) }
+            }.map(\.sequence)
+        }
+        let queries = ["nightly", "NIGHT", "ly n", "\"quoted\"", "AND NOT", "OR*", "near(abc", "{col}", "- ^", "Straße", "ünïcode", "Ünïcode",
+                       "STRASSE", "13.5", "2.10", "3.0.6", "carol", "Dave", "ab", "x", "7", "#3", "s3", "no such text", "e r"]
+        for query in queries {
+            let found = try await search(query)
+            let ascii = try await expected(query, foldingUnicode: false)
+            if store is SQLiteDeployHistoryStore {
+                #expect(found == ascii, "`\(query)`")
+            } else {
+                // ILIKE folds what the database's locale folds: at least ASCII, at most all of Unicode.
+                let unicode = try await expected(query, foldingUnicode: true)
+                #expect(Set(ascii).isSubset(of: Set(found)) && Set(found).isSubset(of: Set(unicode)), "`\(query)`: \(found)")
+                #expect(found == found.sorted(by: >))
+            }
+        }
+        #expect(try await search("Ünïcode").contains(2))
+
+        // Writes are searchable at once: a new deploy, a changed description, an image set later.
+        try await store.createDeploy({ var deploy = F.deploy("s10", image: nil); deploy.description = "fresh canary build"; return deploy }())
+        #expect(try await search("canary") == [10])
+        var changed = try #require(try await store.deploy(id: "s5"))
+        changed.description = "renamed to zebra"
+        try await store.updateDeploy(changed)
+        #expect(try await search("zebra") == [5])
+        #expect(try await search("plain nightly") == [])
+        changed.image = F.image(runtime: "42.1.0", airflow: "2.11.0")
+        try await store.updateDeploy(changed)
+        #expect(try await search("42.1") == [5])
+        #expect(try await search("2.11.0") == [5])
+    }
+
     @Test(arguments: StoreFactory.all)
     func updatesDeploys(factory: StoreFactory) async throws {
         let store = try await seeded(factory, deploys: 2).store
@@ -480,19 +551,19 @@ import Testing
     @Test(arguments: StoreFactory.all)
     func migrationsAreVersioned(factory: StoreFactory) async throws {
         let fixture = try await factory.make(F.clock)
-        #expect(try await fixture.store.schemaVersion() == 2)
+        #expect(try await fixture.store.schemaVersion() == 3)
         guard let reopen = fixture.reopen, let raw = fixture.raw else { return }
         try await fixture.store.createDeployment(F.deployment())
         // v1 creates tables without IF NOT EXISTS: running it twice would fail, so opening twice proves it runs once.
         for _ in 0..<2 {
             let store = try await reopen()
-            #expect(try await store.schemaVersion() == 2)
+            #expect(try await store.schemaVersion() == 3)
             var applied: [String]?
             if let sqlite = store as? SQLiteDeployHistoryStore { applied = try await sqlite.appliedMigrations() }
             if let postgres = store as? PostgresDeployHistoryStore { applied = try await postgres.appliedMigrations() }
-            #expect(applied == ["v1", "v2"])
+            #expect(applied == ["v1", "v2", "v3"])
         }
-        #expect(try await raw.strings(raw.appliedMigrationsSQL) == ["v1", "v2"])
+        #expect(try await raw.strings(raw.appliedMigrationsSQL) == ["v1", "v2", "v3"])
         #expect(try await fixture.store.deployment(id: "dep-prod") != nil, "reopening keeps the data")
     }
 
