@@ -67,6 +67,7 @@ struct WebUIBenchmark {
         var settings = DeploymentSettings()
         settings.rollbackEnabled = true
         try await store.updateSettings(deploymentId: "dep-bench", settings: settings, actor: "bench")
+        let admin = try await store.createToken(name: "bench-admin", role: .admin).token
 
         let server = try RunningServer(dataDirectory: data)
         defer { server.stop() }
@@ -101,6 +102,52 @@ struct WebUIBenchmark {
             let html = results["HTML \(page)"]!, json = results["JSON \(page)"]!
             print(String(format: "  %@: HTML/JSON p99 %.2f× (goal ≤ 2×), HTML p99 %.2f ms (goal ≤ 20 ms), %d KB (goal ≤ 60 KB)",
                          page as NSString, html.p99 / json.p99, html.p99, html.bytes / 1024))
+        }
+
+        // The first search after a write: every write ends the server's cached pages, so this is the store's
+        // search itself. With the search index (schema v3), then without it (dropped with the sqlite3 CLI,
+        // when installed: the store then scans, as before v3), in the same run.
+        let searches = [("HTML search", "/deployments/bench?search=number%204242"),
+                        ("JSON search", "/api/v1/deployments/bench/deploys?search=number%204242&limit=50"),
+                        ("HTML version", "/deployments/bench?search=3.0.6"),
+                        ("JSON version", "/api/v1/deployments/bench/deploys?search=3.0.6&limit=50")]
+        let writes = max(10, Self.iterations / 10)
+        var retention = 90
+        func afterWrites(_ path: String) async throws -> Sample {
+            let url = try #require(URL(string: server.url + path))
+            var times: [Double] = []
+            let clock = ContinuousClock()
+            for _ in 0..<writes {
+                retention = retention == 90 ? 91 : 90
+                let write = try await WebUIAdminTests.api(server, "PATCH", "/deployments/bench/settings", token: admin,
+                                                          json: #"{"retentionDays": \#(retention)}"#)
+                #expect(write.status == 200)
+                let elapsed = try await clock.measure { _ = try await URLSession.shared.data(from: url) }
+                times.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+            }
+            times.sort()
+            return Sample(p50: times[times.count / 2], p99: times[min(times.count - 1, Int(Double(times.count) * 0.99))], bytes: 0, first: times[0])
+        }
+        var indexed: [String: Sample] = [:]
+        for (label, path) in searches { indexed[label] = try await afterWrites(path) }
+        var scanned: [String: Sample] = [:]
+        let sqlite = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        if FileManager.default.isExecutableFile(atPath: sqlite.path) {
+            let drop = Process()
+            drop.executableURL = sqlite
+            drop.arguments = [data.appendingPathComponent("airlock.sqlite").path,
+                              "DROP TRIGGER deploys_search_insert; DROP TRIGGER deploys_search_update; DROP TRIGGER deploys_search_delete; "
+                              + "DROP TABLE deploys_search; DROP TABLE deploys_search_keys;"]
+            try drop.run()
+            drop.waitUntilExit()
+            #expect(drop.terminationStatus == 0)
+            for (label, path) in searches { scanned[label] = try await afterWrites(path) }
+        }
+        print("  first search after a write (\(writes) writes each), p50/p99 ms, with the search index | without (scan):")
+        for (label, _) in searches {
+            let with = indexed[label]!
+            print(String(format: "  %-16@ %7.2f / %7.2f", label as NSString, with.p50, with.p99)
+                  + (scanned[label].map { String(format: "   |   %7.2f / %7.2f", $0.p50, $0.p99) } ?? "   |   (no sqlite3 CLI)"))
         }
     }
 }
