@@ -115,6 +115,20 @@ import Testing
             #expect(output.succeeded, "helm \(arguments.joined(separator: " ")): \(output.stderr)")
             return output.stdout
         }
+        do {
+            try await scenario(tools: tools, postgres: postgres, namespace: namespace, suffix: suffix, kubectl: kubectl, helm: helm)
+        } catch {
+            Issue.record(error)
+        }
+        // Cleaned up whatever failed: the cluster and the machine stay quiet for the next test.
+        _ = try? await ProcessRunner.run(tools.helm, ["uninstall", "prod", "--kubeconfig", Self.kubeconfig, "--namespace", namespace, "--wait"], timeout: 300)
+        _ = try? await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "delete", "namespace", namespace, "--wait=false"], timeout: 120)
+        await postgres.stop()
+    }
+
+    private func scenario(tools: (kubectl: String, helm: String), postgres: NodePostgres, namespace: String, suffix: String,
+                          kubectl: (_ arguments: [String]) async throws -> String,
+                          helm: (_ arguments: [String]) async throws -> String) async throws {
         let session = try await DeployEndToEndTests.start(environment: ["AIRLOCK_KUBECTL": tools.kubectl, "AIRLOCK_HELM": tools.helm])
         defer { session.server.stop() }
         let scratch = try TestSupport.scratchFolder("airlock-k8s-e2e")
@@ -198,11 +212,21 @@ import Testing
         } else {
             Issue.record("no downgrade Job completion (\(String(describing: downgrade?["status"]))) or Helm revision time (\(history.last ?? [:]))")
         }
-        print("kubernetes e2e: deploy 2.10.5 \(Int(firstSeconds)) s, deploy 3.0.6 \(Int(secondSeconds)) s, rollback \(Int(rollbackSeconds)) s")
 
-        _ = try? await ProcessRunner.run(tools.helm, ["uninstall", "prod", "--kubeconfig", Self.kubeconfig, "--namespace", namespace, "--wait"], timeout: 300)
-        _ = try? await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "delete", "namespace", namespace, "--wait=false"], timeout: 120)
-        await postgres.stop()
+        // A DAG-only deploy: same lock and project files, so only the DAG layer (and the config) is pushed.
+        started = Date()
+        _ = try DeployEndToEndTests.project(airflow: "2.10.5", dagBody: "print('v2')", into: project)
+        let dags = try await session.deploy(project, "DAG change on Kubernetes", extra: ["--dags"])
+        let dagSeconds = Date().timeIntervalSince(started)
+        #expect(dags.status == 0, "\(dags.stderr)\n\(session.server.log)")
+        let digest4 = try await helmDigest(helm)
+        #expect(digest4 != digest1 && digest4 != digest2)
+        #expect(try await podImages(kubectl) == ["localhost:5000/airlock/e2e-\(suffix)@\(digest4)"])
+        let latest = try #require(try await session.deploys().first?["id"] as? String)
+        let steps = try await session.server.json("/api/v1/deployments/prod/deploys/\(latest)")["steps"] as? [String] ?? []
+        #expect(steps.contains { $0.hasPrefix("Pushed ") && $0.contains("(2 blobs") }, "the DAG layer and the config only: \(steps)")
+        print("kubernetes e2e: deploy 2.10.5 \(Int(firstSeconds)) s, deploy 3.0.6 \(Int(secondSeconds)) s, rollback \(Int(rollbackSeconds)) s, DAG-only \(Int(dagSeconds)) s")
+
     }
 
     /// The digest Helm's current values give the image (`images.airflow.digest`).

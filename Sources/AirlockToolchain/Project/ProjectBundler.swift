@@ -27,8 +27,10 @@ public struct ProjectBundle: Sendable {
     public static let excludedNames: Set<String> = [".git", "__pycache__", ".venv", "venv", ".airlock", ".DS_Store"]
     /// Left out at the project root, as Astro's default `.dockerignore` does: local secrets and
     /// settings (`.env`, `airflow_settings.yaml`) never leave the machine, and local logs and
-    /// `airlock upgrade-test` report folders are not part of the image.
-    public static let excludedAtRoot: Set<String> = [".env", "airflow_settings.yaml", "logs", "airflow.db", "airflow.cfg"]
+    /// `airlock upgrade-test` report folders are not part of the image. `.airlock-release.json` is the
+    /// release record a deploy's release folder holds: the Kubernetes target packs that folder into
+    /// the image, whose project layer must depend on the project's files only.
+    public static let excludedAtRoot: Set<String> = [".env", "airflow_settings.yaml", "logs", "airflow.db", "airflow.cfg", ".airlock-release.json"]
 
     static func isExcludedAtRoot(_ name: String) -> Bool {
         excludedAtRoot.contains(name) || name.hasPrefix("upgrade-test-") || name == "upgrade-summary.md" || name == "upgrade-summary.json"
