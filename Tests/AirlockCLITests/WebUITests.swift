@@ -67,9 +67,19 @@ import Testing
         allowed.insert(charactersIn: "-._~")
         request.httpBody = Data(fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
             .joined(separator: "&").utf8)
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await formSession.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
+
+    /// Sends exactly the `Cookie` given: `URLSession.shared` keeps cookies per host, not per port, so a
+    /// session cookie another test's server set on 127.0.0.1 would otherwise ride along.
+    static let formSession: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpCookieStorage = nil
+        configuration.httpShouldSetCookies = false
+        configuration.httpCookieAcceptPolicy = .never
+        return URLSession(configuration: configuration)
+    }()
 
     static func deployCount(_ server: RunningServer) async throws -> Int? {
         try await server.json("/api/v1/deployments/prod/deploys")["totalCount"] as? Int
