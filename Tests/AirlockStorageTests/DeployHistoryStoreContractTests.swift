@@ -303,6 +303,46 @@ import Testing
         #expect(try await search("2.11.0") == [5])
     }
 
+    /// Upgrading a history written before the search index (schema v2): v3 indexes the deploys already
+    /// there, so they are found through the index (on SQLite a search of 3+ characters reads only the index:
+    /// an empty index would find nothing), and later writes are indexed too.
+    @Test(arguments: StoreFactory.persistent)
+    func searchIndexMigrationIndexesTheExistingHistory(factory: StoreFactory) async throws {
+        let fixture = try await factory.make(F.clock)
+        let raw = try #require(fixture.raw), reopen = try #require(fixture.reopen)
+        let sqlite = fixture.store is SQLiteDeployHistoryStore
+        // Back to v2: the index gone and v3 not applied.
+        let undo = sqlite
+            ? ["DROP TRIGGER deploys_search_insert", "DROP TRIGGER deploys_search_update", "DROP TRIGGER deploys_search_delete",
+               "DROP TABLE deploys_search", "DROP TABLE deploys_search_keys", "DELETE FROM grdb_migrations WHERE identifier = 'v3'"]
+            : ["DROP INDEX deploys_search_description, deploys_search_created_by, deploys_search_airflow_version, deploys_search_runtime_version",
+               "DELETE FROM airlock_migrations WHERE identifier = 'v3'"]
+        for statement in undo { try await raw.execute(statement) }
+        try await fixture.store.createDeployment(F.deployment())
+        for index in 1...5 {
+            var deploy = F.deploy("old\(index)")
+            deploy.description = index % 2 == 0 ? "Quarterly Upgrade \(index)" : "routine \(index)"
+            try await fixture.store.createDeploy(deploy)
+        }
+        let store = try await reopen()
+        #expect(try await store.schemaVersion() == 3)
+        let indexObjects = sqlite
+            ? try await raw.strings("SELECT name FROM sqlite_master WHERE name IN ('deploys_search', 'deploys_search_keys', 'deploys_search_insert', 'deploys_search_update', 'deploys_search_delete') ORDER BY name")
+            : try await raw.strings("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'deploys_search%' ORDER BY indexname")
+        #expect(indexObjects == (sqlite ? ["deploys_search", "deploys_search_delete", "deploys_search_insert", "deploys_search_keys", "deploys_search_update"]
+                                        : ["deploys_search_airflow_version", "deploys_search_created_by", "deploys_search_description",
+                                           "deploys_search_runtime_version"]))
+        func search(_ text: String) async throws -> [Int] {
+            try await store.listDeploys(deploymentId: "dep-prod", offset: 0, limit: 50, search: try DeploySearch(text)).deploys.map(\.sequence)
+        }
+        #expect(try await search("quarterly upgrade") == [4, 2])
+        #expect(try await search("ROUTINE") == [5, 3, 1])
+        var deploy = F.deploy("new")
+        deploy.description = "Quarterly upgrade, again"
+        try await store.createDeploy(deploy)
+        #expect(try await search("quarterly upgrade") == [6, 4, 2])
+    }
+
     @Test(arguments: StoreFactory.all)
     func updatesDeploys(factory: StoreFactory) async throws {
         let store = try await seeded(factory, deploys: 2).store
