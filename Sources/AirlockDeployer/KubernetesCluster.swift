@@ -11,22 +11,19 @@ struct KubernetesCluster: Sendable {
     var helmPath: String
 
     /// The tools: `AIRLOCK_KUBECTL`/`KUBECTL` and `AIRLOCK_HELM`/`HELM` (what `scripts/k8s-test-cluster`
-    /// prints), else `kubectl`/`helm` on `PATH`.
-    init(settings: KubernetesSettings, environment: [String: String] = ProcessInfo.processInfo.environment) throws(AirlockError) {
+    /// prints), else `kubectl`/`helm` on `PATH`. A missing tool is an error when it is first run, so a
+    /// deployment can still be shown without them.
+    init(settings: KubernetesSettings, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.settings = settings
-        kubectlPath = try Self.tool("kubectl", variables: ["AIRLOCK_KUBECTL", "KUBECTL"], environment: environment)
-        helmPath = try Self.tool("helm", variables: ["AIRLOCK_HELM", "HELM"], environment: environment)
+        kubectlPath = Self.tool("kubectl", variables: ["AIRLOCK_KUBECTL", "KUBECTL"], environment: environment)
+        helmPath = Self.tool("helm", variables: ["AIRLOCK_HELM", "HELM"], environment: environment)
     }
 
-    private static func tool(_ name: String, variables: [String], environment: [String: String]) throws(AirlockError) -> String {
+    private static func tool(_ name: String, variables: [String], environment: [String: String]) -> String {
         for variable in variables {
             if let path = environment[variable], !path.isEmpty, FileManager.default.isExecutableFile(atPath: path) { return path }
         }
-        for folder in (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
-            let path = "\(folder)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        throw .environment("No `\(name)` for the Kubernetes target: set \(variables[0]) to its path or put it on the server's PATH")
+        return ProcessRunner.which(name, path: environment["PATH"]) ?? name
     }
 
     private var connection: [String] {
@@ -48,6 +45,10 @@ struct KubernetesCluster: Sendable {
     }
 
     private func run(_ tool: String, _ arguments: [String], timeout: Double, what: String) async throws(AirlockError) -> String {
+        guard tool.hasPrefix("/") else {
+            let variable = tool == "helm" ? "AIRLOCK_HELM" : "AIRLOCK_KUBECTL"
+            throw .environment("No `\(tool)` for the Kubernetes target: set \(variable) to its path or put it on the server's PATH")
+        }
         let output = try await ProcessRunner.run(tool, arguments, timeout: timeout)
         if output.timedOut { throw output.timeoutError(URL(fileURLWithPath: tool).lastPathComponent, doing: what) }
         guard output.succeeded else {
@@ -72,8 +73,8 @@ struct KubernetesCluster: Sendable {
     /// Creates the namespace when it does not exist (Helm's `--create-namespace` comes too late for the
     /// Secret and the migration Jobs).
     func ensureNamespace() async throws(AirlockError) {
-        let output = try await ProcessRunner.run(kubectlPath, connection + ["get", "namespace", settings.namespace, "--request-timeout=60s"], timeout: 120)
-        if output.succeeded { return }
+        if (try? await run(kubectlPath, connection + ["get", "namespace", settings.namespace, "--request-timeout=60s"], timeout: 120,
+                           what: "Reading namespace `\(settings.namespace)`")) != nil { return }
         try await run(kubectlPath, connection + ["create", "namespace", settings.namespace, "--request-timeout=60s"], timeout: 120,
                       what: "Creating namespace `\(settings.namespace)`")
     }

@@ -37,7 +37,7 @@ actor KubernetesDeployTarget: DeployTarget {
         }
         self.workspace = workspace
         self.releases = ReleaseBuilder(artifacts: artifacts, workspace: workspace, paths: paths)
-        self.cluster = try KubernetesCluster(settings: kubernetes)
+        self.cluster = KubernetesCluster(settings: kubernetes)
         self.settings = deployment.settings
     }
 

@@ -94,6 +94,8 @@ import Testing
         let deployment = try await session.server.json("/api/v1/deployments/k")
         let settings = (deployment["settings"] as? [String: Any])?["kubernetes"] as? [String: Any]
         #expect(settings?["release"] as? String == "prod" && settings?["valuesFile"] as? String == "/v.yaml", "\(deployment)")
+        let shown = try await session.airlock(["deployment", "show", "k"])
+        #expect(shown.stdout.contains("Helm release prod in namespace airflow (chart /c); images in localhost:5000/a/prod"), "\(shown.stdout)")
         let local = try await session.airlock(["deployment", "create", "l", "--namespace", "airflow"])
         #expect(local.status == 2 && local.stderr.contains("--target kubernetes"), "\(local.stderr)")
     }

@@ -281,6 +281,9 @@ struct DeploymentStatusView: Decodable {
         Retention       \(deployment.settings.retentionDays) days
 
         """
+        if let kubernetes = deployment.settings.kubernetes {
+            text += "Kubernetes      Helm release \(kubernetes.release) in namespace \(kubernetes.namespace) (chart \(kubernetes.chart)\(kubernetes.chartVersion.map { " " + $0 } ?? "")); images in \(kubernetes.registry)\n"
+        }
         if let pin = deployment.pinned {
             text += "Pinned          by \(pin.by) at \(ISO8601DateFormatter().string(from: pin.at)): \(pin.reason)\n"
         }
