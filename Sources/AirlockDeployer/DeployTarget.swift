@@ -1,4 +1,6 @@
 import AirlockCore
+import AirlockLocalTarget
+import AirlockToolchain
 import Foundation
 
 /// Where one deployment's Airflow runs: the operations a deploy, a rollback and a server restart need
@@ -72,6 +74,38 @@ protocol DeployTarget: Sendable {
     /// Clears what a killed server left running (orphan processes, jobs) before the coordinator repairs
     /// a switch that was cut short and starts the current release again.
     func reconcileAfterRestart() async
+}
+
+/// A target whose metadata DB Airlock reaches from this machine — SQLite in the workspace, or PostgreSQL by
+/// its URL (the local target; the Kubernetes target, whose pods and host share the database) — so backup,
+/// restore and schema reads run here with the release's host Python environment, the same for every such
+/// target. Migrations stay the target's own: they run where Airflow runs (a local process, a Job).
+protocol MetadataDatabaseOnHost: Actor {
+    var workspace: DeploymentWorkspace { get }
+    /// The host environment of `release`: the one it was prepared with, else rebuilt from its lock.
+    func environment(_ release: ReleaseRecord) async throws(AirlockError) -> PythonEnvironment
+}
+
+extension MetadataDatabaseOnHost {
+    func schemaRevision(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) -> String? {
+        try await MetadataDatabase.currentRevision(of: workspace.database(settings), python: try await environment(release).python)
+    }
+
+    func backupDatabase(beforeDeploy deployId: String, using release: ReleaseRecord,
+                        settings: DeploymentSettings) async throws(AirlockError) -> URL {
+        let database = workspace.database(settings)
+        let file = workspace.backupFile(deployId, of: database)
+        try await MetadataDatabase.backup(database, to: file, python: try await environment(release).python)
+        return file
+    }
+
+    func restoreDatabase(from backup: URL, using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+        try await MetadataDatabase.restore(backup, to: workspace.database(settings), python: try await environment(release).python)
+    }
+
+    func createDatabaseIfMissing(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+        try await MetadataDatabase.createDatabaseIfMissing(workspace.database(settings), python: try await environment(release).python)
+    }
 }
 
 /// What `DeployTarget.prepare` makes a release from.

@@ -17,7 +17,7 @@ import PythonPackaging
 /// before the switch, and after a downgrade the chart must not migrate the DB back up. The pods read the
 /// metadata connection from a Secret Airlock writes (`data.metadataSecretName`), built from the
 /// deployment's URL and the server's `PGPASSWORD`.
-actor KubernetesDeployTarget: DeployTarget {
+actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
     let workspace: DeploymentWorkspace
     let releases: ReleaseBuilder
     let cluster: KubernetesCluster
@@ -160,26 +160,6 @@ actor KubernetesDeployTarget: DeployTarget {
 
     // MARK: The metadata DB
 
-    func schemaRevision(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) -> String? {
-        try await MetadataDatabase.currentRevision(of: workspace.database(settings), python: try await environment(release).python)
-    }
-
-    func backupDatabase(beforeDeploy deployId: String, using release: ReleaseRecord,
-                        settings: DeploymentSettings) async throws(AirlockError) -> URL {
-        let database = workspace.database(settings)
-        let file = workspace.backupFile(deployId, of: database)
-        try await MetadataDatabase.backup(database, to: file, python: try await environment(release).python)
-        return file
-    }
-
-    func restoreDatabase(from backup: URL, using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
-        try await MetadataDatabase.restore(backup, to: workspace.database(settings), python: try await environment(release).python)
-    }
-
-    func createDatabaseIfMissing(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
-        try await MetadataDatabase.createDatabaseIfMissing(workspace.database(settings), python: try await environment(release).python)
-    }
-
     func migrateDatabase(with release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
         self.settings = settings
         try await runSchemaJob("migrate", image: release, arguments: ["airflow", "db", "migrate"], expected: release.schemaHead, using: release)
@@ -291,7 +271,7 @@ actor KubernetesDeployTarget: DeployTarget {
     static func minorVersion(_ python: String) -> String { python.split(separator: ".").prefix(2).joined(separator: ".") }
 
     /// A release's host environment: the one it was prepared with, else rebuilt from its lock.
-    private func environment(_ release: ReleaseRecord) async throws(AirlockError) -> PythonEnvironment {
+    func environment(_ release: ReleaseRecord) async throws(AirlockError) -> PythonEnvironment {
         if let known = environments[release.deployId] { return known }
         let environment = try await releases.environment(of: release)
         environments[release.deployId] = environment

@@ -9,7 +9,7 @@ import PythonPackaging
 /// one `AirflowSupervisor`, each release run from its own Python environment in the shared
 /// `AIRFLOW_HOME` of the deployment's workspace; the metadata DB is SQLite in that home, or the
 /// PostgreSQL database the deployment's settings name.
-actor LocalDeployTarget: DeployTarget {
+actor LocalDeployTarget: DeployTarget, MetadataDatabaseOnHost {
     let workspace: DeploymentWorkspace
     let releases: ReleaseBuilder
     private let supervisor = AirflowSupervisor()
@@ -41,26 +41,6 @@ actor LocalDeployTarget: DeployTarget {
 
     func waitUntilHealthy(timeout: Double) async throws(AirlockError) {
         try await supervisor.waitUntilHealthy(timeout: timeout)
-    }
-
-    func schemaRevision(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) -> String? {
-        try await MetadataDatabase.currentRevision(of: workspace.database(settings), python: try await environment(release).python)
-    }
-
-    func backupDatabase(beforeDeploy deployId: String, using release: ReleaseRecord,
-                        settings: DeploymentSettings) async throws(AirlockError) -> URL {
-        let database = workspace.database(settings)
-        let file = workspace.backupFile(deployId, of: database)
-        try await MetadataDatabase.backup(database, to: file, python: try await environment(release).python)
-        return file
-    }
-
-    func restoreDatabase(from backup: URL, using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
-        try await MetadataDatabase.restore(backup, to: workspace.database(settings), python: try await environment(release).python)
-    }
-
-    func createDatabaseIfMissing(using release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
-        try await MetadataDatabase.createDatabaseIfMissing(workspace.database(settings), python: try await environment(release).python)
     }
 
     func migrateDatabase(with release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
@@ -102,7 +82,7 @@ actor LocalDeployTarget: DeployTarget {
     // MARK: Releases as Airflow instances
 
     /// A release's environment: the one it was prepared with, else rebuilt from its lock (if pruned).
-    private func environment(_ release: ReleaseRecord) async throws(AirlockError) -> PythonEnvironment {
+    func environment(_ release: ReleaseRecord) async throws(AirlockError) -> PythonEnvironment {
         if let known = environments[release.deployId] { return known }
         let environment = try await releases.environment(of: release)
         environments[release.deployId] = environment
