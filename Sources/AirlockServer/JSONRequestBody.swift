@@ -106,9 +106,15 @@ struct RequestShape: Sendable {
     /// Each field, with the shape of its value when that is an object with listed properties.
     var properties: [String: RequestShape?]
 
-    init?(schema: [String: Any]) {
+    /// - Parameter schemas: the document's `components.schemas`, for fields given as a `$ref` to one of them.
+    init?(schema: [String: Any], schemas: [String: Any] = [:]) {
+        var schema = schema
+        if let reference = schema["$ref"] as? String, reference.hasPrefix("#/components/schemas/"),
+           let target = schemas[String(reference.dropFirst("#/components/schemas/".count))] as? [String: Any] {
+            schema = target
+        }
         guard let properties = schema["properties"] as? [String: [String: Any]] else { return nil }
-        self.properties = properties.mapValues { RequestShape(schema: $0) }
+        self.properties = properties.mapValues { RequestShape(schema: $0, schemas: schemas) }
     }
 
     /// The path of the first key of `value` (recursively) that the schema does not list.

@@ -12,11 +12,13 @@ enum OpenAPIDocument {
     /// `Deployment.validateName` as a pattern.
     static let deploymentNamePattern = "^[a-z][a-z0-9-]{0,62}$"
     /// A PostgreSQL URL with a user, host, port and database but no password (`validateMetadataDatabaseUrl` accepts all of these).
-    /// A namespace or Helm release name (`KubernetesSettings.validate`).
-    static let kubernetesLabelPattern = "^[a-z]([a-z0-9-]{0,51}[a-z0-9])?$"
-    /// `HOST[:PORT]/REPOSITORY`, lowercase repository, no tag or digest.
-    static let kubernetesRegistryPattern = "^[^/@ ]+/[a-z0-9._-]+(/[a-z0-9._-]+)*$"
     static let metadataDatabaseUrlPattern = "^postgres(ql)?://([A-Za-z0-9_-]+@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[1-9][0-9]{0,4})?/[A-Za-z0-9_-]+$"
+    /// `KubernetesSettings.validate`'s rules, published as they are matched.
+    static let kubernetesLabelPattern = KubernetesSettings.labelPattern
+    static let kubernetesRegistryPattern = KubernetesSettings.registryPattern
+    static let kubernetesTextPattern = KubernetesSettings.textPattern
+    /// A pattern as a JSON string's contents (its backslashes doubled).
+    static func jsonEscaped(_ pattern: String) -> String { pattern.replacingOccurrences(of: "\\", with: "\\\\") }
     /// Artifact digests: sha256, lowercase hex.
     static let digestPattern = "^[0-9a-f]{64}$"
     static let offsets = 0...1_000_000_000
@@ -58,7 +60,7 @@ enum OpenAPIDocument {
                 guard let body = (operation as? [String: Any])?["requestBody"] as? [String: Any],
                       let content = body["content"] as? [String: Any],
                       let schema = (content["application/json"] as? [String: Any])?["schema"] as? [String: Any],
-                      let shape = RequestShape(schema: schema) else { continue }
+                      let shape = RequestShape(schema: schema, schemas: (document?["components"] as? [String: Any])?["schemas"] as? [String: Any] ?? [:]) else { continue }
                 shapes["\(method.uppercased()) \(path)"] = shape
             }
         }
@@ -89,14 +91,14 @@ enum OpenAPIDocument {
         "required": ["kubeconfig", "namespace", "release", "chart", "registry"],
         "description": "Where a Kubernetes deployment is installed with Helm; files are on the server's machine",
         "properties": {
-          "kubeconfig": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]"}, "context": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]"},
+          "kubeconfig": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))"}, "context": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))"},
           "namespace": {"type": "string", "pattern": "\#(kubernetesLabelPattern)"},
           "release": {"type": "string", "pattern": "\#(kubernetesLabelPattern)"},
-          "chart": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]", "description": "A chart folder or archive, or REPO/CHART"},
-          "chartVersion": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]"},
-          "registry": {"type": "string", "pattern": "\#(kubernetesRegistryPattern)", "description": "HOST[:PORT]/REPOSITORY the images are pushed to"},
-          "valuesFile": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]", "description": "A Helm values file, passed as written"},
-          "baseImage": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]"}}},
+          "chart": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))", "description": "A chart folder or archive, or REPO/CHART"},
+          "chartVersion": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))"},
+          "registry": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesRegistryPattern))", "description": "HOST[:PORT]/REPOSITORY the images are pushed to"},
+          "valuesFile": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))", "description": "A Helm values file, passed as written"},
+          "baseImage": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))"}}},
       "Pin": {"type": "object", "required": ["reason", "by", "at"], "properties": {
         "reason": {"type": "string"}, "by": {"type": "string"}, "at": {"type": "string", "format": "date-time"}}},
       "Deployment": {"type": "object", "required": ["id", "name", "target", "settings", "currentDeployId", "pinned"], "properties": {
@@ -208,7 +210,10 @@ enum OpenAPIDocument {
           "target": {"type": "string", "enum": ["local", "kubernetes"]},
           "metadataDatabaseUrl": {"type": "string", "pattern": "\#(metadataDatabaseUrlPattern)",
                                   "description": "PostgreSQL for Airflow's metadata DB, without a password (~/.pgpass or PGPASSWORD); absent: SQLite"},
-          "kubernetes": {"$ref": "#/components/schemas/KubernetesSettings", "description": "Required with target kubernetes (which also needs metadataDatabaseUrl)"}}}}}},
+          "kubernetes": {"$ref": "#/components/schemas/KubernetesSettings", "description": "Required with target kubernetes (which also needs metadataDatabaseUrl)"}},
+          "anyOf": [
+            {"required": ["target", "kubernetes", "metadataDatabaseUrl"], "properties": {"target": {"const": "kubernetes"}}},
+            {"not": {"anyOf": [{"required": ["kubernetes"]}, {"required": ["target"], "properties": {"target": {"const": "kubernetes"}}}]}}]}}}},
         "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
                       "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
                       "403": {"$ref": "#/components/responses/Forbidden"},

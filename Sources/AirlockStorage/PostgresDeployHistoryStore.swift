@@ -482,7 +482,9 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
     /// image JSON's versions.
     private func searchPage(deploymentId: String, offset: Int, limit: Int,
                             search: DeploySearch) async throws(AirlockError) -> (deploys: [Deploy], totalCount: Int) {
-        let sequence = search.sequence ?? 0, text = search.matchesText, pattern = search.likePattern
+        // PostgreSQL text cannot hold a NUL, so no stored text matches one (and the parameter would be refused).
+        let hasNul = search.text.unicodeScalars.contains("\u{0}")
+        let sequence = search.sequence ?? 0, text = search.matchesText && !hasNul, pattern = hasNul ? "" : search.likePattern
         func query(_ select: String, _ tail: String) -> PostgresQuery {
             """
             SELECT \(unescaped: select) FROM deploys WHERE deployment_id = \(deploymentId) AND (sequence = \(sequence) OR (\(text) AND (

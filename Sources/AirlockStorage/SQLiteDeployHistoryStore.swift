@@ -416,7 +416,8 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
                                              "text": search.matchesText, "pattern": search.likePattern]
         var filter = "deployment_id = :deployment AND (sequence = :sequence OR (:text AND (\(deployColumns))))"
         let total: Int
-        if search.matchesText, search.text.unicodeScalars.count >= 3,
+        // Text with a NUL is scanned: an FTS5 query ends at the NUL and the MATCH fails (a 500 schemathesis found).
+        if search.matchesText, search.text.unicodeScalars.count >= 3, !search.text.unicodeScalars.contains("\u{0}"),
            try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deploys_search'") != nil {
             // Indexed (schema v3): the trigram index names the candidates (a superset: it folds case beyond
             // ASCII), `LIKE` then decides exactly as the scan does, so the results are the same. The count

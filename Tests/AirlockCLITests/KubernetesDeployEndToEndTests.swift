@@ -78,6 +78,8 @@ import Testing
             (#"{"name": "k", "target": "kubernetes", "metadataDatabaseUrl": "postgresql://u@h/d", "kubernetes": \#(kubernetes.replacingOccurrences(of: "\"prod\"", with: "\"Prod\""))}"#, "release"),
             (#"{"name": "k", "kubernetes": \#(kubernetes)}"#, "kubernetes"),
             (#"{"name": "k", "target": "kubernetes", "metadataDatabaseUrl": "postgresql://u@h/d", "kubernetes": {"namespace": "airflow"}}"#, "kubeconfig"),
+            (#"{"name": "k", "target": "kubernetes", "metadataDatabaseUrl": "postgresql://u@h/d", "kubernetes": \#(kubernetes.dropLast()), "x": 1}}"#, "kubernetes.x"),
+            (#"{"name": "k", "target": "kubernetes", "metadataDatabaseUrl": "postgresql://u@h/d", "kubernetes": \#(kubernetes.replacingOccurrences(of: "\"/k\"", with: "\"-k\""))}"#, "kubeconfig"),
         ] {
             var request = URLRequest(url: try #require(URL(string: session.server.url + "/api/v1/deployments")))
             request.httpMethod = "POST"

@@ -274,7 +274,7 @@ import Testing
             }.map(\.sequence)
         }
         let queries = ["nightly", "NIGHT", "ly n", "\"quoted\"", "AND NOT", "OR*", "near(abc", "{col}", "- ^", "Straße", "ünïcode", "Ünïcode",
-                       "STRASSE", "13.5", "2.10", "3.0.6", "carol", "Dave", "ab", "x", "7", "#3", "s3", "no such text", "e r"]
+                       "STRASSE", "13.5", "2.10", "3.0.6", "carol", "Dave", "ab", "x", "7", "#3", "s3", "no such text", "e r", "nig\u{0}htly"]
         for query in queries {
             let found = try await search(query)
             let ascii = try await expected(query, foldingUnicode: false)

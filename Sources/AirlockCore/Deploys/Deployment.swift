@@ -147,38 +147,45 @@ public struct KubernetesSettings: Hashable, Codable, Sendable {
     /// Kubernetes object names (DNS-1123 labels): the namespace and the Helm release.
     static let labelRule = "1–53 lowercase letters, digits and `-`, starting with a letter and not ending with `-`"
 
+    // The rules as patterns, once: `validate` matches them and the OpenAPI document publishes them, so the
+    // server and its schema agree on every value (schemathesis sends both what the schema allows and what
+    // it does not). ASCII classes only, which ICU and ECMAScript regexes read alike.
+    /// A namespace or Helm release name.
+    public static let labelPattern = "^[a-z]([a-z0-9-]{0,51}[a-z0-9])?$"
+    /// A file, chart, context, version or image reference: one line, not starting with `-` (an option to
+    /// helm/kubectl) or a blank.
+    public static let textPattern = "^[^-\\n\\t ][^\\n]*$"
+    /// `HOST[:PORT]/REPOSITORY`, lowercase repository, no tag or digest.
+    public static let registryPattern = "^[^-/@\\n\\t ][^/@\\n\\t ]*/[a-z0-9._-]+(/[a-z0-9._-]+)*$"
+
+    /// Whether all of `value` matches `pattern` (a final newline never counts as the end, as in ECMAScript).
+    public static func matches(_ value: String, _ pattern: String) -> Bool {
+        guard !value.hasSuffix("\n"), let regex = try? NSRegularExpression(pattern: pattern) else { return false }
+        let whole = NSRange(value.startIndex..., in: value)
+        return regex.firstMatch(in: value, range: whole)?.range == whole
+    }
+
     /// Checks each field on its own; the error names the field (`--namespace`, …) as the CLI spells it.
     /// Files are checked by the target when it uses them (they live on the server's machine).
     public func validate() throws(AirlockError) {
         func label(_ value: String, _ field: String) throws(AirlockError) {
-            let scalars = Array(value.unicodeScalars)
-            let valid = !scalars.isEmpty && scalars.count <= 53 && ("a"..."z").contains(scalars[0]) && scalars.last != "-"
-                && scalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
-            guard valid else { throw .usage("`\(field)` `\(value)` is invalid: use \(Self.labelRule)") }
+            guard Self.matches(value, Self.labelPattern) else { throw .usage("`\(field)` `\(value)` is invalid: use \(Self.labelRule)") }
         }
-        func nonEmpty(_ value: String?, _ field: String) throws(AirlockError) {
-            guard let value else { return }
-            guard !value.trimmingCharacters(in: .whitespaces).isEmpty, !value.contains("\n"), !value.hasPrefix("-") else {
-                throw .usage("`\(field)` must be a non-empty value not starting with `-` (got `\(value)`)")
-            }
+        func text(_ value: String?, _ field: String) throws(AirlockError) {
+            guard let value, !Self.matches(value, Self.textPattern) else { return }
+            throw .usage("`\(field)` must be one line, not empty and not starting with `-` or a blank (got `\(value)`)")
         }
-        try nonEmpty(kubeconfig, "kubeconfig")
-        try nonEmpty(context, "context")
+        try text(kubeconfig, "kubeconfig")
+        try text(context, "context")
         try label(namespace, "namespace")
         try label(release, "release")
-        try nonEmpty(chart, "chart")
-        try nonEmpty(chartVersion, "chartVersion")
-        try nonEmpty(valuesFile, "valuesFile")
-        try nonEmpty(registry, "registry")
-        let parts = registry.split(separator: "/", maxSplits: 1)
-        let repositoryValid = parts.count == 2 && !parts[0].isEmpty && !registry.contains("@") && !parts[1].contains(":")
-            && parts[1].split(separator: "/", omittingEmptySubsequences: false).allSatisfy { part in
-                !part.isEmpty && part.allSatisfy { ($0.isLowercase && $0.isASCII) || $0.isNumber || "._-".contains($0) }
-            }
-        guard repositoryValid else {
+        try text(chart, "chart")
+        try text(chartVersion, "chartVersion")
+        try text(valuesFile, "valuesFile")
+        guard Self.matches(registry, Self.registryPattern) else {
             throw .usage("`registry` `\(registry)` is invalid: expected HOST[:PORT]/REPOSITORY (lowercase, no tag or digest)")
         }
-        try nonEmpty(baseImage, "baseImage")
+        try text(baseImage, "baseImage")
     }
 }
 
