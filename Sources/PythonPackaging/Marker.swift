@@ -200,7 +200,8 @@ enum MarkerEvaluator {
         }
         if setKeys.contains(key) {
             left = normalizePackageName(left)
-            let members = Set(right.split(separator: ",").map { normalizePackageName(pythonStrip(String($0))) })
+            // Split by code point, as Python does (see `SpecifierSet.init(parsing:)`).
+            let members = Set(right.unicodeScalars.split(separator: ",").map { normalizePackageName(pythonStrip(String(String.UnicodeScalarView($0)))) })
             switch op {
             case .in: return members.contains(left)
             case .notIn: return !members.contains(left)

@@ -180,8 +180,11 @@ public struct SpecifierSet: Hashable, Sendable, CustomStringConvertible {
     /// so `""` gives the empty set.
     public init(parsing text: String) throws(PackagingError) {
         var result: [Specifier] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let item = pythonStrip(String(part))
+        // By code points, as Python splits: a `,` after a Prepend character (U+06DD …) is part of that
+        // character's grapheme, so splitting Characters missed it (a fuzz finding: the round trip merged two
+        // `===` specifiers once sorting put U+06DD before a comma).
+        for part in text.unicodeScalars.split(separator: ",", omittingEmptySubsequences: false) {
+            let item = pythonStrip(String(String.UnicodeScalarView(part)))
             if item.isEmpty { continue }
             result.append(try Specifier(parsing: item))
         }

@@ -25,6 +25,15 @@ private func v(_ text: String) -> Version {
         #expect(throws: PackagingError.self) { try Specifier(parsing: text) }
     }
 
+    /// A comma after a Prepend character (U+06DD) still separates specifiers, as Python's `split(",")` does
+    /// (the libFuzzer finding: the sorted set's text parsed back as one `===` specifier).
+    @Test func commasSplitByCodePointAfterAPrependCharacter() throws {
+        let set = try SpecifierSet(parsing: "===Kl,===>=>dev\u{06DD}")
+        #expect(set.specifiers.count == 2)
+        let again = try SpecifierSet(parsing: set.description)
+        #expect(again == set && again.description == set.description && again.specifiers.count == 2, "\(set.description.debugDescription)")
+    }
+
     @Test func operatorIsParsed() throws {
         for op in Specifier.Operator.allCases where op != .arbitrary {
             let text = op == .compatible ? "\(op.rawValue)1.2" : "\(op.rawValue)1.2"
