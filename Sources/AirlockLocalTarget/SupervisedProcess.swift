@@ -91,11 +91,7 @@ public enum ProcessGroups {
             return kill(-pgid, 0) == 0
         }
         for entry in entries where entry.first?.isNumber == true {
-            guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            // After "pid (comm) ": state ppid pgrp …
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, Int32(fields[2]) == pgid else { continue }
+            guard let fields = ChildProcessGroups.statFields(entry), fields.count > 2, Int32(fields[2]) == pgid else { continue }
             if fields[0] != "Z" && fields[0] != "X" { return true }
         }
         return false
@@ -144,8 +140,7 @@ public enum ProcessGroups {
     public static func isAlive(_ pid: Int32) -> Bool {
         guard kill(pid, 0) == 0 else { return false }
         #if os(Linux)
-        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") {
-            let state = stat[stat.index(after: close)...].split(separator: " ").first
+        if let state = ChildProcessGroups.statFields(String(pid))?.first {
             return state != "Z" && state != "X"
         }
         #endif

@@ -14,15 +14,8 @@ import Testing
     static var shots: URL { WebUITests.outputFolder.appendingPathComponent("admin") }
 
     static func api(_ server: RunningServer, _ method: String, _ path: String, token: String?, json: String? = nil) async throws -> (status: Int, body: [String: Any]) {
-        var request = URLRequest(url: try #require(URL(string: server.url + "/api/v1" + path)))
-        request.httpMethod = method
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let json {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(json.utf8)
-        }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
+        let (data, status) = try await server.send(method, "/api/v1" + path, json: json, token: token)
+        return (status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
     }
 
     @Test func auditLogFiltersByDeploymentActorAndAction() async throws {

@@ -100,16 +100,20 @@ public final class ChildProcessGroups: @unchecked Sendable {
         #endif
     }
 
+    /// The fields of `/proc/PID/stat` after the command name — state, ppid, pgrp, … — or nil when the
+    /// process is gone (or not on Linux). The name is skipped up to its last `)`: it may hold spaces and `)`.
+    public static func statFields(_ pid: String) -> [Substring]? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ")
+    }
+
     /// The groups among `groups` that still have a running member (zombies waiting to be reaped do not count).
     private static func living(_ groups: [pid_t]) -> [pid_t] {
         let wanted = Set(groups)
         var alive: Set<pid_t> = []
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard pid_t(entry) != nil,
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            // After the command name: state, ppid, pgrp, …
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard pid_t(entry) != nil, let fields = statFields(entry) else { continue }
             if fields.count > 2, fields[0] != "Z", let group = pid_t(fields[2]), wanted.contains(group) { alive.insert(group) }
         }
         return groups.filter(alive.contains)

@@ -109,9 +109,7 @@ public enum ProcessRunner {
     private static func releaseWhenOnlyDescendantsRemain(_ pid: pid_t, environmentEntry: String, finished: SetOnceFlag) {
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) {
             if finished.value { return }
-            let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)).flatMap { stat in
-                stat.lastIndex(of: ")").flatMap { stat[stat.index(after: $0)...].split(separator: " ").first }
-            }
+            let state = ChildProcessGroups.statFields(String(pid))?.first
             if state == nil || state == "Z" {
                 ChildProcessGroups.killProcesses(withEnvironmentEntry: environmentEntry)
             }
