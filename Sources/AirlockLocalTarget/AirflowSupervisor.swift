@@ -167,13 +167,19 @@ public actor AirflowSupervisor {
         let deadline = Date().addingTimeInterval(timeout)
         var last: AirflowHealth?
         while true {
-            if let dead = processes.first(where: { !$0.leaderAlive }) {
-                let status = dead.exited.map { " (status \($0))" } ?? ""
-                let message = "The Airflow \(dead.name) exited\(status) before the deployment became healthy."
-                let tail = Self.tail(of: dead.logFile)
+            if processes.contains(where: { !$0.leaderAlive }) {
+                // A bad setting often ends several components, in whatever order the machine runs them (the
+                // 2.x webserver, which builds its app in the gunicorn master, may go before the scheduler):
+                // give the others a few seconds to show it, then name every one that exited, each with its log.
+                let grace = Date().addingTimeInterval(5)
+                while Date() < grace, processes.contains(where: \.leaderAlive) { try? await Task.sleep(nanoseconds: 200_000_000) }
+                let dead = processes.filter { !$0.leaderAlive }
+                let names = dead.map { process in "\(process.name)\(process.exited.map { " (status \($0))" } ?? "")" }
+                let logs = dead.map { "--- last lines of \($0.logFile.path) ---\n\(Self.tail(of: $0.logFile))" }
                 await stop()
-                throw .environment("\(message)\n--- last lines of \(dead.logFile.path) ---\n\(tail)",
-                                   hint: "Read \(dead.logFile.path) for the whole output.")
+                throw .environment("The Airflow \(names.joined(separator: " and ")) exited before the deployment became healthy.\n"
+                                   + logs.joined(separator: "\n"),
+                                   hint: "Read \(dead.map(\.logFile.path).joined(separator: " and ")) for the whole output.")
             }
             last = await Self.fetchHealth(instance.healthURL)
             if let health = last, health.unhealthy(required: Self.requiredHealth(for: instance, in: health), since: freshSince).isEmpty {
