@@ -130,9 +130,13 @@ public struct KubernetesSettings: Hashable, Codable, Sendable {
     public var valuesFile: String?
     /// The base image with the project's Python; nil: `<registry host>/airlock/python:<X.Y>-bookworm`.
     public var baseImage: String?
+    /// The chart's value keys for what a deploy sets, by role (`ValueRole`), where they differ from the
+    /// official chart's; nil or a role left out: the official chart's key (`valueKey(for:)`).
+    public var valueKeys: [String: String]?
 
     public init(kubeconfig: String, context: String? = nil, namespace: String, release: String, chart: String,
-                chartVersion: String? = nil, registry: String, valuesFile: String? = nil, baseImage: String? = nil) {
+                chartVersion: String? = nil, registry: String, valuesFile: String? = nil, baseImage: String? = nil,
+                valueKeys: [String: String]? = nil) {
         self.kubeconfig = kubeconfig
         self.context = context
         self.namespace = namespace
@@ -142,6 +146,7 @@ public struct KubernetesSettings: Hashable, Codable, Sendable {
         self.registry = registry
         self.valuesFile = valuesFile
         self.baseImage = baseImage
+        self.valueKeys = valueKeys
     }
 
     /// Kubernetes object names (DNS-1123 labels): the namespace and the Helm release.
@@ -186,6 +191,7 @@ public struct KubernetesSettings: Hashable, Codable, Sendable {
             throw .usage("`registry` `\(registry)` is invalid: expected HOST[:PORT]/REPOSITORY (lowercase, no tag or digest)")
         }
         try text(baseImage, "baseImage")
+        try validateValueKeys()
     }
 }
 
