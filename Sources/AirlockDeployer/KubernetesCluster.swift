@@ -8,15 +8,35 @@ import Foundation
 struct KubernetesCluster: Sendable {
     var settings: KubernetesSettings
     var kubectlPath: String
-    var helmPath: String
+    /// Helm, located (and bootstrapped when none is given, see `HelmTool`) on the first `helm` call.
+    let helmTool: LazyHelm
 
-    /// The tools: `AIRLOCK_KUBECTL`/`KUBECTL` and `AIRLOCK_HELM`/`HELM` (what `scripts/k8s-test-cluster`
-    /// prints), else `kubectl`/`helm` on `PATH`. A missing tool is an error when it is first run, so a
-    /// deployment can still be shown without them.
-    init(settings: KubernetesSettings, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// The tools: `AIRLOCK_KUBECTL`/`KUBECTL` (what `scripts/k8s-test-cluster` prints), else `kubectl` on
+    /// `PATH`; Helm from `HelmTool` (`AIRLOCK_HELM`/`HELM`, else the pinned Helm in `paths.tools`). A
+    /// missing tool is an error when it is first run, so a deployment can still be shown without them.
+    init(settings: KubernetesSettings, paths: AirlockPaths, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.settings = settings
         kubectlPath = Self.tool("kubectl", variables: ["AIRLOCK_KUBECTL", "KUBECTL"], environment: environment)
-        helmPath = Self.tool("helm", variables: ["AIRLOCK_HELM", "HELM"], environment: environment)
+        helmTool = LazyHelm(paths: paths, environment: environment)
+    }
+
+    /// `HelmTool.locate` once per cluster, on first use (a probe per call would double helm's process starts).
+    actor LazyHelm {
+        let paths: AirlockPaths
+        let environment: [String: String]
+        private var located: HelmTool?
+
+        init(paths: AirlockPaths, environment: [String: String]) {
+            self.paths = paths
+            self.environment = environment
+        }
+
+        func tool() async throws(AirlockError) -> HelmTool {
+            if let located { return located }
+            let tool = try await HelmTool.locate(paths: paths, environment: environment)
+            located = tool
+            return tool
+        }
     }
 
     private static func tool(_ name: String, variables: [String], environment: [String: String]) -> String {
@@ -40,14 +60,13 @@ struct KubernetesCluster: Sendable {
     @discardableResult
     func helm(_ arguments: [String], timeout: Double = 120, what: String) async throws(AirlockError) -> String {
         let context = settings.context.map { ["--kube-context", $0] } ?? []
-        return try await run(helmPath, arguments + ["--kubeconfig", settings.kubeconfig] + context + ["--namespace", settings.namespace],
+        return try await run(try await helmTool.tool().executable, arguments + ["--kubeconfig", settings.kubeconfig] + context + ["--namespace", settings.namespace],
                              timeout: timeout, what: what)
     }
 
     private func run(_ tool: String, _ arguments: [String], timeout: Double, what: String) async throws(AirlockError) -> String {
         guard tool.hasPrefix("/") else {
-            let variable = tool == "helm" ? "AIRLOCK_HELM" : "AIRLOCK_KUBECTL"
-            throw .environment("No `\(tool)` for the Kubernetes target: set \(variable) to its path or put it on the server's PATH")
+            throw .environment("No `\(tool)` for the Kubernetes target: set AIRLOCK_KUBECTL to its path or put it on the server's PATH")
         }
         let output = try await ProcessRunner.run(tool, arguments, timeout: timeout)
         if output.timedOut { throw output.timeoutError(URL(fileURLWithPath: tool).lastPathComponent, doing: what) }

@@ -37,7 +37,7 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         }
         self.workspace = workspace
         self.releases = ReleaseBuilder(artifacts: artifacts, workspace: workspace, paths: paths)
-        self.cluster = KubernetesCluster(settings: kubernetes)
+        self.cluster = KubernetesCluster(settings: kubernetes, paths: paths)
         self.settings = deployment.settings
     }
 
@@ -116,25 +116,13 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
 
     func start(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
         self.settings = settings
-        guard let image = release.image, let at = image.firstIndex(of: "@") else {
+        guard let image = release.image, image.contains("@") else {
             throw .environment("Release \(release.deployId) has no pushed image; deploy it again")
         }
+        let arguments = ["upgrade", "--install", kubernetes.release]
+            + (try Self.chartArguments(kubernetes, image: image, airflowVersion: release.airflowVersion, metadataSecretName: metadataSecretName))
+            + ["--wait", "--wait-for-jobs", "--timeout", "900s"]
         try await writeMetadataSecret()
-        var arguments = ["upgrade", "--install", kubernetes.release, kubernetes.chart]
-        if let version = kubernetes.chartVersion { arguments += ["--version", version] }
-        if let values = kubernetes.valuesFile {
-            guard FileManager.default.isReadableFile(atPath: values) else {
-                throw .usage("The values file `\(values)` of deployment settings `valuesFile` cannot be read on the server's machine")
-            }
-            arguments += ["--values", values]
-        }
-        // Only what a deploy owns; everything else is the user's values as written.
-        arguments += ["--set-string", "images.airflow.repository=\(image[..<at])",
-                      "--set-string", "images.airflow.digest=\(image[image.index(after: at)...])",
-                      "--set-string", "airflowVersion=\(release.airflowVersion)",
-                      "--set", "migrateDatabaseJob.enabled=false",
-                      "--set-string", "data.metadataSecretName=\(metadataSecretName)",
-                      "--wait", "--wait-for-jobs", "--timeout", "900s"]
         running = release
         try await cluster.helm(arguments, timeout: 960, what: "helm upgrade --install \(kubernetes.release) (deploy \(release.deployId))")
     }
