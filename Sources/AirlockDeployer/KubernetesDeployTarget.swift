@@ -48,6 +48,7 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
     func prepare(_ request: ReleaseRequest, settings: DeploymentSettings,
                  progress: @escaping @Sendable (String) async -> Void) async throws(AirlockError) -> ReleaseRecord {
         self.settings = settings
+        try kubernetes.validateValueKeysApart()  // before anything changes: `start` would refuse them after the switch began
         let database = workspace.database(settings)
         let prepared = try await releases.prepare(request, progress: progress) { airflow in
             MetadataDatabaseLocation.requirements(for: database, airflowMajor: airflow.release.first ?? 2)

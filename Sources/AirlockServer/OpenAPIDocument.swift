@@ -17,6 +17,10 @@ enum OpenAPIDocument {
     static let kubernetesLabelPattern = KubernetesSettings.labelPattern
     static let kubernetesRegistryPattern = KubernetesSettings.registryPattern
     static let kubernetesTextPattern = KubernetesSettings.textPattern
+    /// `KubernetesSettings.valueKeys`: one optional property per role, with the pattern its key must match.
+    static let kubernetesValueKeysProperties = KubernetesSettings.ValueRole.allCases.map { role in
+        #""\#(role.rawValue)": {"type": "string", "pattern": "\#(jsonEscaped(KubernetesSettings.valueKeyPattern(for: role)))", "description": "default \#(role.officialChartKey)\#(role.mayBeUnset ? "; empty: not set" : "")"}"#
+    }.joined(separator: ", ")
     /// A pattern as a JSON string's contents (its backslashes doubled).
     static func jsonEscaped(_ pattern: String) -> String { pattern.replacingOccurrences(of: "\\", with: "\\\\") }
     /// Artifact digests: sha256, lowercase hex.
@@ -98,7 +102,9 @@ enum OpenAPIDocument {
           "chartVersion": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))"},
           "registry": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesRegistryPattern))", "description": "HOST[:PORT]/REPOSITORY the images are pushed to"},
           "valuesFile": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))", "description": "A Helm values file, passed as written"},
-          "baseImage": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))"}}},
+          "baseImage": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))"},
+          "valueKeys": {"type": "object", "additionalProperties": false, "properties": {\#(kubernetesValueKeysProperties)},
+            "description": "The chart's value keys for what a deploy sets, where they differ from the official chart's; two roles on one key, or one key inside another, fail the deploy"}}},
       "Pin": {"type": "object", "required": ["reason", "by", "at"], "properties": {
         "reason": {"type": "string"}, "by": {"type": "string"}, "at": {"type": "string", "format": "date-time"}}},
       "Deployment": {"type": "object", "required": ["id", "name", "target", "settings", "currentDeployId", "pinned"], "properties": {

@@ -114,13 +114,17 @@ extension Airlock {
             @Option(name: .customLong("values"), help: "kubernetes: a Helm values file, passed to Helm as written.") var values: String?
             @Option(name: .customLong("base-image"), help: "kubernetes: the base image with the project's Python (default: <registry host>/airlock/python:<X.Y>-bookworm).")
             var baseImage: String?
+            @Option(name: .customLong("value-key"),
+                    help: ArgumentHelp("kubernetes: the chart's value key (PATH) for what a deploy sets (ROLE), where it is not the official chart's; repeatable. Roles: \(KubernetesSettings.ValueRole.allCases.map { "\($0.rawValue) (\($0.officialChartKey))" }.joined(separator: ", ")); airflowVersion= leaves it unset.",
+                                       valueName: "ROLE=PATH"))
+            var valueKeys: [String] = []
             @OptionGroup var server: ServerOptions
 
             /// The Kubernetes settings from the options; a missing required option is a usage error naming it.
             private func kubernetesSettings() throws(AirlockError) -> KubernetesSettings? {
-                let given = [kubeconfig, context, namespace, release, chart, chartVersion, registry, values, baseImage].contains { $0 != nil }
+                let given = [kubeconfig, context, namespace, release, chart, chartVersion, registry, values, baseImage].contains { $0 != nil } || !valueKeys.isEmpty
                 guard target == DeploymentTarget.kubernetes.rawValue else {
-                    if given { throw .usage("--kubeconfig, --namespace, --release, --chart, --registry and --values are only for --target kubernetes") }
+                    if given { throw .usage("--kubeconfig, --namespace, --release, --chart, --registry, --values and --value-key are only for --target kubernetes") }
                     return nil
                 }
                 func required(_ value: String?, _ option: String) throws(AirlockError) -> String {
@@ -131,11 +135,15 @@ extension Airlock {
                 // Files are read by the server: pass absolute paths so a relative one means what it means here.
                 func absolute(_ path: String?) -> String? { path.map { URL(fileURLWithPath: $0).standardizedFileURL.path } }
                 let localChart = chart.map { FileManager.default.fileExists(atPath: $0) } ?? false
-                return KubernetesSettings(kubeconfig: absolute(try required(kubeconfig, "--kubeconfig FILE"))!, context: context,
-                                          namespace: try required(namespace, "--namespace NS"), release: try required(release, "--release R"),
-                                          chart: localChart ? absolute(chart)! : try required(chart, "--chart PATH|REPO/CHART"),
-                                          chartVersion: chartVersion, registry: try required(registry, "--registry HOST[:PORT]/REPO"),
-                                          valuesFile: absolute(values), baseImage: baseImage)
+                let settings = KubernetesSettings(kubeconfig: absolute(try required(kubeconfig, "--kubeconfig FILE"))!, context: context,
+                                                  namespace: try required(namespace, "--namespace NS"), release: try required(release, "--release R"),
+                                                  chart: localChart ? absolute(chart)! : try required(chart, "--chart PATH|REPO/CHART"),
+                                                  chartVersion: chartVersion, registry: try required(registry, "--registry HOST[:PORT]/REPO"),
+                                                  valuesFile: absolute(values), baseImage: baseImage,
+                                                  valueKeys: try KubernetesSettings.valueKeys(fromAssignments: valueKeys))
+                // The server refuses overlapping keys only when a deploy runs (its schema cannot say it): say it now.
+                try settings.validateValueKeysApart()
+                return settings
             }
 
             func run() async throws {
@@ -283,6 +291,9 @@ struct DeploymentStatusView: Decodable {
         """
         if let kubernetes = deployment.settings.kubernetes {
             text += "Kubernetes      Helm release \(kubernetes.release) in namespace \(kubernetes.namespace) (chart \(kubernetes.chart)\(kubernetes.chartVersion.map { " " + $0 } ?? "")); images in \(kubernetes.registry)\n"
+            if let keys = kubernetes.valueKeys, !keys.isEmpty {
+                text += "Value keys      " + keys.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.isEmpty ? "(not set)" : $0.value)" }.joined(separator: ", ") + "\n"
+            }
         }
         if let pin = deployment.pinned {
             text += "Pinned          by \(pin.by) at \(ISO8601DateFormatter().string(from: pin.at)): \(pin.reason)\n"

@@ -95,11 +95,11 @@ extension KubernetesSettings {
 
     /// What a deploy of `imageRepository@imageDigest` sets, under the chart's keys, in role order; a role
     /// mapped to "" is left out.
-    /// - Throws: `.usage` when two roles land on one key or one key lies inside another (`a` and `a.b`):
-    ///   Helm would silently let one value win.
+    /// - Throws: `.usage` when keys overlap (`validateValueKeysApart`).
     public func deployValues(imageRepository: String, imageDigest: String, airflowVersion: String,
                              metadataSecretName: String) throws(AirlockError) -> [DeployValue] {
-        let values: [DeployValue] = ValueRole.allCases.compactMap { role in
+        try validateValueKeysApart()
+        return ValueRole.allCases.compactMap { role in
             guard let key = valueKey(for: role) else { return nil }
             switch role {
             case .imageRepository: return DeployValue(role: role, key: key, value: .string(imageRepository))
@@ -109,14 +109,18 @@ extension KubernetesSettings {
             case .metadataSecretName: return DeployValue(role: role, key: key, value: .string(metadataSecretName))
             }
         }
-        for (index, first) in values.enumerated() {
-            for second in values[(index + 1)...] {
-                let (a, b) = (first.key, second.key)
-                guard a == b || a.hasPrefix(b + ".") || b.hasPrefix(a + ".") else { continue }
-                throw .usage("The value keys of `\(first.role.rawValue)` (`\(a)`) and `\(second.role.rawValue)` (`\(b)`) overlap; "
+    }
+
+    /// `.usage` when two roles land on one key or one key lies inside another (`a` and `a.b`): Helm would
+    /// silently let one value win. The OpenAPI document cannot say it, so the API accepts such settings
+    /// and the deploy refuses them (`deployValues`); the CLI checks before it creates a deployment.
+    public func validateValueKeysApart() throws(AirlockError) {
+        let keys = ValueRole.allCases.compactMap { role in valueKey(for: role).map { (role, $0) } }
+        for (index, (firstRole, a)) in keys.enumerated() {
+            for (secondRole, b) in keys[(index + 1)...] where a == b || a.hasPrefix(b + ".") || b.hasPrefix(a + ".") {
+                throw .usage("The value keys of `\(firstRole.rawValue)` (`\(a)`) and `\(secondRole.rawValue)` (`\(b)`) overlap; "
                              + "map each role to a key of its own (deployment settings `valueKeys`)")
             }
         }
-        return values
     }
 }
