@@ -400,6 +400,8 @@ public actor DeployCoordinator {
             say(deploy.id, "Waiting for Airflow to report healthy")
             try await target.waitUntilHealthy(timeout: healthTimeout)
         } catch {
+            // Before the undo starts the previous release: which image and Helm revision failed, if it got that far.
+            try await recordRunningFacts(of: deploy, on: target)
             let restored = await undo(on: target, backup: backup, release: release, previous: previous, settings: settings)
             try await fail(deploy, job, "\(error.message)\n\(restored)")
             try? FileManager.default.removeItem(at: workspace.journalFile)
@@ -407,6 +409,7 @@ public actor DeployCoordinator {
         }
 
         let head = try await target.schemaRevision(using: release, settings: settings)
+        try await recordRunningFacts(of: deploy, on: target)
         try await store.markDeployed(deployId: deploy.id, deploymentId: deployment.id, dbSchemaHead: head, actor: job.actor)
         FaultInjection.crashIfRequested("after-mark")
         if let after = job.after {
@@ -418,6 +421,14 @@ public actor DeployCoordinator {
         try? FileManager.default.removeItem(at: workspace.journalFile)
         say(deploy.id, "Deployed: Airflow \(release.airflowVersion) is healthy")
         _ = try? await prune(deploymentId: deployment.id)
+    }
+
+    /// Keeps on the deploy's record what the target ran it as (image by digest, Helm revision); nothing when the
+    /// target has no such facts or did not start this deploy's release.
+    private func recordRunningFacts(of deploy: Deploy, on target: any DeployTarget) async throws(AirlockError) {
+        let facts = await target.runningFacts(of: deploy.id)
+        guard !facts.isEmpty else { return }
+        try await store.recordTargetRun(deployId: deploy.id, targetImage: facts.image, helmRevision: facts.helmRevision)
     }
 
     /// Rule 7: restore the chosen backup, or downgrade with the *running* (newer) release before

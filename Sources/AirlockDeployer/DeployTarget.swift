@@ -24,7 +24,9 @@ import Foundation
 ///
 ///     stop → schemaRevision → [backupDatabase → migrateDatabase | downgradeDatabase(with: current)
 ///          | restoreDatabase] or [createDatabaseIfMissing → migrateDatabase] → start → waitUntilHealthy
-///     on failure: stop → restoreDatabase(backup) → start(previous) → waitUntilHealthy
+///          → runningFacts (recorded on the deploy)
+///     on failure: [runningFacts, when start was reached] → stop → restoreDatabase(backup) → start(previous)
+///          → waitUntilHealthy
 protocol DeployTarget: Sendable {
     /// Makes the deploy's release runnable: its files from the uploaded artifacts, its Python
     /// environment (the lock of `request.reuseReleaseOf` when given, never resolved again; else a fresh
@@ -74,6 +76,26 @@ protocol DeployTarget: Sendable {
     /// Clears what a killed server left running (orphan processes, jobs) before the coordinator repairs
     /// a switch that was cut short and starts the current release again.
     func reconcileAfterRestart() async
+
+    /// What this target's latest `start` of deploy `deployId`'s release ran it as — the image reference by
+    /// digest, the Helm revision it made — which the coordinator keeps on the deploy (issue #13 items 3, 4).
+    /// Empty when the latest `start` was another deploy's, and on targets without such facts (the default).
+    func runningFacts(of deployId: String) async -> TargetFacts
+}
+
+extension DeployTarget {
+    /// The local target runs an environment on this machine: no image, no Helm.
+    func runningFacts(of deployId: String) async -> TargetFacts { TargetFacts() }
+}
+
+/// What a target ran a release as, for the deploy's record (`Deploy.targetImage`, `Deploy.helmRevision`).
+struct TargetFacts: Hashable, Sendable {
+    /// The OCI reference by digest (`registry/repo@sha256:…`) the target was told to run.
+    var image: String?
+    /// The Helm revision the start made (also a failed one); nil when Helm made none.
+    var helmRevision: Int?
+
+    var isEmpty: Bool { image == nil && helmRevision == nil }
 }
 
 /// A target whose metadata DB Airlock reaches from this machine — SQLite in the workspace, or PostgreSQL by

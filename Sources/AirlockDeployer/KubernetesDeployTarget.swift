@@ -27,6 +27,8 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
     private var environments: [String: PythonEnvironment] = [:]
     /// The release Helm was last told to run, for the health check.
     private var running: ReleaseRecord?
+    /// What the latest `start` ran, by deploy: the image and the Helm revision it made (`runningFacts`).
+    private var started: (deployId: String, facts: TargetFacts)?
 
     init(workspace: DeploymentWorkspace, artifacts: ArtifactStore, paths: AirlockPaths, deployment: Deployment) throws(AirlockError) {
         guard let kubernetes = deployment.settings.kubernetes else {
@@ -125,7 +127,27 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
             + ["--wait", "--wait-for-jobs", "--timeout", "900s"]
         try await writeMetadataSecret()
         running = release
-        try await cluster.helm(arguments, timeout: 960, what: "helm upgrade --install \(kubernetes.release) (deploy \(release.deployId))")
+        // The revision before the upgrade tells whether it made one: a failed `--wait` does (status failed), a
+        // chart that does not render does not.
+        let before = await cluster.helmRevision()
+        do throws(AirlockError) {
+            try await cluster.helm(arguments, timeout: 960, what: "helm upgrade --install \(kubernetes.release) (deploy \(release.deployId))")
+        } catch {
+            await recordStart(of: release.deployId, image: image, revisionBefore: before)
+            throw error
+        }
+        await recordStart(of: release.deployId, image: image, revisionBefore: before)
+    }
+
+    /// Keeps what `start` gave Helm and the revision Helm made of it (the latest one, when newer than `revisionBefore`).
+    private func recordStart(of deployId: String, image: String, revisionBefore: Int?) async {
+        let revision = await cluster.helmRevision().flatMap { $0 > (revisionBefore ?? 0) ? $0 : nil }
+        started = (deployId, TargetFacts(image: image, helmRevision: revision))
+    }
+
+    func runningFacts(of deployId: String) async -> TargetFacts {
+        guard let started, started.deployId == deployId else { return TargetFacts() }
+        return started.facts
     }
 
     func waitUntilHealthy(timeout: Double) async throws(AirlockError) {

@@ -132,6 +132,12 @@ public final class ChangeCountingStore: DeployHistoryStore {
         }
     }
 
+    public func recordTargetRun(deployId: String, targetImage: String?, helmRevision: Int?) async throws(AirlockError) -> Deploy {
+        try await write { () async throws(AirlockError) in
+            try await base.recordTargetRun(deployId: deployId, targetImage: targetImage, helmRevision: helmRevision)
+        }
+    }
+
     public func appendAudit(_ event: AuditEvent) async throws(AirlockError) {
         try await write { () async throws(AirlockError) in try await base.appendAudit(event) }
     }

@@ -122,7 +122,7 @@ enum OpenAPIDocument {
       "Deploy": {"type": "object",
         "required": ["id", "deploymentId", "sequence", "type", "status", "description", "createdAt", "createdBy", "image",
                      "dagBundleVersion", "dagDeployEnabled", "dbSchemaHead", "git", "rollbackFromId", "rollbackToId",
-                     "artifactsStored", "everDeployed", "runtimeVersion", "airflowVersion"],
+                     "artifactsStored", "everDeployed", "targetImage", "helmRevision", "runtimeVersion", "airflowVersion"],
         "properties": {
           "id": {"type": "string"}, "deploymentId": {"type": "string"}, "sequence": {"type": "integer", "minimum": 1},
           "type": {"type": "string", "enum": ["IMAGE_AND_DAG", "IMAGE_ONLY", "DAG_ONLY"]},
@@ -134,6 +134,8 @@ enum OpenAPIDocument {
           "git": {"anyOf": [{"$ref": "#/components/schemas/GitMetadata"}, {"type": "null"}]},
           "rollbackFromId": {"type": ["string", "null"]}, "rollbackToId": {"type": ["string", "null"]},
           "artifactsStored": {"type": "boolean"}, "everDeployed": {"type": "boolean"},
+          "targetImage": {"type": ["string", "null"], "description": "the OCI image reference by digest the target ran (Kubernetes); null on the local target"},
+          "helmRevision": {"type": ["integer", "null"], "minimum": 1, "description": "the Helm revision this deploy made (Kubernetes), also when it failed; null on the local target"},
           "runtimeVersion": {"type": ["string", "null"]}, "airflowVersion": {"type": ["string", "null"]}}},
       "DeployView": {"allOf": [{"$ref": "#/components/schemas/Deploy"}, {"type": "object", "required": ["statusMessage", "steps"], "properties": {
         "statusMessage": {"type": ["string", "null"], "description": "the step a running deploy is at, or why it failed"},

@@ -7,6 +7,7 @@ protocol DeployHistoryRow {
     func string(_ column: String) throws -> String
     func optionalString(_ column: String) throws -> String?
     func int(_ column: String) throws -> Int
+    func optionalInt(_ column: String) throws -> Int?
     func double(_ column: String) throws -> Double
     func optionalDouble(_ column: String) throws -> Double?
     func bool(_ column: String) throws -> Bool
@@ -167,7 +168,8 @@ enum DeployHistoryRecords {
                       dbSchemaHead: try row.optionalString("db_schema_head"),
                       git: try decode(GitMetadata.self, try row.optionalString("git"), decoder: decoder, column: "git"),
                       rollbackFromId: try row.optionalString("rollback_from_id"), rollbackToId: try row.optionalString("rollback_to_id"),
-                      artifactsStored: try row.bool("artifacts_stored"), everDeployed: try row.bool("ever_deployed"))
+                      artifactsStored: try row.bool("artifacts_stored"), everDeployed: try row.bool("ever_deployed"),
+                      targetImage: try row.optionalString("target_image"), helmRevision: try row.optionalInt("helm_revision"))
     }
 
     static func auditEvent(from row: some DeployHistoryRow) throws -> AuditEvent {

@@ -77,6 +77,11 @@ public protocol DeployHistoryStore: Sendable {
     /// `reason` as detail is appended. The deployment's current deploy does not change.
     @discardableResult
     func markFailed(deployId: String, reason: String, actor: String, requestId: String?) async throws(AirlockError) -> Deploy
+    /// Sets what the target ran the deploy as (`targetImage`, `helmRevision`; `nil` clears), leaving every other
+    /// field, whatever the deploy's status: the coordinator records them once the target started the deploy's
+    /// release, before it marks the deploy `DEPLOYED` or `FAILED`. Returns the deploy as stored.
+    @discardableResult
+    func recordTargetRun(deployId: String, targetImage: String?, helmRevision: Int?) async throws(AirlockError) -> Deploy
 
     // MARK: Audit (append-only: there is no update or delete)
 

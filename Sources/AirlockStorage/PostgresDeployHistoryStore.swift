@@ -10,7 +10,7 @@ import PostgresNIO
 /// Schema (migration `v1`, recorded in `airlock_migrations`): the SQLite tables with native types
 /// (`BOOLEAN`, `DOUBLE PRECISION` Unix seconds, `BIGINT`), PL/pgSQL triggers for `deploy_count` and the
 /// append-only `audit_events`, and a `(deployment_id, sequence DESC)` unique index that backs sequence
-/// numbers and serves history pages.
+/// numbers and serves history pages. Later migrations as in SQLite (`v4`: `deploys.target_image`, `helm_revision`).
 ///
 /// Concurrency: every write is one transaction. Writers that depend on a deployment's state (new deploys,
 /// mark deployed/failed, settings, pin) first lock the deployment row (`SELECT … FOR UPDATE`), so concurrent
@@ -197,6 +197,12 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
             END $$
             """,
         ]),
+        // What the target ran, kept on the deploy (issue #13 items 3, 4): the image reference by digest and
+        // the Helm revision. Deploys recorded before stay NULL (unknown); nothing else changes.
+        ("v4", [
+            "ALTER TABLE deploys ADD COLUMN target_image TEXT",
+            "ALTER TABLE deploys ADD COLUMN helm_revision BIGINT",
+        ]),
     ]
 
     /// Applies pending migrations in one transaction. A transaction-scoped advisory lock makes two
@@ -376,7 +382,7 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
             }
             let columns = ["id", "deployment_id", "sequence", "type", "status", "description", "created_at", "created_by", "image",
                            "dag_bundle_version", "dag_deploy_enabled", "db_schema_head", "git", "rollback_from_id", "rollback_to_id",
-                           "artifacts_stored", "ever_deployed"]
+                           "artifacts_stored", "ever_deployed", "target_image", "helm_revision"]
             // At most 65,535 bind parameters per statement.
             let chunkSize = 1_000
             for start in stride(from: 0, to: stored.count, by: chunkSize) {
@@ -404,6 +410,8 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
                     binds.append(deploy.rollbackToId)
                     binds.append(deploy.artifactsStored)
                     binds.append(deploy.everDeployed)
+                    binds.append(deploy.targetImage)
+                    binds.append(deploy.helmRevision)
                 }
                 try await db.execute(PostgresQuery(
                     unsafeSQL: "INSERT INTO deploys (\(columns.joined(separator: ", "))) VALUES \(values.joined(separator: ", "))",
@@ -428,7 +436,8 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
                     dag_bundle_version = \(deploy.dagBundleVersion), dag_deploy_enabled = \(deploy.dagDeployEnabled),
                     db_schema_head = \(deploy.dbSchemaHead), git = \(git), rollback_from_id = \(deploy.rollbackFromId),
                     rollback_to_id = \(deploy.rollbackToId), artifacts_stored = \(deploy.artifactsStored),
-                    ever_deployed = (ever_deployed OR \(everDeployed))
+                    ever_deployed = (ever_deployed OR \(everDeployed)), target_image = \(deploy.targetImage),
+                    helm_revision = \(deploy.helmRevision)
                 WHERE id = \(deploy.id)
                 """)
             return try await Self.requireDeploy(db, id: deploy.id)
@@ -553,6 +562,15 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
             try await db.execute("UPDATE deploys SET status = \(DeployStatus.failed.rawValue) WHERE id = \(deployId)")
             try await Self.insertAudit(db, DeployHistoryRecords.deployOutcomeEvent(id: eventId, at: at, actor: actor, requestId: requestId,
                                                                                    deploy: deploy, previous: current, failureReason: reason))
+            return try await Self.requireDeploy(db, id: deployId)
+        }
+    }
+
+    @discardableResult
+    public func recordTargetRun(deployId: String, targetImage: String?, helmRevision: Int?) async throws(AirlockError) -> Deploy {
+        try await write { db in
+            _ = try await Self.requireDeploy(db, id: deployId)
+            try await db.execute("UPDATE deploys SET target_image = \(targetImage), helm_revision = \(helmRevision) WHERE id = \(deployId)")
             return try await Self.requireDeploy(db, id: deployId)
         }
     }

@@ -17,6 +17,8 @@ import GRDB
 /// - `api_tokens` — the SHA-256 of the secret only.
 /// - `deploys_search` (`v3`) — an FTS5 trigram index of the text Deploy History's search reads, kept by
 ///   triggers on `deploys`; `deploys_search_keys` maps each deploy to its index row.
+/// - `deploys.target_image`, `deploys.helm_revision` (`v4`) — what the target ran (`Deploy.targetImage`,
+///   `Deploy.helmRevision`); NULL on deploys recorded before v4 and on the local target.
 ///
 /// Dates are Unix seconds (`REAL`) in columns and in JSON. Every write is one IMMEDIATE transaction
 /// (GRDB's default for writes), so a crash leaves either all of a change or none of it.
@@ -207,6 +209,14 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
                 END;
                 """)
         }
+        // What the target ran, kept on the deploy (issue #13 items 3, 4): the image reference by digest and
+        // the Helm revision. Deploys recorded before stay NULL (unknown); nothing else changes.
+        migrator.registerMigration("v4") { db in
+            try db.execute(sql: """
+                ALTER TABLE deploys ADD COLUMN target_image TEXT;
+                ALTER TABLE deploys ADD COLUMN helm_revision INTEGER;
+                """)
+        }
         return migrator
     }()
 
@@ -341,12 +351,13 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         try db.execute(sql: """
             INSERT INTO deploys (id, deployment_id, sequence, type, status, description, created_at, created_by, image,
                                  dag_bundle_version, dag_deploy_enabled, db_schema_head, git, rollback_from_id, rollback_to_id,
-                                 artifacts_stored, ever_deployed)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 artifacts_stored, ever_deployed, target_image, helm_revision)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [stored.id, stored.deploymentId, sequence, stored.type.rawValue, stored.status.rawValue,
                              stored.description, stored.createdAt.timeIntervalSince1970, stored.createdBy, image,
                              stored.dagBundleVersion, stored.dagDeployEnabled, stored.dbSchemaHead, git,
-                             stored.rollbackFromId, stored.rollbackToId, stored.artifactsStored, stored.everDeployed])
+                             stored.rollbackFromId, stored.rollbackToId, stored.artifactsStored, stored.everDeployed,
+                             stored.targetImage, stored.helmRevision])
         return stored
     }
 
@@ -361,12 +372,12 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
             try db.execute(sql: """
                 UPDATE deploys SET type = ?, status = ?, description = ?, created_at = ?, created_by = ?, image = ?,
                     dag_bundle_version = ?, dag_deploy_enabled = ?, db_schema_head = ?, git = ?, rollback_from_id = ?,
-                    rollback_to_id = ?, artifacts_stored = ?, ever_deployed = (ever_deployed OR ?)
+                    rollback_to_id = ?, artifacts_stored = ?, ever_deployed = (ever_deployed OR ?), target_image = ?, helm_revision = ?
                 WHERE id = ?
                 """, arguments: [deploy.type.rawValue, deploy.status.rawValue, deploy.description, deploy.createdAt.timeIntervalSince1970,
                                  deploy.createdBy, image, deploy.dagBundleVersion, deploy.dagDeployEnabled, deploy.dbSchemaHead, git,
                                  deploy.rollbackFromId, deploy.rollbackToId, deploy.artifactsStored,
-                                 deploy.everDeployed || deploy.status == .deployed, deploy.id])
+                                 deploy.everDeployed || deploy.status == .deployed, deploy.targetImage, deploy.helmRevision, deploy.id])
             return try Self.requireDeploy(db, id: deploy.id)
         }
     }
@@ -531,6 +542,16 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
             try db.execute(sql: "UPDATE deploys SET status = ? WHERE id = ?", arguments: [DeployStatus.failed.rawValue, deployId])
             try Self.insertAudit(db, DeployHistoryRecords.deployOutcomeEvent(id: eventId, at: at, actor: actor, requestId: requestId,
                                                                              deploy: deploy, previous: current, failureReason: reason))
+            return try Self.requireDeploy(db, id: deployId)
+        }
+    }
+
+    @discardableResult
+    public func recordTargetRun(deployId: String, targetImage: String?, helmRevision: Int?) async throws(AirlockError) -> Deploy {
+        try await write { db in
+            _ = try Self.requireDeploy(db, id: deployId)
+            try db.execute(sql: "UPDATE deploys SET target_image = ?, helm_revision = ? WHERE id = ?",
+                           arguments: [targetImage, helmRevision, deployId])
             return try Self.requireDeploy(db, id: deployId)
         }
     }
@@ -720,6 +741,7 @@ extension Row: DeployHistoryRow {
     func string(_ column: String) throws -> String { try value(column) }
     func optionalString(_ column: String) throws -> String? { self[column] }
     func int(_ column: String) throws -> Int { try value(column) }
+    func optionalInt(_ column: String) throws -> Int? { self[column] }
     func double(_ column: String) throws -> Double { try value(column) }
     func optionalDouble(_ column: String) throws -> Double? { self[column] }
     func bool(_ column: String) throws -> Bool { try value(column) }

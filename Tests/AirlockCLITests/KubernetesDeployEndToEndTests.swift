@@ -235,6 +235,11 @@ import Testing
         let latest = try #require(try await session.deploys().first?["id"] as? String)
         let steps = try await session.server.json("/api/v1/deployments/prod/deploys/\(latest)")["steps"] as? [String] ?? []
         #expect(steps.contains { $0.hasPrefix("Pushed ") && $0.contains("(2 blobs") }, "the DAG layer and the config only: \(steps)")
+        // Each deploy is one Helm revision, kept on the deploy with the image it ran by digest (newest first).
+        let recorded = try await session.deploys()
+        #expect(recorded.map { $0["helmRevision"] as? Int } == [4, 3, 2, 1], "\(recorded)")
+        #expect(recorded.map { $0["targetImage"] as? String } == [digest4, digest1, digest2, digest1].map { "localhost:5000/airlock/e2e-\(suffix)@\($0)" })
+        #expect(dags.stdout.contains("Helm revision 4"), "\(dags.stdout)")
         print("kubernetes e2e: deploy 2.10.5 \(Int(firstSeconds)) s, deploy 3.0.6 \(Int(secondSeconds)) s, rollback \(Int(rollbackSeconds)) s, DAG-only \(Int(dagSeconds)) s")
 
     }

@@ -361,9 +361,10 @@ import Testing
         #expect(Set(object.keys) == [
             "id", "deploymentId", "sequence", "type", "status", "description", "createdAt", "createdBy", "image", "dagBundleVersion",
             "dagDeployEnabled", "dbSchemaHead", "git", "rollbackFromId", "rollbackToId", "artifactsStored", "everDeployed",
-            "runtimeVersion", "airflowVersion",
+            "targetImage", "helmRevision", "runtimeVersion", "airflowVersion",
         ])
         #expect(object["runtimeVersion"] is NSNull && object["airflowVersion"] is NSNull)
+        #expect(object["targetImage"] is NSNull && object["helmRevision"] is NSNull)
         #expect(object["type"] as? String == "IMAGE_AND_DAG")
         #expect(object["status"] as? String == "DEPLOYED")
         #expect(object["image"] is NSNull)

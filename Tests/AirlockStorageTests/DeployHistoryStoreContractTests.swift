@@ -325,7 +325,7 @@ import Testing
             try await fixture.store.createDeploy(deploy)
         }
         let store = try await reopen()
-        #expect(try await store.schemaVersion() == 3)
+        #expect(try await store.schemaVersion() == 4)
         let indexObjects = sqlite
             ? try await raw.strings("SELECT name FROM sqlite_master WHERE name IN ('deploys_search', 'deploys_search_keys', 'deploys_search_insert', 'deploys_search_update', 'deploys_search_delete') ORDER BY name")
             : try await raw.strings("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'deploys_search%' ORDER BY indexname")
@@ -365,6 +365,76 @@ import Testing
         let refused = await #expect(throws: AirlockError.self) { try await store.updateDeploy(moved) }
         #expect(refused?.kind == .usage)
         await #expect(throws: AirlockError.notFound("No deploy with id `nope`")) { try await store.updateDeploy(F.deploy("nope")) }
+    }
+
+    /// What the target ran (issue #13 items 3, 4): stored with the deploy, replaced by `updateDeploy`, set alone by
+    /// `recordTargetRun` (whatever the status, leaving every other field), and `null` in JSON when absent.
+    @Test(arguments: StoreFactory.all)
+    func keepsWhatTheTargetRan(factory: StoreFactory) async throws {
+        let store = try await seeded(factory, deploys: 2).store
+        let image = "localhost:5000/airlock/prod@sha256:" + String(repeating: "ab", count: 32)
+        var withFacts = F.deploy("d3")
+        withFacts.targetImage = image
+        withFacts.helmRevision = 7
+        let created = try await store.createDeploy(withFacts)
+        #expect(try await store.deploy(id: "d3") == created)
+        #expect(created.targetImage == image && created.helmRevision == 7)
+
+        var deploying = try #require(try await store.deploy(id: "d1"))
+        #expect(deploying.targetImage == nil && deploying.helmRevision == nil)
+        deploying.status = .deploying
+        deploying = try await store.updateDeploy(deploying)
+        let recorded = try await store.recordTargetRun(deployId: "d1", targetImage: image, helmRevision: 1)
+        var expected = deploying
+        expected.targetImage = image
+        expected.helmRevision = 1
+        #expect(recorded == expected)
+        #expect(try await store.deploy(id: "d1") == expected)
+        // A deploy that failed after Helm made its revision keeps it; marking it changes only its status.
+        let failed = try await store.markFailed(deployId: "d1", reason: "scheduler never became healthy", actor: "ci")
+        #expect(failed.status == .failed && failed.helmRevision == 1 && failed.targetImage == image)
+        // Helm made no revision: nil is stored as nil, the image stays known.
+        let noRevision = try await store.recordTargetRun(deployId: "d2", targetImage: image, helmRevision: nil)
+        #expect(noRevision.targetImage == image && noRevision.helmRevision == nil)
+        let deployed = try await store.markDeployed(deployId: "d2", deploymentId: "dep-prod", dbSchemaHead: nil, actor: "ci")
+        #expect(deployed.targetImage == image)
+        #expect(try await store.history(deploymentId: "dep-prod").map(\.helmRevision) == [7, nil, 1])
+        var cleared = try #require(try await store.deploy(id: "d3"))
+        cleared.targetImage = nil
+        cleared.helmRevision = nil
+        #expect(try await store.updateDeploy(cleared) == cleared)
+        await #expect(throws: AirlockError.notFound("No deploy with id `ghost`")) {
+            try await store.recordTargetRun(deployId: "ghost", targetImage: image, helmRevision: 1)
+        }
+
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(try #require(try await store.deploy(id: "d1")))) as? [String: Any]
+        #expect(json?["targetImage"] as? String == image && json?["helmRevision"] as? Int == 1)
+        let absent = try JSONSerialization.jsonObject(with: JSONEncoder().encode(cleared)) as? [String: Any]
+        #expect(absent?["targetImage"] is NSNull && absent?["helmRevision"] is NSNull, "absent values are null, not missing")
+    }
+
+    /// Upgrading a history written before v4: the deploys already there keep every field and have no target facts
+    /// (NULL: unknown), and the new columns are written from then on.
+    @Test(arguments: StoreFactory.persistent)
+    func targetRunMigrationKeepsTheExistingHistory(factory: StoreFactory) async throws {
+        let fixture = try await seeded(factory, deploys: 3)
+        let raw = try #require(fixture.raw), reopen = try #require(fixture.reopen)
+        try await fixture.store.markDeployed(deployId: "d2", deploymentId: "dep-prod", dbSchemaHead: "head-2", actor: "ci")
+        let before = try await fixture.store.history(deploymentId: "dep-prod")
+        // Back to v3: the columns gone and v4 not applied.
+        let bookkeeping = fixture.store is SQLiteDeployHistoryStore ? "grdb_migrations" : "airlock_migrations"
+        for statement in ["ALTER TABLE deploys DROP COLUMN target_image", "ALTER TABLE deploys DROP COLUMN helm_revision",
+                          "DELETE FROM \(bookkeeping) WHERE identifier = 'v4'"] {
+            try await raw.execute(statement)
+        }
+        #expect(try await raw.strings(raw.appliedMigrationsSQL).sorted() == ["v1", "v2", "v3"])
+        let store = try await reopen()
+        #expect(try await store.schemaVersion() == 4)
+        #expect(try await store.history(deploymentId: "dep-prod") == before)
+        #expect(before.allSatisfy { $0.targetImage == nil && $0.helmRevision == nil })
+        let recorded = try await store.recordTargetRun(deployId: "d3", targetImage: "registry:5000/prod@sha256:00", helmRevision: 3)
+        #expect(recorded.helmRevision == 3)
+        #expect(try await reopen().deploy(id: "d3") == recorded)
     }
 
     // MARK: Deployed / failed
@@ -591,19 +661,19 @@ import Testing
     @Test(arguments: StoreFactory.all)
     func migrationsAreVersioned(factory: StoreFactory) async throws {
         let fixture = try await factory.make(F.clock)
-        #expect(try await fixture.store.schemaVersion() == 3)
+        #expect(try await fixture.store.schemaVersion() == 4)
         guard let reopen = fixture.reopen, let raw = fixture.raw else { return }
         try await fixture.store.createDeployment(F.deployment())
         // v1 creates tables without IF NOT EXISTS: running it twice would fail, so opening twice proves it runs once.
         for _ in 0..<2 {
             let store = try await reopen()
-            #expect(try await store.schemaVersion() == 3)
+            #expect(try await store.schemaVersion() == 4)
             var applied: [String]?
             if let sqlite = store as? SQLiteDeployHistoryStore { applied = try await sqlite.appliedMigrations() }
             if let postgres = store as? PostgresDeployHistoryStore { applied = try await postgres.appliedMigrations() }
-            #expect(applied == ["v1", "v2", "v3"])
+            #expect(applied == ["v1", "v2", "v3", "v4"])
         }
-        #expect(try await raw.strings(raw.appliedMigrationsSQL) == ["v1", "v2", "v3"])
+        #expect(try await raw.strings(raw.appliedMigrationsSQL) == ["v1", "v2", "v3", "v4"])
         #expect(try await fixture.store.deployment(id: "dep-prod") != nil, "reopening keeps the data")
     }
 

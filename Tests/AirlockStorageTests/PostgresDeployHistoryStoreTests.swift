@@ -58,7 +58,7 @@ import Testing
         let url = server.url(database: try await server.createDatabase())
         let postgres = try await DeployHistoryStoreOpener.open(databaseURL: url, dataDirectory: folder)
         #expect(postgres is PostgresDeployHistoryStore)
-        #expect(try await postgres.schemaVersion() == 3)
+        #expect(try await postgres.schemaVersion() == 4)
         await (postgres as? PostgresDeployHistoryStore)?.shutdown()
     }
 
@@ -88,7 +88,7 @@ import Testing
             }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(versions == [3, 3, 3, 3])
+        #expect(versions == [4, 4, 4, 4])
     }
 
     /// Two stores (two pools, like two server processes) × 20 tasks each: the row lock on the

@@ -197,13 +197,16 @@ struct DeployWaiter {
         }
     }
 
-    /// `Deploy #4 DEPLOYED: Airflow 2.10.5 (runtime 12.7.1), DAG bundle 3f2a9c1e0b7d…, in 42.3 s`.
+    /// `Deploy #4 DEPLOYED: Airflow 2.10.5 (runtime 12.7.1), DAG bundle 3f2a9c1e0b7d…, in 42.3 s`; on Kubernetes
+    /// also `image registry/repo@sha256:…, Helm revision 4` before the time.
     static func summary(_ deploy: AirlockCore.Deploy, seconds: Double) -> String {
         var parts: [String] = []
         if let image = deploy.image {
             parts.append("Airflow \(image.airflowVersion)\(image.runtimeVersion.map { " (runtime \($0))" } ?? "")")
         }
         if let dags = deploy.dagBundleVersion { parts.append("DAG bundle \(dags.prefix(12))…") }
+        if let image = deploy.targetImage { parts.append("image \(image)") }
+        if let revision = deploy.helmRevision { parts.append("Helm revision \(revision)") }
         parts.append(String(format: "in %.1f s", seconds))
         let rollback = deploy.isRollback ? " (rollback)" : ""
         return "Deploy \(deploy.label) DEPLOYED\(rollback): " + parts.joined(separator: ", ")

@@ -238,11 +238,29 @@ extension Airlock {
                 if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
                 struct Page: Decodable { var deploys: [AirlockCore.Deploy]; var totalCount: Int }
                 let page = try server.client.decode(Page.self, data)
-                printOut(TextTable.render(["#", "Created", "By", "Type", "Status", "Image", "DAG bundle", "Description"], page.deploys.map {
-                    [$0.label, ISO8601DateFormatter().string(from: $0.createdAt), $0.createdBy, $0.type.rawValue, $0.status.rawValue,
-                     $0.image?.versionLabel ?? "–", $0.dagBundleVersion.map { String($0.prefix(12)) } ?? "–", $0.description]
-                }))
+                // What a Kubernetes target ran (image digest, Helm revision): columns only when a deploy of the page has them.
+                let ranOnTarget = page.deploys.contains { $0.targetImage != nil || $0.helmRevision != nil }
+                let headers: [String] = ["#", "Created", "By", "Type", "Status", "Image", "DAG bundle"]
+                    + (ranOnTarget ? ["Image digest", "Helm"] : []) + ["Description"]
+                let rows = page.deploys.map { deploy -> [String] in
+                    var row: [String] = [deploy.label, ISO8601DateFormatter().string(from: deploy.createdAt), deploy.createdBy,
+                                         deploy.type.rawValue, deploy.status.rawValue, deploy.image?.versionLabel ?? "–",
+                                         deploy.dagBundleVersion.map { String($0.prefix(12)) } ?? "–"]
+                    if ranOnTarget {
+                        row.append(deploy.targetImage.map(Self.shortDigest(of:)) ?? "–")
+                        row.append(deploy.helmRevision.map(String.init) ?? "–")
+                    }
+                    return row + [deploy.description]
+                }
+                printOut(TextTable.render(headers, rows))
                 printOut("\(page.totalCount) deploy(s)\n")
+            }
+
+            /// `sha256:3f2a9c1e0b7d` of `registry/repo@sha256:3f2a…`: enough to tell images apart in a table
+            /// (`--json` has the whole reference).
+            static func shortDigest(of reference: String) -> String {
+                guard let at = reference.lastIndex(of: "@") else { return reference }
+                return String(reference[reference.index(after: at)...].prefix("sha256:".count + 12))
             }
         }
     }
@@ -269,6 +287,8 @@ struct DeploymentStatusView: Decodable {
             current = "\(deploy.label) \(deploy.status.rawValue)"
             if let image = deploy.image { current += ", \(image.versionLabel)" }
             if let dags = deploy.dagBundleVersion { current += ", DAG bundle \(dags.prefix(12))" }
+            if let image = deploy.targetImage { current += ", image \(image)" }
+            if let revision = deploy.helmRevision { current += ", Helm revision \(revision)" }
             if !deploy.description.isEmpty { current += " (\(deploy.description))" }
         }
         var health = "unknown"

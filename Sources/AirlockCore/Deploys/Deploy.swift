@@ -116,11 +116,17 @@ public struct Deploy: Hashable, Codable, Sendable, Identifiable {
     public var artifactsStored: Bool
     /// True once the deploy reached `DEPLOYED`, even if a later step marked it otherwise.
     public var everDeployed: Bool
+    /// The image the target ran, as an OCI reference by digest (`registry/repo@sha256:…`): what a rollback
+    /// to this deploy redeploys. `nil` on the local target, and on deploys that never reached the target's start.
+    public var targetImage: String?
+    /// The Helm revision this deploy's `helm upgrade` made (Kubernetes target; issue #13 item 4), also on a
+    /// deploy that failed after it (the revision that failed). `nil` on the local target.
+    public var helmRevision: Int?
 
     public init(id: String, deploymentId: String, sequence: Int, type: DeployType, status: DeployStatus, description: String,
                 createdAt: Date, createdBy: String, image: DeployImage?, dagBundleVersion: String?, dagDeployEnabled: Bool,
                 dbSchemaHead: String?, git: GitMetadata? = nil, rollbackFromId: String? = nil, rollbackToId: String? = nil,
-                artifactsStored: Bool = true, everDeployed: Bool) {
+                artifactsStored: Bool = true, everDeployed: Bool, targetImage: String? = nil, helmRevision: Int? = nil) {
         self.id = id
         self.deploymentId = deploymentId
         self.sequence = sequence
@@ -138,6 +144,8 @@ public struct Deploy: Hashable, Codable, Sendable, Identifiable {
         self.rollbackToId = rollbackToId
         self.artifactsStored = artifactsStored
         self.everDeployed = everDeployed
+        self.targetImage = targetImage
+        self.helmRevision = helmRevision
     }
 
     /// `#3`: how people refer to a deploy.
@@ -158,7 +166,7 @@ public struct Deploy: Hashable, Codable, Sendable, Identifiable {
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case id, deploymentId, sequence, type, status, description, createdAt, createdBy, image, dagBundleVersion,
-             dagDeployEnabled, dbSchemaHead, git, rollbackFromId, rollbackToId, artifactsStored, everDeployed
+             dagDeployEnabled, dbSchemaHead, git, rollbackFromId, rollbackToId, artifactsStored, everDeployed, targetImage, helmRevision
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -180,6 +188,8 @@ public struct Deploy: Hashable, Codable, Sendable, Identifiable {
         try container.encode(rollbackToId, forKey: .rollbackToId)
         try container.encode(artifactsStored, forKey: .artifactsStored)
         try container.encode(everDeployed, forKey: .everDeployed)
+        try container.encode(targetImage, forKey: .targetImage)
+        try container.encode(helmRevision, forKey: .helmRevision)
         // Flat copies of the image's versions: the fields `airlock deploys list --json` promises per deploy.
         var flat = encoder.container(keyedBy: FlatKeys.self)
         try flat.encode(image?.runtimeVersion, forKey: .runtimeVersion)

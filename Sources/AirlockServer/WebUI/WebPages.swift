@@ -210,6 +210,9 @@ struct DeployPageView {
     var dagsDigest: String?
     var lockHash: String?
     var dbSchemaHead: String?
+    /// What the target ran (Kubernetes): the image by digest and the Helm revision; rows only when known.
+    var targetImage: String?
+    var helmRevision: Int?
     var dagDeployEnabled: Bool
     var artifactsStored: Bool
     var git: GitMetadata?
@@ -247,6 +250,8 @@ struct DeployPageView {
         dagsDigest = deploy.dagBundleVersion
         lockHash = deploy.image?.lockHash
         dbSchemaHead = deploy.dbSchemaHead
+        targetImage = deploy.targetImage
+        helmRevision = deploy.helmRevision
         dagDeployEnabled = deploy.dagDeployEnabled
         artifactsStored = deploy.artifactsStored
         git = deploy.git
