@@ -50,8 +50,12 @@ struct AirflowChartTests {
     static func render(_ valuesFile: String, _ overrides: [String]) async throws -> [Manifest] {
         let arguments = ["template", "chart-test", chart.path, "-f", chart.appendingPathComponent("ci/\(valuesFile)").path]
             + overrides.flatMap { ["--set", $0] }
-        let text = try await helmRun(arguments)
-        return text.components(separatedBy: "\n---").compactMap { document in
+        return manifests(in: try await helmRun(arguments))
+    }
+
+    /// `helm template`'s output split into manifests.
+    static func manifests(in text: String) -> [Manifest] {
+        text.components(separatedBy: "\n---").compactMap { document in
             let lines = document.split(separator: "\n").map(String.init)
             guard let kind = lines.first(where: { $0.hasPrefix("kind: ") })?.dropFirst(6),
                   let metadata = lines.firstIndex(of: "metadata:"),
