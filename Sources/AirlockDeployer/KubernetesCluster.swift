@@ -21,10 +21,14 @@ struct KubernetesCluster: Sendable {
     }
 
     /// `HelmTool.locate` once per cluster, on first use (a probe per call would double helm's process starts).
+    /// A failure is kept for `retryAfter` seconds: status reads call Helm too, and each must not wait for
+    /// another fetch from an index that just failed.
     actor LazyHelm {
         let paths: AirlockPaths
         let environment: [String: String]
         private var located: HelmTool?
+        private var failure: (error: AirlockError, at: Date)?
+        static let retryAfter: TimeInterval = 300
 
         init(paths: AirlockPaths, environment: [String: String]) {
             self.paths = paths
@@ -33,9 +37,15 @@ struct KubernetesCluster: Sendable {
 
         func tool() async throws(AirlockError) -> HelmTool {
             if let located { return located }
-            let tool = try await HelmTool.locate(paths: paths, environment: environment)
-            located = tool
-            return tool
+            if let failure, Date().timeIntervalSince(failure.at) < Self.retryAfter { throw failure.error }
+            do throws(AirlockError) {
+                let tool = try await HelmTool.locate(paths: paths, environment: environment)
+                located = tool
+                return tool
+            } catch {
+                failure = (error, Date())
+                throw error
+            }
         }
     }
 
