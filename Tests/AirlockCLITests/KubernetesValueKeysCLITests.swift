@@ -1,0 +1,47 @@
+import AirlockTestSupport
+import Foundation
+import Testing
+
+/// Value-key mapping through a real server (no cluster): `airlock deployment create --value-key ROLE=PATH`
+/// and the API's `kubernetes.valueKeys` are stored and shown; an unknown role, a bad path, overlapping
+/// keys and a mapping without `--target kubernetes` are refused naming what is wrong.
+@Suite struct KubernetesValueKeysCLITests {
+    static let options = ["--target", "kubernetes", "--kubeconfig", "/k", "--namespace", "airflow", "--release", "prod", "--chart", "/c",
+                          "--registry", "localhost:5000/a/prod", "--metadata-db", "postgresql://u@h/d"]
+
+    @Test(.timeLimit(.minutes(5))) func valueKeysAreStoredShownAndChecked() async throws {
+        let session = try await DeployEndToEndTests.start()
+        defer { session.server.stop() }
+        let created = try await session.airlock(["deployment", "create", "k"] + Self.options
+            + ["--value-key", "imageRepository=airflowImage.repo", "--value-key", "imageDigest=airflowImage.digest", "--value-key", "airflowVersion="])
+        #expect(created.status == 0, "\(created.stderr)")
+        let deployment = try await session.server.json("/api/v1/deployments/k")
+        let kubernetes = (deployment["settings"] as? [String: Any])?["kubernetes"] as? [String: Any]
+        #expect(kubernetes?["valueKeys"] as? [String: String]
+            == ["imageRepository": "airflowImage.repo", "imageDigest": "airflowImage.digest", "airflowVersion": ""], "\(deployment)")
+        let shown = try await session.airlock(["deployment", "show", "k"])
+        #expect(shown.stdout.contains("Value keys      airflowVersion=(not set), imageDigest=airflowImage.digest, imageRepository=airflowImage.repo"),
+                "\(shown.stdout)")
+
+        for (arguments, message) in [
+            (["--value-key", "image=x"], "`image` is not a value-key role"),
+            (["--value-key", "imageDigest="], "`valueKeys.imageDigest` cannot be empty"),
+            (["--value-key", "imageRepository=a", "--value-key", "imageDigest=a.b"], "overlap"),
+            (["--value-key", "imageRepository"], "must be ROLE=PATH"),
+        ] {
+            let refused = try await session.airlock(["deployment", "create", "refused"] + Self.options + arguments)
+            #expect(refused.status == 2 && refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
+        }
+        let local = try await session.airlock(["deployment", "create", "l", "--value-key", "imageRepository=x"])
+        #expect(local.status == 2 && local.stderr.contains("--value-key"), "\(local.stderr)")
+
+        let token = try session.server.adminToken
+        let settings = #"{"kubeconfig": "/k", "namespace": "airflow", "release": "prod", "chart": "/c", "registry": "localhost:5000/a/prod""#
+        for (valueKeys, field) in [(#"{"image": "x"}"#, "kubernetes.valueKeys.image"), (#"{"imageDigest": "a..b"}"#, "valueKeys.imageDigest")] {
+            let body = #"{"name": "api", "target": "kubernetes", "metadataDatabaseUrl": "postgresql://u@h/d", "kubernetes": \#(settings), "valueKeys": \#(valueKeys)}}"#
+            let answer = try await session.server.send("POST", "/api/v1/deployments", json: body, token: token)
+            let text = String(decoding: answer.data, as: UTF8.self)
+            #expect(answer.status == 400 && text.contains(field), "\(valueKeys): \(text)")
+        }
+    }
+}
