@@ -548,6 +548,9 @@ public actor DeployCoordinator {
                 if let file = journal.backupFile, let previous = currentRelease(deployment, workspace: workspace) {
                     let revision = try? await target.schemaRevision(using: previous, settings: deployment.settings)
                     if revision != previous.schemaHead {
+                        // Nothing may use the database while it is replaced: at a server start too, the cut-short
+                        // release may still run (Kubernetes pods outlive the server that started them).
+                        if atServerStart { await target.stop() }
                         try await target.restoreDatabase(from: workspace.backups.appendingPathComponent(file), using: previous,
                                                          settings: deployment.settings)
                     }

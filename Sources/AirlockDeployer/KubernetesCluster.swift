@@ -69,22 +69,76 @@ struct KubernetesCluster: Sendable {
     /// `helm … --namespace NS`; returns stdout.
     @discardableResult
     func helm(_ arguments: [String], timeout: Double = 120, what: String) async throws(AirlockError) -> String {
-        let context = settings.context.map { ["--kube-context", $0] } ?? []
-        return try await run(try await helmTool.tool().executable, arguments + ["--kubeconfig", settings.kubeconfig] + context + ["--namespace", settings.namespace],
-                             timeout: timeout, what: what)
+        try await run(try await helmTool.tool().executable, arguments + helmConnection, timeout: timeout, what: what)
     }
 
-    private func run(_ tool: String, _ arguments: [String], timeout: Double, what: String) async throws(AirlockError) -> String {
+    private var helmConnection: [String] {
+        ["--kubeconfig", settings.kubeconfig] + (settings.context.map { ["--kube-context", $0] } ?? []) + ["--namespace", settings.namespace]
+    }
+
+    private func run(_ tool: String, _ arguments: [String], timeout: Double, cancelGrace: Double = ChildProcessGroups.grace,
+                     what: String) async throws(AirlockError) -> String {
         guard tool.hasPrefix("/") else {
             throw .environment("No `\(tool)` for the Kubernetes target: set AIRLOCK_KUBECTL to its path or put it on the server's PATH")
         }
-        let output = try await ProcessRunner.run(tool, arguments, timeout: timeout)
+        let output = try await ProcessRunner.run(tool, arguments, timeout: timeout, cancelGrace: cancelGrace)
         if output.timedOut { throw output.timeoutError(URL(fileURLWithPath: tool).lastPathComponent, doing: what) }
         guard output.succeeded else {
             throw .environment("\(what) failed (\(URL(fileURLWithPath: tool).lastPathComponent) \(arguments.first ?? "")): "
                                + output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         return output.stdout
+    }
+
+    /// `helm upgrade … --wait` that fails as soon as a component of the release cannot start, instead of
+    /// after Helm's whole `--timeout`: while Helm waits, the release's pods are watched, and a container
+    /// that crash-loops (restarted `restartsThatFail` times, waiting in `CrashLoopBackOff`) ends the wait
+    /// with its log tail. Helm then gets SIGTERM, on which it marks the revision `failed` (as a timed-out
+    /// `--wait` does) before it exits, so the next upgrade (the previous release, restored) can run.
+    func helmUpgradeFailingFast(_ arguments: [String], timeout: Double, restartsThatFail: Int = 2, what: String) async throws(AirlockError) {
+        let outcome = await withTaskGroup(of: AirlockError?.self) { group -> AirlockError? in
+            group.addTask {
+                do throws(AirlockError) {
+                    try await run(try await helmTool.tool().executable, arguments + helmConnection, timeout: timeout, cancelGrace: 30, what: what)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            group.addTask { await firstCrashLoop(restarts: restartsThatFail, what: what) }
+            // The first to end decides: Helm (done or failed) or a crash loop (then Helm is stopped).
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        if let outcome { throw outcome }
+    }
+
+    /// Polls the release's Airflow pods until a container crash-loops; returns the error naming it, or nil
+    /// when cancelled.
+    private func firstCrashLoop(restarts: Int, what: String) async -> AirlockError? {
+        while !Task.isCancelled {
+            if let text = try? await kubectl(["get", "pods", "-l", "release=\(settings.release),tier=airflow", "-o", "json"], what: "Listing the release's pods"),
+               let pods = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["items"] as? [[String: Any]] {
+                for pod in pods {
+                    let name = (pod["metadata"] as? [String: Any])?["name"] as? String ?? "?"
+                    let status = pod["status"] as? [String: Any] ?? [:]
+                    let containers = (status["initContainerStatuses"] as? [[String: Any]] ?? []) + (status["containerStatuses"] as? [[String: Any]] ?? [])
+                    for container in containers {
+                        let waiting = (container["state"] as? [String: Any])?["waiting"] as? [String: Any]
+                        guard waiting?["reason"] as? String == "CrashLoopBackOff", (container["restartCount"] as? Int ?? 0) >= restarts,
+                              let containerName = container["name"] as? String else { continue }
+                        let exitCode = (((container["lastState"] as? [String: Any])?["terminated"] as? [String: Any])?["exitCode"] as? Int).map { "exit code \($0)" } ?? "exited"
+                        let log = (try? await kubectl(["logs", name, "-c", containerName, "--previous", "--tail=15"], what: "Reading the container's log")) ?? ""
+                        return .environment("\(what) failed: the container `\(containerName)` of pod `\(name)` cannot start "
+                                            + "(\(exitCode), restarted \(container["restartCount"] as? Int ?? 0) times, CrashLoopBackOff); its last log lines:\n"
+                                            + log.trimmingCharacters(in: .whitespacesAndNewlines))
+                    }
+                }
+            }
+            try? await Task.sleep(nanoseconds: 5_000_000_000)
+        }
+        return nil
     }
 
     /// `kubectl apply` of one object given as JSON (written to a file: `ProcessRunner` has no stdin).

@@ -131,7 +131,7 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         // chart that does not render does not.
         let before = await cluster.helmRevision()
         do throws(AirlockError) {
-            try await cluster.helm(arguments, timeout: 960, what: "helm upgrade --install \(kubernetes.release) (deploy \(release.deployId))")
+            try await cluster.helmUpgradeFailingFast(arguments, timeout: 960, what: "helm upgrade --install \(kubernetes.release) (deploy \(release.deployId))")
         } catch {
             await recordStart(of: release.deployId, image: image, revisionBefore: before)
             throw error

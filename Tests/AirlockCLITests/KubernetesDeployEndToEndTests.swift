@@ -245,14 +245,14 @@ import Testing
     }
 
     /// The digest Helm's current values give the image (`images.airflow.digest`).
-    private func helmDigest(_ helm: (_ arguments: [String]) async throws -> String) async throws -> String {
+    func helmDigest(_ helm: (_ arguments: [String]) async throws -> String) async throws -> String {
         let values = try JSONSerialization.jsonObject(with: Data(try await helm(["get", "values", "prod", "-o", "json"]).utf8)) as? [String: Any]
         let digest = ((values?["images"] as? [String: Any])?["airflow"] as? [String: Any])?["digest"] as? String
         return try #require(digest)
     }
 
     /// Every image the release's Airflow pods run (containers and init containers).
-    private func podImages(_ kubectl: (_ arguments: [String]) async throws -> String) async throws -> Set<String> {
+    func podImages(_ kubectl: (_ arguments: [String]) async throws -> String) async throws -> Set<String> {
         let text = try await kubectl(["get", "pods", "-l", "release=prod,tier=airflow", "-o",
                                       "jsonpath={range .items[*]}{.spec.containers[*].image} {.spec.initContainers[*].image} {end}"])
         return Set(text.split(separator: " ").map(String.init))

@@ -32,8 +32,19 @@ public enum ProcessRunner {
     ///   - environment: variables added to (or replacing) the inherited environment.
     ///   - timeout: seconds after which the process group is stopped (SIGTERM, then SIGKILL) and the output
     ///     says `timedOut`; `ProcessOutput.timeoutError` is the message for it.
+    ///     When the calling task is cancelled, the process group is stopped the same way and the call returns
+    ///     what the process left.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                            workingDirectory: String? = nil, timeout: Double = defaultTimeout) async throws(AirlockError) -> ProcessOutput {
+        try await run(executable, arguments, environment: environment, workingDirectory: workingDirectory, timeout: timeout,
+                      cancelGrace: ChildProcessGroups.grace)
+    }
+
+    /// `run`, giving a cancelled child `cancelGrace` seconds between SIGTERM and SIGKILL: a tool that records
+    /// its own end on SIGTERM (`helm upgrade` marks its release failed) needs a few.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           workingDirectory: String? = nil, timeout: Double = defaultTimeout,
+                           cancelGrace: Double) async throws(AirlockError) -> ProcessOutput {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-proc-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -67,7 +78,7 @@ public enum ProcessRunner {
         let timedOut = SetOnceFlag()
         let finished = SetOnceFlag()
         do {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            try await withTaskCancellationHandler { try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 process.terminationHandler = { ended in
                     finished.set()
                     ChildProcessGroups.shared.ended(ended.processIdentifier)
@@ -88,6 +99,13 @@ public enum ProcessRunner {
                         // The child leads its own process group (Foundation on Linux): its helpers stop too.
                         ChildProcessGroups.stop(group: pid, grace: ChildProcessGroups.grace)
                     }
+                }
+                // Cancelled before the child was spawned: the handler below found nothing to stop.
+                if Task.isCancelled { DispatchQueue.global().async { ChildProcessGroups.stop(group: pid, grace: cancelGrace) } }
+            } } onCancel: {
+                if process.isRunning {
+                    let pid = process.processIdentifier
+                    DispatchQueue.global().async { ChildProcessGroups.stop(group: pid, grace: cancelGrace) }
                 }
             }
         } catch {

@@ -1,0 +1,208 @@
+import AirlockTestSupport
+import AirlockToolchain
+import Foundation
+import Testing
+
+/// What goes wrong on real pods (issue #13 item 8), in one namespace and one PostgreSQL, in the same
+/// `.serialized` suite as the deploy/rollback scenario (the cluster runs one of them at a time):
+/// two servers on one history deploying at once, a deploy whose scheduler cannot start, and a server
+/// killed during a rollback.
+extension KubernetesDeployEndToEndTests {
+    /// The deployment's values (as a user writes them): a loaded 2-core machine migrates and starts slowly.
+    static let slowMachineValues = """
+    apiServer:
+      waitForMigrations: {migrationsWaitTimeout: 600}
+      env: [{name: AIRFLOW__API__WORKERS, value: "1"}]
+    webserver:
+      waitForMigrations: {migrationsWaitTimeout: 600}
+      env: [{name: AIRFLOW__WEBSERVER__WORKERS, value: "1"}]
+    scheduler: {waitForMigrations: {migrationsWaitTimeout: 600}}
+    triggerer: {waitForMigrations: {migrationsWaitTimeout: 600}}
+    dagProcessor: {waitForMigrations: {migrationsWaitTimeout: 600}}
+    """
+
+    /// 1. Two `airlock server`s on one PostgreSQL history and data folder, one deploy through each at once:
+    ///    they take turns (no overlap of their runs in the audit log, one Helm revision each, in that order).
+    /// 2. An upgrade to 3.0.6 whose scheduler cannot start (the project's `config/airflow_local_settings.py`
+    ///    ends `airflow scheduler`, not the migration Job): `FAILED` with the container's log as the reason,
+    ///    well before Helm's 900 s wait; the backup is restored, the previous release runs again, and
+    ///    Helm's history shows the failed revision and the restored one.
+    /// 3. SIGKILL of the server during a rollback, once the target's release was started on the cluster
+    ///    (`after-start`): after a restart on the same data folder, nothing is left `DEPLOYING`, the 3.0.6
+    ///    deploy runs again on its digest, and the live schema is its head.
+    @Test(.timeLimit(.minutes(75))) func failuresOnPods() async throws {
+        guard let tools = Self.tools() else {
+            #expect(ProcessInfo.processInfo.environment["CI"] != "true",
+                    "CI must run the Kubernetes tests: scripts/test starts the cluster (scripts/k8s-test-cluster start)")
+            return
+        }
+        let postgres = try await NodePostgres()
+        let suffix = String(UUID().uuidString.lowercased().prefix(6))
+        let namespace = "airlock-fail-\(suffix)"
+        let data = try TestSupport.scratchFolder("airlock-k8s-failures")
+        do {
+            try await failureScenario(tools: tools, postgres: postgres, namespace: namespace, suffix: suffix, data: data)
+        } catch {
+            Issue.record(error)
+        }
+        _ = try? await ProcessRunner.run(tools.helm, ["uninstall", "prod", "--kubeconfig", Self.kubeconfig, "--namespace", namespace, "--wait"], timeout: 300)
+        _ = try? await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "delete", "namespace", namespace, "--wait=false"], timeout: 120)
+        await postgres.stop()
+        try? FileManager.default.removeItem(at: data)
+    }
+
+    private func failureScenario(tools: (kubectl: String, helm: String), postgres: NodePostgres, namespace: String, suffix: String,
+                                 data: URL) async throws {
+        func kubectl(_ arguments: [String]) async throws -> String {
+            let output = try await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "--namespace", namespace] + arguments, timeout: 120)
+            #expect(output.succeeded, "kubectl \(arguments.joined(separator: " ")): \(output.stderr)")
+            return output.stdout
+        }
+        func helm(_ arguments: [String]) async throws -> String {
+            let output = try await ProcessRunner.run(tools.helm, arguments + ["--kubeconfig", Self.kubeconfig, "--namespace", namespace], timeout: 120)
+            #expect(output.succeeded, "helm \(arguments.joined(separator: " ")): \(output.stderr)")
+            return output.stdout
+        }
+        func helmHistory() async throws -> [[String: Any]] {
+            try JSONSerialization.jsonObject(with: Data(try await helm(["history", "prod", "-o", "json"]).utf8)) as? [[String: Any]] ?? []
+        }
+        func revisionDigest(_ revision: Int) async throws -> String? {
+            let values = try JSONSerialization.jsonObject(with: Data(try await helm(["get", "values", "prod", "--revision", "\(revision)", "-o", "json"]).utf8)) as? [String: Any]
+            return ((values?["images"] as? [String: Any])?["airflow"] as? [String: Any])?["digest"] as? String
+        }
+        let repository = "localhost:5000/airlock/fail-\(suffix)"
+        // Both servers share the history (a database on the node's PostgreSQL) and the data folder.
+        let history = try PostgresTestTools.createDatabase(base: "postgresql://airlock@10.99.0.1:\(postgres.port)/postgres", label: "k8s_history")
+        let environment = ["AIRLOCK_KUBECTL": tools.kubectl, "AIRLOCK_HELM": tools.helm]
+        func server(_ extra: [String: String] = [:]) async throws -> DeployEndToEndTests.Session {
+            let server = try RunningServer(dataDirectory: data, environment: environment.merging(extra) { $1 }, arguments: ["--database-url", history])
+            try await server.waitUntilUp()
+            let env = ["AIRLOCK_SERVER": server.url]
+            return DeployEndToEndTests.Session(server: server, env: env, admin: env.merging(["AIRLOCK_TOKEN": try server.adminToken]) { $1 })
+        }
+        var a = try await server()
+        defer { a.server.stop() }
+        let b = try await server()
+        defer { b.server.stop() }
+
+        let values = data.appendingPathComponent("values.yaml")
+        try Self.slowMachineValues.write(to: values, atomically: true, encoding: .utf8)
+        let chart = TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/airflow-chart").path
+        let created = try await a.airlock(["deployment", "create", "prod", "--target", "kubernetes", "--kubeconfig", Self.kubeconfig,
+                                           "--namespace", namespace, "--release", "prod", "--chart", chart, "--registry", repository,
+                                           "--metadata-db", postgres.url, "--values", values.path])
+        #expect(created.status == 0, "\(created.stderr)")
+
+        // 1. Two deploys of one deployment at once, through different servers.
+        var started = Date()
+        let projectA = try DeployEndToEndTests.project(airflow: "2.10.5")
+        let projectB = try DeployEndToEndTests.project(airflow: "2.10.5", dagBody: "print('through B')")
+        let sessionA = a
+        async let throughA = sessionA.deploy(projectA, "2.10.5 through server A")
+        async let throughB = b.deploy(projectB, "2.10.5 through server B")
+        let (deployedA, deployedB) = try await (throughA, throughB)
+        let concurrentSeconds = Date().timeIntervalSince(started)
+        #expect(deployedA.status == 0, "\(deployedA.stderr)\n\(a.server.log)")
+        #expect(deployedB.status == 0, "\(deployedB.stderr)\n\(b.server.log)")
+        let firstTwo = try await a.deploys()
+        #expect(firstTwo.count == 2 && firstTwo.allSatisfy { $0["status"] as? String == "DEPLOYED" }, "\(firstTwo)")
+        #expect(Set(firstTwo.compactMap { $0["sequence"] as? Int }) == [1, 2], "#N sequential: \(firstTwo)")
+        // Each deploy's run, from its turn (deploy.start) to its outcome: the runs do not overlap.
+        let audit = try await a.server.json("/api/v1/audit-events?deployment=prod&limit=100")["events"] as? [[String: Any]] ?? []
+        func runSpan(_ id: String) -> (start: String, end: String)? {
+            let events = audit.filter { $0["afterDeployId"] as? String == id }
+            guard let start = events.first(where: { $0["action"] as? String == "deploy.start" })?["at"] as? String,
+                  let end = events.first(where: { $0["action"] as? String == "deploy.create" && $0["outcome"] as? String == "succeeded" })?["at"] as? String
+            else { return nil }
+            return (start, end)
+        }
+        let spans = firstTwo.compactMap { ($0["id"] as? String).flatMap(runSpan) }.sorted { $0.start < $1.start }
+        #expect(spans.count == 2, "a start and an outcome for each deploy: \(audit)")
+        if spans.count == 2 {
+            #expect(spans[0].end <= spans[1].start, "serialised, never interleaved: \(spans)")
+        }
+        var revisions = try await helmHistory()
+        #expect(revisions.count == 2, "one Helm revision per deploy: \(revisions)")
+        let current = try #require(try await a.status()["currentDeploy"] as? [String: Any])
+        let secondRun = firstTwo.first { ($0["id"] as? String).flatMap(runSpan)?.start == spans.last?.start }
+        #expect(current["id"] as? String == secondRun?["id"] as? String, "the deploy that ran last is current")
+        let digest2 = try await helmDigest(helm)
+        #expect(try await revisionDigest(1) != digest2)
+        #expect(try await podImages(kubectl) == ["\(repository)@\(digest2)"])
+        let previous = try #require(current["sequence"] as? Int)
+        b.server.stop()
+
+        // 2. An upgrade whose scheduler cannot start: the migration Job runs (the DB is backed up first), the
+        // scheduler container exits at once and crash-loops.
+        started = Date()
+        let broken = try DeployEndToEndTests.project(airflow: "3.0.6")
+        try TestSupport.writeTree(["config/airflow_local_settings.py": """
+            # Airflow imports this in every process of the image; this image's scheduler cannot start.
+            import sys
+
+            if sys.argv[1:2] == ["scheduler"]:
+                raise SystemExit("this image's scheduler cannot start")
+            """], under: broken)
+        let failed = try await a.deploy(broken, "3.0.6 whose scheduler cannot start")
+        let failedSeconds = Date().timeIntervalSince(started)
+        #expect(failed.status == 1, "\(failed.stderr)\n\(a.server.log)")
+        #expect(failed.stderr.contains("scheduler") && failed.stderr.contains("cannot start"), "the reason names the container: \(failed.stderr)")
+        #expect(failed.stderr.contains("The previous deploy runs again"), "\(failed.stderr)")
+        #expect(failedSeconds < 900, "failed before Helm's 900 s wait ran out: \(Int(failedSeconds)) s")
+        var status = try await DeployEndToEndTests.waitForHealth(a, timeout: 300)
+        #expect(DeployEndToEndTests.health(status) == "healthy", "\(status)")
+        #expect(status["dbSchemaHead"] as? String == DeployEndToEndTests.head2, "the backup from before the migration was restored")
+        #expect((status["currentDeploy"] as? [String: Any])?["sequence"] as? Int == previous)
+        #expect(try await a.deploys().first?["status"] as? String == "FAILED")
+        #expect(try await helmDigest(helm) == digest2, "Helm runs the previous release's digest again")
+        #expect(try await podImages(kubectl) == ["\(repository)@\(digest2)"])
+        revisions = try await helmHistory()
+        #expect(revisions.map { $0["status"] as? String ?? "" } == ["superseded", "superseded", "failed", "deployed"], "\(revisions)")
+        let failedDigest = try await revisionDigest(3)
+        #expect(failedDigest != nil && failedDigest != digest2, "revision 3 ran the failed image")
+
+        // 3. SIGKILL during a rollback. First a 3.0.6 deploy that works (the same project without the local settings).
+        try FileManager.default.removeItem(at: broken.appendingPathComponent("config"))
+        started = Date()
+        let upgrade = try await a.deploy(broken, "3.0.6")
+        let upgradeSeconds = Date().timeIntervalSince(started)
+        #expect(upgrade.status == 0, "\(upgrade.stderr)\n\(a.server.log)")
+        let digest3 = try await helmDigest(helm)
+        let upgraded = try #require(try await a.deploys().first)
+        #expect(try await a.airlock(["deployment", "settings", "prod", "--rollback-enabled", "true"]).status == 0)
+
+        // The rollback to the 2.10.5 deploy: the server kills itself once Helm switched to #previous's image.
+        a.server.stop()
+        _ = try await a.server.waitUntilGone(timeout: 30)
+        a = try await server(["AIRLOCK_FAULT_CRASH_AT": "after-start"])
+        started = Date()
+        _ = try await a.airlock(["rollback", "--deployment", "prod", "\(previous)", "--description", "killed after the switch", "--yes"])
+        #expect(try await a.server.waitUntilGone(timeout: 900), "the server did not crash: \(a.server.log)")
+        let crashSeconds = Date().timeIntervalSince(started)
+        #expect(try await helmDigest(helm) == digest2, "the crash came after Helm switched to the rollback's image")
+
+        started = Date()
+        a = try await server()
+        status = try await DeployEndToEndTests.waitForHealth(a, timeout: 900)
+        var images: Set<String> = []
+        let deadline = Date().addingTimeInterval(300)
+        repeat {
+            images = try await podImages(kubectl)
+            if images == ["\(repository)@\(digest3)"] { break }
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+        } while Date() < deadline
+        let recoverySeconds = Date().timeIntervalSince(started)
+        #expect(DeployEndToEndTests.health(status) == "healthy", "\(status)\n\(a.server.log)")
+        let deploys = try await a.deploys()
+        #expect(!deploys.contains { ["DEPLOYING", "INITIALIZED"].contains($0["status"] as? String) }, "\(deploys.map { $0["status"] ?? "" })")
+        #expect(deploys.count == 5 && deploys.first?["status"] as? String == "FAILED", "\(deploys.map { $0["status"] ?? "" })")
+        let now = try #require(status["currentDeploy"] as? [String: Any])
+        #expect(now["id"] as? String == upgraded["id"] as? String && now["status"] as? String == "DEPLOYED", "the 3.0.6 deploy runs again: \(now)")
+        #expect(status["dbSchemaHead"] as? String == DeployEndToEndTests.head3 && now["dbSchemaHead"] as? String == DeployEndToEndTests.head3,
+                "the live schema matches the current deploy: \(status)")
+        #expect(try await helmDigest(helm) == digest3)
+        #expect(images == ["\(repository)@\(digest3)"], "the pods run the current deploy's digest")
+        print("kubernetes failures: two deploys at once \(Int(concurrentSeconds)) s, failing upgrade \(Int(failedSeconds)) s, upgrade \(Int(upgradeSeconds)) s, "
+              + "rollback until SIGKILL \(Int(crashSeconds)) s, recovery \(Int(recoverySeconds)) s")
+    }
+}
