@@ -37,6 +37,23 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: temporary))
     }
 
+    /// A cancelled task stops its child: SIGTERM first (a tool such as `helm upgrade` records its own end
+    /// then), and the call returns what the child left, long before the child's own end or time limit.
+    @Test func cancellingTheTaskStopsTheChildGracefully() async throws {
+        let marker = "4\(Int.random(in: 100_000...999_999)).5"
+        let started = Date()
+        let run = Task {
+            try await ProcessRunner.run("/bin/sh", ["-c", "trap 'echo stopped; exit 7' TERM; echo up; sleep \(marker) & wait"], timeout: 120, cancelGrace: 10)
+        }
+        try await Task.sleep(for: .seconds(1))
+        run.cancel()
+        let output = try await run.value
+        #expect(Date().timeIntervalSince(started) < 30)
+        #expect(output.status == 7 && output.stdout == "up\nstopped\n", "\(output.status) \(output.stdout)")
+        #expect(!output.timedOut)
+        #expect(Self.running(marker).isEmpty, "left running: \(Self.running(marker))")
+    }
+
     /// A process that left every group Airlock knows (`setsid`, its parent gone) is still found by the
     /// environment entry it inherited, and killed — what a signal's cleanup relies on for a DAG file's
     /// subprocess whose harness died first.
