@@ -142,7 +142,15 @@ public enum ProcessRunner {
     /// async code runs) block almost every signal, SIGTERM included: a child started from there
     /// ignores SIGTERM and can only be killed, never stopped gracefully. Foundation offers no
     /// `POSIX_SPAWN_SETSIGMASK`, so the spawn happens on a thread that has unblocked everything.
+    ///
+    /// Spawns take turns (`spawnLock`): Foundation on Linux emulates close-on-exec by closing in the child the
+    /// descriptors that were open when `run()` listed them, and makes the socket through which it learns of a
+    /// child's end without close-on-exec. Two spawns at once race: one child can inherit the other's socket
+    /// and hide that child's end until it exits itself (a `kubectl get pods` spawned beside `helm upgrade
+    /// --wait` stayed a zombie, its run waiting for Helm's 900 s).
     public static func spawnWithDefaultSignalMask(_ process: Process) -> String? {
+        spawnLock.lock()
+        defer { spawnLock.unlock() }
         let box = SpawnResult()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
@@ -158,6 +166,8 @@ public enum ProcessRunner {
     }
 
     private final class SpawnResult: @unchecked Sendable { var failure: String? }
+
+    private static let spawnLock = NSLock()
 
     /// The first executable called `name` on `PATH`, if any.
     public static func which(_ name: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> String? {
