@@ -27,9 +27,10 @@ extension KubernetesDeployEndToEndTests {
     ///    ends `airflow scheduler`, not the migration Job): `FAILED` with the container's log as the reason,
     ///    well before Helm's 900 s wait; the backup is restored, the previous release runs again, and
     ///    Helm's history shows the failed revision and the restored one.
-    /// 3. SIGKILL of the server during a rollback, once the target's release was started on the cluster
-    ///    (`after-start`): after a restart on the same data folder, nothing is left `DEPLOYING`, the 3.0.6
-    ///    deploy runs again on its digest, and the live schema is its head.
+    /// 3. SIGKILL of the server during a rollback, once the DB was downgraded (`after-database`, the pods
+    ///    stopped) and once the target's release was started on the cluster (`after-start`): after each restart
+    ///    on the same data folder, nothing is left `DEPLOYING`, the 3.0.6 deploy runs again on its digest, and
+    ///    the live schema is its head.
     @Test(.timeLimit(.minutes(75))) func failuresOnPods() async throws {
         guard let tools = Self.tools() else {
             #expect(ProcessInfo.processInfo.environment["CI"] != "true",
@@ -171,38 +172,48 @@ extension KubernetesDeployEndToEndTests {
         let upgraded = try #require(try await a.deploys().first)
         #expect(try await a.airlock(["deployment", "settings", "prod", "--rollback-enabled", "true"]).status == 0)
 
-        // The rollback to the 2.10.5 deploy: the server kills itself once Helm switched to #previous's image.
+        // Rollbacks to the 2.10.5 deploy that the server cuts short with SIGKILL: once the DB was downgraded (the
+        // pods stopped), and once Helm switched to #previous's image. Each restart that recovers from one crash
+        // is armed with the next one (as `serverKilledAtEachStepOfARollback` on the local target).
+        let points = ["after-database", "after-start"]
         a.server.stop()
         _ = try await a.server.waitUntilGone(timeout: 30)
-        a = try await server(["AIRLOCK_FAULT_CRASH_AT": "after-start"])
-        started = Date()
-        _ = try await a.airlock(["rollback", "--deployment", "prod", "\(previous)", "--description", "killed after the switch", "--yes"])
-        #expect(try await a.server.waitUntilGone(timeout: 900), "the server did not crash: \(a.server.log)")
-        let crashSeconds = Date().timeIntervalSince(started)
-        #expect(try await helmDigest(helm) == digest2, "the crash came after Helm switched to the rollback's image")
+        a = try await server(["AIRLOCK_FAULT_CRASH_AT": points[0]])
+        var timings: [String] = []
+        for (index, point) in points.enumerated() {
+            started = Date()
+            _ = try await a.airlock(["rollback", "--deployment", "prod", "\(previous)", "--description", "killed at \(point)", "--yes"])
+            #expect(try await a.server.waitUntilGone(timeout: 900), "\(point): the server did not crash: \(a.server.log)")
+            let crashSeconds = Date().timeIntervalSince(started)
+            if point == "after-start" {
+                #expect(try await helmDigest(helm) == digest2, "the crash came after Helm switched to the rollback's image")
+            } else {
+                #expect(try await podImages(kubectl).isEmpty, "the crash came while the release was stopped for the downgrade")
+            }
 
-        started = Date()
-        a = try await server()
-        status = try await DeployEndToEndTests.waitForHealth(a, timeout: 900)
-        var images: Set<String> = []
-        let deadline = Date().addingTimeInterval(300)
-        repeat {
-            images = try await podImages(kubectl)
-            if images == ["\(repository)@\(digest3)"] { break }
-            try await Task.sleep(nanoseconds: 2_000_000_000)
-        } while Date() < deadline
-        let recoverySeconds = Date().timeIntervalSince(started)
-        #expect(DeployEndToEndTests.health(status) == "healthy", "\(status)\n\(a.server.log)")
-        let deploys = try await a.deploys()
-        #expect(!deploys.contains { ["DEPLOYING", "INITIALIZED"].contains($0["status"] as? String) }, "\(deploys.map { $0["status"] ?? "" })")
-        #expect(deploys.count == 5 && deploys.first?["status"] as? String == "FAILED", "\(deploys.map { $0["status"] ?? "" })")
-        let now = try #require(status["currentDeploy"] as? [String: Any])
-        #expect(now["id"] as? String == upgraded["id"] as? String && now["status"] as? String == "DEPLOYED", "the 3.0.6 deploy runs again: \(now)")
-        #expect(status["dbSchemaHead"] as? String == DeployEndToEndTests.head3 && now["dbSchemaHead"] as? String == DeployEndToEndTests.head3,
-                "the live schema matches the current deploy: \(status)")
-        #expect(try await helmDigest(helm) == digest3)
-        #expect(images == ["\(repository)@\(digest3)"], "the pods run the current deploy's digest")
-        print("kubernetes failures: two deploys at once \(Int(concurrentSeconds)) s, failing upgrade \(Int(failedSeconds)) s, upgrade \(Int(upgradeSeconds)) s, "
-              + "rollback until SIGKILL \(Int(crashSeconds)) s, recovery \(Int(recoverySeconds)) s")
+            started = Date()
+            a = try await server(index + 1 < points.count ? ["AIRLOCK_FAULT_CRASH_AT": points[index + 1]] : [:])
+            status = try await DeployEndToEndTests.waitForHealth(a, timeout: 900)
+            var images: Set<String> = []
+            let deadline = Date().addingTimeInterval(300)
+            repeat {
+                images = try await podImages(kubectl)
+                if images == ["\(repository)@\(digest3)"] { break }
+                try await Task.sleep(nanoseconds: 2_000_000_000)
+            } while Date() < deadline
+            timings.append("\(point): rollback until SIGKILL \(Int(crashSeconds)) s, recovery \(Int(Date().timeIntervalSince(started))) s")
+            #expect(DeployEndToEndTests.health(status) == "healthy", "\(point): \(status)\n\(a.server.log)")
+            let deploys = try await a.deploys()
+            #expect(!deploys.contains { ["DEPLOYING", "INITIALIZED"].contains($0["status"] as? String) }, "\(point): \(deploys.map { $0["status"] ?? "" })")
+            #expect(deploys.count == 5 + index && deploys.first?["status"] as? String == "FAILED", "\(point): \(deploys.map { $0["status"] ?? "" })")
+            let now = try #require(status["currentDeploy"] as? [String: Any])
+            #expect(now["id"] as? String == upgraded["id"] as? String && now["status"] as? String == "DEPLOYED", "\(point): the 3.0.6 deploy runs again: \(now)")
+            #expect(status["dbSchemaHead"] as? String == DeployEndToEndTests.head3 && now["dbSchemaHead"] as? String == DeployEndToEndTests.head3,
+                    "\(point): the live schema matches the current deploy: \(status)")
+            #expect(try await helmDigest(helm) == digest3, "\(point)")
+            #expect(images == ["\(repository)@\(digest3)"], "\(point): the pods run the current deploy's digest")
+        }
+        print("kubernetes failures: two deploys at once \(Int(concurrentSeconds)) s, failing upgrade \(Int(failedSeconds)) s, upgrade \(Int(upgradeSeconds)) s; "
+              + timings.joined(separator: "; "))
     }
 }
