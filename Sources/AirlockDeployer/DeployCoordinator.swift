@@ -243,11 +243,12 @@ public actor DeployCoordinator {
         await queues[deploymentId]?.value
     }
 
-    /// Stops every deployment's Airflow (a graceful server stop). An operation still running is cut
-    /// short like a crash: its journal makes the next start undo it.
+    /// Stops every deployment's Airflow that runs as part of this server (a graceful server stop); Airflow on
+    /// a cluster keeps running. An operation still running is cut short like a crash: its journal makes the
+    /// next start undo it.
     public func shutdown() async {
         for queue in queues.values { queue.cancel() }
-        for target in targets.values { await target.stop() }
+        for target in targets.values where !target.keepsRunningWithoutServer { await target.stop() }
     }
 
     // MARK: Queue
@@ -367,8 +368,16 @@ public actor DeployCoordinator {
         var journal = OperationJournal(deployId: deploy.id, previousDeployId: previous?.deployId, backupFile: nil)
         try DeploymentWorkspace.write(journal, to: workspace.journalFile)
 
-        say(deploy.id, "Stopping the running deploy")
-        await target.stop()
+        // A switch that keeps the schema (a code-only or DAG-only deploy, a rollback within one Airflow version)
+        // changes nothing in the DB: where the target can, the running deploy serves until the new one is
+        // healthy. Read before anything stops; the pods never migrate on their own (the chart's job is off).
+        if target.replacesInPlace, previous != nil, job.restoreBackupOf == nil,
+           let revision = try? await target.schemaRevision(using: release, settings: settings), revision == release.schemaHead {
+            say(deploy.id, "The metadata database stays at \(revision): replacing the running deploy in place (it serves until the new one is healthy)")
+        } else {
+            say(deploy.id, "Stopping the running deploy")
+            await target.stop()
+        }
         FaultInjection.crashIfRequested("after-stop")
 
         var backup: URL?

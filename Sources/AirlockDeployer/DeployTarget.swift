@@ -22,7 +22,7 @@ import Foundation
 ///
 /// The order a switch uses them in, for a target implementer (`DeployCoordinator.switchTo`):
 ///
-///     stop → schemaRevision → [backupDatabase → migrateDatabase | downgradeDatabase(with: current)
+///     [stop, unless `replacesInPlace` and the schema stays] → schemaRevision → [backupDatabase → migrateDatabase | downgradeDatabase(with: current)
 ///          | restoreDatabase] or [createDatabaseIfMissing → migrateDatabase] → start → waitUntilHealthy
 ///          → runningFacts (recorded on the deploy)
 ///     on failure: [runningFacts, when start was reached] → stop → restoreDatabase(backup) → start(previous)
@@ -81,11 +81,28 @@ protocol DeployTarget: Sendable {
     /// digest, the Helm revision it made — which the coordinator keeps on the deploy (issue #13 items 3, 4).
     /// Empty when the latest `start` was another deploy's, and on targets without such facts (the default).
     func runningFacts(of deployId: String) async -> TargetFacts
+
+    /// True when `start` can replace the running release in place while it keeps serving until the new one
+    /// is ready (a rolling update), so a switch that leaves the metadata DB's schema as it is needs no
+    /// `stop` first — code-only and DAG-only deploys and same-schema rollbacks then have no downtime.
+    /// `waitUntilHealthy` must then not count what the replaced release still serves. False by default:
+    /// the local target's components hold fixed ports, so the old ones must go before the new ones start.
+    var replacesInPlace: Bool { get }
+
+    /// True when what the target runs does not depend on this server's process (pods on a cluster): a
+    /// graceful server stop leaves it running — other servers may serve the same deployment, and restarting
+    /// Airlock must not take Airflow down. False by default: the local target's components are the server's
+    /// children and stop with it.
+    var keepsRunningWithoutServer: Bool { get }
 }
 
 extension DeployTarget {
     /// The local target runs an environment on this machine: no image, no Helm.
     func runningFacts(of deployId: String) async -> TargetFacts { TargetFacts() }
+
+    var replacesInPlace: Bool { false }
+
+    var keepsRunningWithoutServer: Bool { false }
 }
 
 /// What a target ran a release as, for the deploy's record (`Deploy.targetImage`, `Deploy.helmRevision`).

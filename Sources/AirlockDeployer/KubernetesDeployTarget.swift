@@ -150,12 +150,22 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         return started.facts
     }
 
+    /// Helm replaces the pods with a rolling update: the running release serves until the new one is ready.
+    nonisolated var replacesInPlace: Bool { true }
+
+    /// The pods run on the cluster, not under this server.
+    nonisolated var keepsRunningWithoutServer: Bool { true }
+
     func waitUntilHealthy(timeout: Double) async throws(AirlockError) {
         guard let running else { throw .environment("Nothing was started on the cluster") }
         let deadline = Date().addingTimeInterval(timeout)
         var last = "no answer"
         while Date() < deadline {
-            if let endpoint = try? await healthEndpoint(for: running) {
+            // After a rolling update, pods of the replaced release may still be going and still answer
+            // through the Service (and their scheduler's last heartbeat is recent): only the new pods count.
+            if let leftover = await podsOfAnotherImage(than: running) {
+                last = leftover
+            } else if let endpoint = try? await healthEndpoint(for: running) {
                 if let document = await AirflowSupervisor.fetchHealth(endpoint.health, timeout: 10) {
                     let unhealthy = document.unhealthy(required: Self.requiredHealth(running))
                     if unhealthy.isEmpty { return }
@@ -167,6 +177,24 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
             try? await Task.sleep(nanoseconds: 2_000_000_000)
         }
         throw .environment("Airflow \(running.airflowVersion) on the cluster did not become healthy within \(Int(timeout)) s (\(last))")
+    }
+
+    /// Which of the release's pods still run another image of the deployment's repository, or are going;
+    /// nil when none (also when the chart labels its pods otherwise: then only the health check counts).
+    private func podsOfAnotherImage(than release: ReleaseRecord) async -> String? {
+        guard let image = release.image, let at = image.firstIndex(of: "@") else { return nil }
+        let repository = String(image[..<at]) + "@"
+        guard let text = try? await cluster.kubectl(["get", "pods", "-l", "release=\(kubernetes.release),tier=airflow", "-o",
+                                                     "jsonpath={range .items[*]}{.metadata.name}|{.metadata.deletionTimestamp}|{.spec.containers[*].image}{\"\\n\"}{end}"],
+                                                    what: "Listing the release's pods") else { return nil }
+        let others = text.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 3 else { return nil }
+            let going = !fields[1].isEmpty
+            let old = fields[2].split(separator: " ").contains { $0.hasPrefix(repository) && $0 != image }
+            return going || old ? fields[0] : nil
+        }
+        return others.isEmpty ? nil : "pods of the replaced release still running: " + others.sorted().joined(separator: ", ")
     }
 
     // MARK: The metadata DB

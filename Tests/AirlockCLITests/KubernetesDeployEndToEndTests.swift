@@ -235,6 +235,9 @@ import Testing
         let latest = try #require(try await session.deploys().first?["id"] as? String)
         let steps = try await session.server.json("/api/v1/deployments/prod/deploys/\(latest)")["steps"] as? [String] ?? []
         #expect(steps.contains { $0.hasPrefix("Pushed ") && $0.contains("(2 blobs") }, "the DAG layer and the config only: \(steps)")
+        // The schema stays: a rolling update (the old pods served until the new ones were ready), no stop, no backup.
+        #expect(steps.contains { $0.contains("replacing the running deploy in place") } && !steps.contains("Stopping the running deploy")
+                && !steps.contains { $0.hasPrefix("Backing up") }, "\(steps)")
         // Each deploy is one Helm revision, kept on the deploy with the image it ran by digest (newest first).
         let recorded = try await session.deploys()
         #expect(recorded.map { $0["helmRevision"] as? Int } == [4, 3, 2, 1], "\(recorded)")

@@ -19,10 +19,14 @@ import Testing
         private(set) var head: String?
         private var running: ReleaseRecord?
         private var unhealthy: Set<String> = []
+        /// Like the Kubernetes target (rolling updates, pods that outlive the server), or like the local one.
+        nonisolated let replacesInPlace: Bool
+        nonisolated var keepsRunningWithoutServer: Bool { replacesInPlace }
 
-        init(workspace: DeploymentWorkspace, releases: [String: (airflow: String, head: String)]) {
+        init(workspace: DeploymentWorkspace, releases: [String: (airflow: String, head: String)], replacesInPlace: Bool = false) {
             self.workspace = workspace
             self.releases = releases
+            self.replacesInPlace = replacesInPlace
         }
 
         /// How long `start` takes: long enough that two unserialised switches would interleave their steps.
@@ -180,5 +184,53 @@ import Testing
         let message = await coordinator.statusMessage(deployId: "d4") ?? ""
         #expect(message.contains("restored from its backup") && message.contains("previous deploy runs again"), "\(message)")
         #expect(!FileManager.default.fileExists(atPath: DeploymentWorkspace(dataDirectory: data, deploymentId: "dep").journalFile.path))
+    }
+
+    /// On a target that replaces releases in place (Kubernetes), a switch that keeps the schema — here a code
+    /// change on the same Airflow — does not stop the running deploy first (a rolling update, no downtime,
+    /// no backup: nothing in the DB changes); one that changes the schema still stops, backs up and migrates
+    /// first. A graceful server stop leaves such a target running.
+    @Test func aSameSchemaSwitchReplacesInPlaceWhereTheTargetCanAndASchemaChangeStillStopsFirst() async throws {
+        let data = try TestSupport.scratchFolder("airlock-seam-in-place")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let store = try SQLiteDeployHistoryStore(path: data.appendingPathComponent("airlock.sqlite").path)
+        let artifacts = ArtifactStore(root: data.appendingPathComponent("artifacts"))
+        let old = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:2.10.5\n"), limits: TarArchive.Limits()).digest
+        let changed = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:2.10.5\n# a code change\n"), limits: TarArchive.Limits()).digest
+        let new = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:3.0.6\n"), limits: TarArchive.Limits()).digest
+        let target = RecordingTarget(workspace: DeploymentWorkspace(dataDirectory: data, deploymentId: "dep"),
+                                     releases: [old: ("2.10.5", "5f2621c13b39"), changed: ("2.10.5", "5f2621c13b39"), new: ("3.0.6", "29ce7909c52b")],
+                                     replacesInPlace: true)
+        let coordinator = DeployCoordinator(store: store, artifacts: artifacts, dataDirectory: data, paths: .fromEnvironment(),
+                                            healthTimeout: 1, constraintsSource: nil) { _, _ throws(AirlockError) in target }
+        _ = try await store.createDeployment(Deployment(id: "dep", name: "prod", settings: DeploymentSettings(rollbackEnabled: true)))
+        func deploy(_ image: String, _ id: String) async throws -> Deploy {
+            _ = try await store.createDeploy(Deploy(
+                id: id, deploymentId: "dep", sequence: 0, type: .imageAndDag, status: .initialized, description: id, createdAt: Date(),
+                createdBy: "ci", image: nil, dagBundleVersion: nil, dagDeployEnabled: true, dbSchemaHead: nil, everDeployed: false))
+            await target.clearSteps()
+            let deployment = try #require(try await store.deployment(id: "dep"))
+            _ = try await coordinator.finalize(deployId: id, deployment: deployment, imageDigest: image, dagsDigest: nil, actor: "ci")
+            await coordinator.waitForIdle(deploymentId: "dep")
+            return try #require(try await store.deploy(id: id))
+        }
+
+        // The first deploy has nothing running to keep: as on any target.
+        #expect(try await deploy(old, "d1").status == .deployed)
+        #expect(await target.steps == ["prepare 2.10.5", "stop", "revision", "create", "migrate to 5f2621c13b39 with 2.10.5",
+                                       "start 2.10.5", "health", "revision"])
+        // A code change on the same Airflow: the schema stays, so no stop and no backup.
+        #expect(try await deploy(changed, "d2").status == .deployed)
+        #expect(await target.steps == ["prepare 2.10.5", "revision", "revision", "start 2.10.5", "health", "revision"])
+        let said = await coordinator.steps(deployId: "d2")
+        #expect(said.contains { $0.contains("replacing the running deploy in place") }, "\(said)")
+        // An upgrade changes the schema: stopped, backed up and migrated before the new release starts.
+        #expect(try await deploy(new, "d3").status == .deployed)
+        #expect(await target.steps == ["prepare 3.0.6", "revision", "stop", "revision", "backup at 5f2621c13b39",
+                                       "migrate to 29ce7909c52b with 3.0.6", "start 3.0.6", "health", "revision"])
+        // A graceful server stop leaves what runs on a cluster running.
+        await target.clearSteps()
+        await coordinator.shutdown()
+        #expect(await target.steps.isEmpty)
     }
 }
