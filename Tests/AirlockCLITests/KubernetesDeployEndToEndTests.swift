@@ -143,18 +143,7 @@ import Testing
         defer { session.server.stop() }
         let scratch = try TestSupport.scratchFolder("airlock-k8s-e2e")
         let values = scratch.appendingPathComponent("values.yaml")
-        try """
-        # The user's values: passed to Helm as written. A loaded 2-core machine migrates and starts slowly.
-        apiServer:
-          waitForMigrations: {migrationsWaitTimeout: 600}
-          env: [{name: AIRFLOW__API__WORKERS, value: "1"}]
-        webserver:
-          waitForMigrations: {migrationsWaitTimeout: 600}
-          env: [{name: AIRFLOW__WEBSERVER__WORKERS, value: "1"}]
-        scheduler: {waitForMigrations: {migrationsWaitTimeout: 600}}
-        triggerer: {waitForMigrations: {migrationsWaitTimeout: 600}}
-        dagProcessor: {waitForMigrations: {migrationsWaitTimeout: 600}}
-        """.write(to: values, atomically: true, encoding: .utf8)
+        try Self.slowMachineValues.write(to: values, atomically: true, encoding: .utf8)
         let chart = TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/airflow-chart").path
         let create = ["deployment", "create", "prod", "--target", "kubernetes", "--kubeconfig", Self.kubeconfig, "--release", "prod",
                       "--chart", chart, "--registry", "localhost:5000/airlock/e2e-\(suffix)", "--metadata-db", postgres.url,

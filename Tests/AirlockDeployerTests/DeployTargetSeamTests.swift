@@ -119,29 +119,60 @@ import Testing
         TarArchive(entries: [TarArchive.Entry(path: "Dockerfile", kind: .file, contents: Array(text.utf8))]).bytes()
     }
 
-    @Test func aDowngradingRollbackBacksUpThenDowngradesWithTheCurrentReleaseBeforeTheSwitchAndAFailedHealthCheckIsUndone() async throws {
-        let data = try TestSupport.scratchFolder("airlock-seam")
-        defer { try? FileManager.default.removeItem(at: data) }
-        let store = try SQLiteDeployHistoryStore(path: data.appendingPathComponent("airlock.sqlite").path)
-        let artifacts = ArtifactStore(root: data.appendingPathComponent("artifacts"))
-        let old = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:2.10.5\n"), limits: TarArchive.Limits()).digest
-        let new = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:3.0.6\n"), limits: TarArchive.Limits()).digest
-        let target = RecordingTarget(workspace: DeploymentWorkspace(dataDirectory: data, deploymentId: "dep"),
-                                     releases: [old: ("2.10.5", "5f2621c13b39"), new: ("3.0.6", "29ce7909c52b")])
-        let coordinator = DeployCoordinator(store: store, artifacts: artifacts, dataDirectory: data, paths: .fromEnvironment(),
-                                            healthTimeout: 1, constraintsSource: nil) { _, _ throws(AirlockError) in target }
-        _ = try await store.createDeployment(Deployment(id: "dep", name: "prod", settings: DeploymentSettings(rollbackEnabled: true)))
+    /// What every coordinator test here stands on: a scratch data folder with a real SQLite store and artifact
+    /// store, and one deployment `dep` (`prod`) in it; deploys go through the real coordinator.
+    struct Seam {
+        let data: URL
+        let store: SQLiteDeployHistoryStore
+        let artifacts: ArtifactStore
 
-        func deploy(_ image: String, _ id: String, failingHealth: Bool = false) async throws -> Deploy {
+        init(_ label: String, settings: DeploymentSettings) async throws {
+            data = try TestSupport.scratchFolder(label)
+            store = try SQLiteDeployHistoryStore(path: data.appendingPathComponent("airlock.sqlite").path)
+            artifacts = ArtifactStore(root: data.appendingPathComponent("artifacts"))
+            _ = try await store.createDeployment(Deployment(id: "dep", name: "prod", settings: settings))
+        }
+
+        var workspace: DeploymentWorkspace { DeploymentWorkspace(dataDirectory: data, deploymentId: "dep") }
+
+        /// Stores a project artifact whose Dockerfile is `dockerfile`; returns its digest.
+        func image(_ dockerfile: String) throws -> String {
+            try artifacts.store(.image, tar: DeployTargetSeamTests.bundle(dockerfile), limits: TarArchive.Limits()).digest
+        }
+
+        /// The real coordinator, with every deployment on `target`.
+        func coordinator(_ target: any DeployTarget) -> DeployCoordinator {
+            DeployCoordinator(store: store, artifacts: artifacts, dataDirectory: data, paths: .fromEnvironment(),
+                              healthTimeout: 1, constraintsSource: nil) { _, _ throws(AirlockError) in target }
+        }
+
+        /// Records deploy `id` of `image` and runs it to its end through `coordinator`; returns it as stored.
+        func deploy(_ image: String, _ id: String, through coordinator: DeployCoordinator) async throws -> Deploy {
             _ = try await store.createDeploy(Deploy(
                 id: id, deploymentId: "dep", sequence: 0, type: .imageAndDag, status: .initialized, description: id, createdAt: Date(),
                 createdBy: "ci", image: nil, dagBundleVersion: nil, dagDeployEnabled: true, dbSchemaHead: nil, everDeployed: false))
-            if failingHealth { await target.failHealth(of: id) }
-            await target.clearSteps()
             let deployment = try #require(try await store.deployment(id: "dep"))
             _ = try await coordinator.finalize(deployId: id, deployment: deployment, imageDigest: image, dagsDigest: nil, actor: "ci")
             await coordinator.waitForIdle(deploymentId: "dep")
             return try #require(try await store.deploy(id: id))
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: data) }
+    }
+
+    @Test func aDowngradingRollbackBacksUpThenDowngradesWithTheCurrentReleaseBeforeTheSwitchAndAFailedHealthCheckIsUndone() async throws {
+        let seam = try await Seam("airlock-seam", settings: DeploymentSettings(rollbackEnabled: true))
+        defer { seam.remove() }
+        let store = seam.store
+        let old = try seam.image("FROM apache/airflow:2.10.5\n")
+        let new = try seam.image("FROM apache/airflow:3.0.6\n")
+        let target = RecordingTarget(workspace: seam.workspace, releases: [old: ("2.10.5", "5f2621c13b39"), new: ("3.0.6", "29ce7909c52b")])
+        let coordinator = seam.coordinator(target)
+
+        func deploy(_ image: String, _ id: String, failingHealth: Bool = false) async throws -> Deploy {
+            if failingHealth { await target.failHealth(of: id) }
+            await target.clearSteps()
+            return try await seam.deploy(image, id, through: coordinator)
         }
 
         // #1 on an empty DB: created and migrated, then started.
@@ -183,7 +214,7 @@ import Testing
         #expect(try await store.deployment(id: "dep")?.currentDeployId == rollback.id)
         let message = await coordinator.statusMessage(deployId: "d4") ?? ""
         #expect(message.contains("restored from its backup") && message.contains("previous deploy runs again"), "\(message)")
-        #expect(!FileManager.default.fileExists(atPath: DeploymentWorkspace(dataDirectory: data, deploymentId: "dep").journalFile.path))
+        #expect(!FileManager.default.fileExists(atPath: seam.workspace.journalFile.path))
     }
 
     /// On a target that replaces releases in place (Kubernetes), a switch that keeps the schema — here a code
@@ -191,28 +222,18 @@ import Testing
     /// no backup: nothing in the DB changes); one that changes the schema still stops, backs up and migrates
     /// first. A graceful server stop leaves such a target running.
     @Test func aSameSchemaSwitchReplacesInPlaceWhereTheTargetCanAndASchemaChangeStillStopsFirst() async throws {
-        let data = try TestSupport.scratchFolder("airlock-seam-in-place")
-        defer { try? FileManager.default.removeItem(at: data) }
-        let store = try SQLiteDeployHistoryStore(path: data.appendingPathComponent("airlock.sqlite").path)
-        let artifacts = ArtifactStore(root: data.appendingPathComponent("artifacts"))
-        let old = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:2.10.5\n"), limits: TarArchive.Limits()).digest
-        let changed = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:2.10.5\n# a code change\n"), limits: TarArchive.Limits()).digest
-        let new = try artifacts.store(.image, tar: Self.bundle("FROM apache/airflow:3.0.6\n"), limits: TarArchive.Limits()).digest
-        let target = RecordingTarget(workspace: DeploymentWorkspace(dataDirectory: data, deploymentId: "dep"),
+        let seam = try await Seam("airlock-seam-in-place", settings: DeploymentSettings(rollbackEnabled: true))
+        defer { seam.remove() }
+        let old = try seam.image("FROM apache/airflow:2.10.5\n")
+        let changed = try seam.image("FROM apache/airflow:2.10.5\n# a code change\n")
+        let new = try seam.image("FROM apache/airflow:3.0.6\n")
+        let target = RecordingTarget(workspace: seam.workspace,
                                      releases: [old: ("2.10.5", "5f2621c13b39"), changed: ("2.10.5", "5f2621c13b39"), new: ("3.0.6", "29ce7909c52b")],
                                      replacesInPlace: true)
-        let coordinator = DeployCoordinator(store: store, artifacts: artifacts, dataDirectory: data, paths: .fromEnvironment(),
-                                            healthTimeout: 1, constraintsSource: nil) { _, _ throws(AirlockError) in target }
-        _ = try await store.createDeployment(Deployment(id: "dep", name: "prod", settings: DeploymentSettings(rollbackEnabled: true)))
+        let coordinator = seam.coordinator(target)
         func deploy(_ image: String, _ id: String) async throws -> Deploy {
-            _ = try await store.createDeploy(Deploy(
-                id: id, deploymentId: "dep", sequence: 0, type: .imageAndDag, status: .initialized, description: id, createdAt: Date(),
-                createdBy: "ci", image: nil, dagBundleVersion: nil, dagDeployEnabled: true, dbSchemaHead: nil, everDeployed: false))
             await target.clearSteps()
-            let deployment = try #require(try await store.deployment(id: "dep"))
-            _ = try await coordinator.finalize(deployId: id, deployment: deployment, imageDigest: image, dagsDigest: nil, actor: "ci")
-            await coordinator.waitForIdle(deploymentId: "dep")
-            return try #require(try await store.deploy(id: id))
+            return try await seam.deploy(image, id, through: coordinator)
         }
 
         // The first deploy has nothing running to keep: as on any target.

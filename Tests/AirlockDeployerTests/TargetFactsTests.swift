@@ -61,29 +61,19 @@ import Testing
     }
 
     @Test func deploysKeepTheImageAndHelmRevisionTheirStartMade() async throws {
-        let data = try TestSupport.scratchFolder("airlock-target-facts")
-        defer { try? FileManager.default.removeItem(at: data) }
-        let store = try SQLiteDeployHistoryStore(path: data.appendingPathComponent("airlock.sqlite").path)
-        let artifacts = ArtifactStore(root: data.appendingPathComponent("artifacts"))
-        let old = try artifacts.store(.image, tar: DeployTargetSeamTests.bundle("FROM apache/airflow:2.10.5\n"), limits: TarArchive.Limits()).digest
-        let new = try artifacts.store(.image, tar: DeployTargetSeamTests.bundle("FROM apache/airflow:3.0.6\n"), limits: TarArchive.Limits()).digest
-        let unknown = try artifacts.store(.image, tar: DeployTargetSeamTests.bundle("FROM nowhere\n"), limits: TarArchive.Limits()).digest
-        let recording = DeployTargetSeamTests.RecordingTarget(workspace: DeploymentWorkspace(dataDirectory: data, deploymentId: "dep"),
+        let seam = try await DeployTargetSeamTests.Seam("airlock-target-facts", settings: DeploymentSettings())
+        defer { seam.remove() }
+        let old = try seam.image("FROM apache/airflow:2.10.5\n")
+        let new = try seam.image("FROM apache/airflow:3.0.6\n")
+        let unknown = try seam.image("FROM nowhere\n")
+        let recording = DeployTargetSeamTests.RecordingTarget(workspace: seam.workspace,
                                                               releases: [old: ("2.10.5", "5f2621c13b39"), new: ("3.0.6", "29ce7909c52b")])
         let target = RevisionCountingTarget(recording)
-        let coordinator = DeployCoordinator(store: store, artifacts: artifacts, dataDirectory: data, paths: .fromEnvironment(),
-                                            healthTimeout: 1, constraintsSource: nil) { _, _ throws(AirlockError) in target }
-        _ = try await store.createDeployment(Deployment(id: "dep", name: "prod", settings: DeploymentSettings()))
+        let coordinator = seam.coordinator(target)
 
         func deploy(_ image: String, _ id: String, failingHealth: Bool = false) async throws -> Deploy {
-            _ = try await store.createDeploy(Deploy(
-                id: id, deploymentId: "dep", sequence: 0, type: .imageAndDag, status: .initialized, description: id, createdAt: Date(),
-                createdBy: "ci", image: nil, dagBundleVersion: nil, dagDeployEnabled: true, dbSchemaHead: nil, everDeployed: false))
             if failingHealth { await recording.failHealth(of: id) }
-            let deployment = try #require(try await store.deployment(id: "dep"))
-            _ = try await coordinator.finalize(deployId: id, deployment: deployment, imageDigest: image, dagsDigest: nil, actor: "ci")
-            await coordinator.waitForIdle(deploymentId: "dep")
-            return try #require(try await store.deploy(id: id))
+            return try await seam.deploy(image, id, through: coordinator)
         }
         func image(_ id: String) -> String { "localhost:5000/airlock/prod@sha256:\(id)" }
 
@@ -97,6 +87,6 @@ import Testing
         #expect(unprepared.status == .failed && unprepared.helmRevision == nil && unprepared.targetImage == nil)
         let second = try await deploy(new, "d4")
         #expect(second.status == .deployed && second.helmRevision == 4 && second.targetImage == image("d4"))
-        #expect(try await store.deploy(id: "d1") == first, "a later start changes no earlier record")
+        #expect(try await seam.store.deploy(id: "d1") == first, "a later start changes no earlier record")
     }
 }
