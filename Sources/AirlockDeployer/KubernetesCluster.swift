@@ -118,8 +118,7 @@ struct KubernetesCluster: Sendable {
     /// when cancelled.
     private func firstCrashLoop(restarts: Int, what: String) async -> AirlockError? {
         while !Task.isCancelled {
-            if let text = try? await kubectl(["get", "pods", "-l", "release=\(settings.release),tier=airflow", "-o", "json"], what: "Listing the release's pods"),
-               let pods = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["items"] as? [[String: Any]] {
+            if let pods = await airflowPods() {
                 for pod in pods {
                     let name = (pod["metadata"] as? [String: Any])?["name"] as? String ?? "?"
                     let status = pod["status"] as? [String: Any] ?? [:]
@@ -139,6 +138,16 @@ struct KubernetesCluster: Sendable {
             try? await Task.sleep(nanoseconds: 5_000_000_000)
         }
         return nil
+    }
+
+    /// The label selector of the release's Airflow pods, as the official chart labels them.
+    var airflowPodSelector: String { "release=\(settings.release),tier=airflow" }
+
+    /// The release's Airflow pods as the API returns them (`items` of `kubectl get pods -o json`); nil when
+    /// they cannot be listed.
+    func airflowPods() async -> [[String: Any]]? {
+        guard let text = try? await kubectl(["get", "pods", "-l", airflowPodSelector, "-o", "json"], what: "Listing the release's pods") else { return nil }
+        return (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["items"] as? [[String: Any]]
     }
 
     /// `kubectl apply` of one object given as JSON (written to a file: `ProcessRunner` has no stdin).

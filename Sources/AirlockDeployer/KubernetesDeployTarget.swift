@@ -113,7 +113,7 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         guard let names = try? await cluster.kubectl(["get", "deployment", "-l", selector, "-o", "name"], what: "Listing the release's Deployments"),
               !names.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
         _ = try? await cluster.kubectl(["scale", "deployment", "-l", selector, "--replicas=0"], what: "Scaling the release to 0")
-        _ = try? await cluster.kubectl(["wait", "--for=delete", "pod", "-l", selector + ",tier=airflow", "--timeout=300s"], timeout: 330,
+        _ = try? await cluster.kubectl(["wait", "--for=delete", "pod", "-l", cluster.airflowPodSelector, "--timeout=300s"], timeout: 330,
                                        what: "Waiting for the release's pods to stop")
     }
 
@@ -184,15 +184,13 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
     private func podsOfAnotherImage(than release: ReleaseRecord) async -> String? {
         guard let image = release.image, let at = image.firstIndex(of: "@") else { return nil }
         let repository = String(image[..<at]) + "@"
-        guard let text = try? await cluster.kubectl(["get", "pods", "-l", "release=\(kubernetes.release),tier=airflow", "-o",
-                                                     "jsonpath={range .items[*]}{.metadata.name}|{.metadata.deletionTimestamp}|{.spec.containers[*].image}{\"\\n\"}{end}"],
-                                                    what: "Listing the release's pods") else { return nil }
-        let others = text.split(separator: "\n").compactMap { line -> String? in
-            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 3 else { return nil }
-            let going = !fields[1].isEmpty
-            let old = fields[2].split(separator: " ").contains { $0.hasPrefix(repository) && $0 != image }
-            return going || old ? fields[0] : nil
+        guard let pods = await cluster.airflowPods() else { return nil }
+        let others = pods.compactMap { pod -> String? in
+            let metadata = pod["metadata"] as? [String: Any] ?? [:]
+            let going = metadata["deletionTimestamp"] != nil
+            let containers = (pod["spec"] as? [String: Any])?["containers"] as? [[String: Any]] ?? []
+            let old = containers.contains { ($0["image"] as? String).map { $0.hasPrefix(repository) && $0 != image } ?? false }
+            return going || old ? metadata["name"] as? String ?? "?" : nil
         }
         return others.isEmpty ? nil : "pods of the replaced release still running: " + others.sorted().joined(separator: ", ")
     }
