@@ -105,40 +105,57 @@ import Testing
     /// The issue's scenario on pods: deploy 2.10.5, deploy 3.0.6 (migrated by a Job, backed up first), roll
     /// back to #1 (downgraded by a Job with the 3.0.6 image before the switch; the pods run #1's digest).
     @Test(.timeLimit(.minutes(60))) func deployUpgradeAndRollBackOnPods() async throws {
-        guard let tools = Self.tools() else {
-            // Skipped without a test cluster — but never in CI, where `scripts/test` starts one: a CI run that
-            // silently skipped the Kubernetes target would call it tested.
+        try await Self.onPods("airlock-e2e") { pods in try await scenario(pods) }
+    }
+
+    /// One test's room on the test cluster: its own namespace (random suffix), a node PostgreSQL, and
+    /// kubectl and Helm bound to the namespace (a failed call is a recorded issue, its stdout returned).
+    struct Pods: Sendable {
+        let tools: (kubectl: String, helm: String)
+        let postgres: NodePostgres
+        let namespace: String
+        let suffix: String
+
+        func kubectl(_ arguments: [String]) async throws -> String {
+            let output = try await ProcessRunner.run(tools.kubectl, ["--kubeconfig", KubernetesDeployEndToEndTests.kubeconfig, "--namespace", namespace] + arguments,
+                                                     timeout: 120)
+            #expect(output.succeeded, "kubectl \(arguments.joined(separator: " ")): \(output.stderr)")
+            return output.stdout
+        }
+
+        func helm(_ arguments: [String]) async throws -> String {
+            let output = try await ProcessRunner.run(tools.helm, arguments + ["--kubeconfig", KubernetesDeployEndToEndTests.kubeconfig, "--namespace", namespace],
+                                                     timeout: 120)
+            #expect(output.succeeded, "helm \(arguments.joined(separator: " ")): \(output.stderr)")
+            return output.stdout
+        }
+    }
+
+    /// Runs `body` in a namespace `<prefix>-<suffix>` of its own with a node PostgreSQL, then cleans up whatever
+    /// failed, so the cluster and the machine stay quiet for the next test. Without a test cluster it skips —
+    /// but never in CI, where `scripts/test` starts one: a CI run that silently skipped the Kubernetes target
+    /// would call it tested.
+    static func onPods(_ prefix: String, _ body: (Pods) async throws -> Void) async throws {
+        guard let tools = tools() else {
             #expect(ProcessInfo.processInfo.environment["CI"] != "true",
                     "CI must run the Kubernetes tests: scripts/test starts the cluster (scripts/k8s-test-cluster start)")
             return
         }
-        let postgres = try await NodePostgres()
         let suffix = String(UUID().uuidString.lowercased().prefix(6))
-        let namespace = "airlock-e2e-\(suffix)"
-        func kubectl(_ arguments: [String]) async throws -> String {
-            let output = try await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "--namespace", namespace] + arguments, timeout: 120)
-            #expect(output.succeeded, "kubectl \(arguments.joined(separator: " ")): \(output.stderr)")
-            return output.stdout
-        }
-        func helm(_ arguments: [String]) async throws -> String {
-            let output = try await ProcessRunner.run(tools.helm, arguments + ["--kubeconfig", Self.kubeconfig, "--namespace", namespace], timeout: 120)
-            #expect(output.succeeded, "helm \(arguments.joined(separator: " ")): \(output.stderr)")
-            return output.stdout
-        }
+        let pods = Pods(tools: tools, postgres: try await NodePostgres(), namespace: "\(prefix)-\(suffix)", suffix: suffix)
         do {
-            try await scenario(tools: tools, postgres: postgres, namespace: namespace, suffix: suffix, kubectl: kubectl, helm: helm)
+            try await body(pods)
         } catch {
             Issue.record(error)
         }
-        // Cleaned up whatever failed: the cluster and the machine stay quiet for the next test.
-        _ = try? await ProcessRunner.run(tools.helm, ["uninstall", "prod", "--kubeconfig", Self.kubeconfig, "--namespace", namespace, "--wait"], timeout: 300)
-        _ = try? await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "delete", "namespace", namespace, "--wait=false"], timeout: 120)
-        await postgres.stop()
+        _ = try? await ProcessRunner.run(tools.helm, ["uninstall", "prod", "--kubeconfig", kubeconfig, "--namespace", pods.namespace, "--wait"], timeout: 300)
+        _ = try? await ProcessRunner.run(tools.kubectl, ["--kubeconfig", kubeconfig, "delete", "namespace", pods.namespace, "--wait=false"], timeout: 120)
+        await pods.postgres.stop()
     }
 
-    private func scenario(tools: (kubectl: String, helm: String), postgres: NodePostgres, namespace: String, suffix: String,
-                          kubectl: (_ arguments: [String]) async throws -> String,
-                          helm: (_ arguments: [String]) async throws -> String) async throws {
+    private func scenario(_ pods: Pods) async throws {
+        let (tools, postgres, namespace, suffix) = (pods.tools, pods.postgres, pods.namespace, pods.suffix)
+        let kubectl = pods.kubectl, helm = pods.helm
         let session = try await DeployEndToEndTests.start(environment: ["AIRLOCK_KUBECTL": tools.kubectl, "AIRLOCK_HELM": tools.helm])
         defer { session.server.stop() }
         let scratch = try TestSupport.scratchFolder("airlock-k8s-e2e")

@@ -32,38 +32,14 @@ extension KubernetesDeployEndToEndTests {
     ///    on the same data folder, nothing is left `DEPLOYING`, the 3.0.6 deploy runs again on its digest, and
     ///    the live schema is its head.
     @Test(.timeLimit(.minutes(75))) func failuresOnPods() async throws {
-        guard let tools = Self.tools() else {
-            #expect(ProcessInfo.processInfo.environment["CI"] != "true",
-                    "CI must run the Kubernetes tests: scripts/test starts the cluster (scripts/k8s-test-cluster start)")
-            return
-        }
-        let postgres = try await NodePostgres()
-        let suffix = String(UUID().uuidString.lowercased().prefix(6))
-        let namespace = "airlock-fail-\(suffix)"
         let data = try TestSupport.scratchFolder("airlock-k8s-failures")
-        do {
-            try await failureScenario(tools: tools, postgres: postgres, namespace: namespace, suffix: suffix, data: data)
-        } catch {
-            Issue.record(error)
-        }
-        _ = try? await ProcessRunner.run(tools.helm, ["uninstall", "prod", "--kubeconfig", Self.kubeconfig, "--namespace", namespace, "--wait"], timeout: 300)
-        _ = try? await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "delete", "namespace", namespace, "--wait=false"], timeout: 120)
-        await postgres.stop()
-        try? FileManager.default.removeItem(at: data)
+        defer { try? FileManager.default.removeItem(at: data) }
+        try await Self.onPods("airlock-fail") { pods in try await failureScenario(pods, data: data) }
     }
 
-    private func failureScenario(tools: (kubectl: String, helm: String), postgres: NodePostgres, namespace: String, suffix: String,
-                                 data: URL) async throws {
-        func kubectl(_ arguments: [String]) async throws -> String {
-            let output = try await ProcessRunner.run(tools.kubectl, ["--kubeconfig", Self.kubeconfig, "--namespace", namespace] + arguments, timeout: 120)
-            #expect(output.succeeded, "kubectl \(arguments.joined(separator: " ")): \(output.stderr)")
-            return output.stdout
-        }
-        func helm(_ arguments: [String]) async throws -> String {
-            let output = try await ProcessRunner.run(tools.helm, arguments + ["--kubeconfig", Self.kubeconfig, "--namespace", namespace], timeout: 120)
-            #expect(output.succeeded, "helm \(arguments.joined(separator: " ")): \(output.stderr)")
-            return output.stdout
-        }
+    private func failureScenario(_ pods: Pods, data: URL) async throws {
+        let (tools, postgres, namespace, suffix) = (pods.tools, pods.postgres, pods.namespace, pods.suffix)
+        let kubectl = pods.kubectl, helm = pods.helm
         func helmHistory() async throws -> [[String: Any]] {
             try JSONSerialization.jsonObject(with: Data(try await helm(["history", "prod", "-o", "json"]).utf8)) as? [[String: Any]] ?? []
         }
