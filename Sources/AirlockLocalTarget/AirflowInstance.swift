@@ -21,12 +21,12 @@ public struct AirflowPorts: Sendable, Hashable, Codable {
         self.triggerLogServer = triggerLogServer
     }
 
-    /// Three distinct ports that are free on 127.0.0.1 right now.
+    /// Three distinct ports that are free on 127.0.0.1 right now, outside the ephemeral range so that
+    /// nobody else's listener is handed them while the deployment is stopped (see `LoopbackPort.freeForService`).
     public static func free() throws(AirlockError) -> AirflowPorts {
         var chosen: [Int] = []
         while chosen.count < 3 {
-            let port = try LoopbackPort.free()
-            if !chosen.contains(port) { chosen.append(port) }
+            chosen.append(try LoopbackPort.freeForService(excluding: Set(chosen)))
         }
         return AirflowPorts(web: chosen[0], logServer: chosen[1], triggerLogServer: chosen[2])
     }
@@ -40,9 +40,7 @@ public struct AirflowPorts: Sendable, Hashable, Codable {
         if let port = try container.decodeIfPresent(Int.self, forKey: .triggerLogServer) {
             triggerLogServer = port
         } else {
-            var port = try LoopbackPort.free()
-            while port == web || port == logServer { port = try LoopbackPort.free() }
-            triggerLogServer = port
+            triggerLogServer = try LoopbackPort.freeForService(excluding: [web, logServer])
         }
     }
 }
