@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "AirlockServer", dependencies: [
             "AirlockDeployer", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Mustache", package: "swift-mustache"),
         ], resources: [.embedInCode("WebUI/Resources/layout.mustache"), .embedInCode("WebUI/Resources/signin.mustache"),
-                       .embedInCode("WebUI/Resources/deployments.mustache"), .embedInCode("WebUI/Resources/deployment.mustache"),
+                       .embedInCode("WebUI/Resources/deployments.mustache"), .embedInCode("WebUI/Resources/deployment.mustache"), .embedInCode("WebUI/Resources/history_rows.mustache"),
                        .embedInCode("WebUI/Resources/deploy.mustache"), .embedInCode("WebUI/Resources/settings.mustache"),
                        .embedInCode("WebUI/Resources/rollback.mustache"), .embedInCode("WebUI/Resources/message.mustache"), .embedInCode("WebUI/Resources/time.mustache"),
                        .embedInCode("WebUI/Resources/airlock.css"), .embedInCode("WebUI/Resources/airlock.js"),

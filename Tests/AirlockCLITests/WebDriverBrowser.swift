@@ -37,7 +37,7 @@ final class WebDriverBrowser: @unchecked Sendable {
         driver.executableURL = URL(fileURLWithPath: Self.chromedriver)
         driver.arguments = ["--port=\(port)", "--allowed-ips=127.0.0.1"]
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("chromedriver-\(port).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         driver.standardOutput = try FileHandle(forWritingTo: log)
         driver.standardError = driver.standardOutput
         try driver.run()

@@ -51,4 +51,23 @@ struct WebHistoryCacheTests {
             #expect(reads.matching == expected)
         }
     }
+
+    /// Rendered rows are kept per role (a viewer's rows offer no rollback, an admin's do) and only until a write.
+    @Test func renderedRowsArePerRoleAndEndWithAWrite() async throws {
+        let cache = HistoryRowsCache(), pages = HistoryPageCache(), counter = Counter()
+        let reads = HistoryReadCache.Key(deploymentId: "d", offset: 0, search: nil)
+        func rows(_ role: Role?) async throws -> String {
+            try await cache.rows(.init(reads: reads, role: role), pages: pages) {
+                counter.reads += 1
+                return "\(role?.rawValue ?? "signed out") \(counter.reads)"
+            }
+        }
+        #expect(try await rows(.admin) == "admin 1")
+        #expect(try await rows(.admin) == "admin 1", "reused for the same role")
+        #expect(try await rows(.viewer) == "viewer 2", "another role renders its own")
+        #expect(try await rows(nil) == "signed out 3")
+        pages.invalidate()
+        #expect(try await rows(.admin) == "admin 4", "rendered again after a write")
+        #expect(HistoryRowsCache.maximumAge <= .seconds(60), "the relative time hints have minutes")
+    }
 }

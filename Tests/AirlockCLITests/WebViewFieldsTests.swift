@@ -33,12 +33,13 @@ struct WebViewFieldsTests {
             Self.expectSameAsReflection(row)
             Self.expectSameAsReflection(row.time)
             if let rollbackOf { Self.expectSameAsReflection(rollbackOf) }
+            Self.expectSameAsReflection(HistoryRowsView(rows: [row], query: rollbackOf == nil ? "x" : nil))
             for frame in [Frame(title: "bench", session: session, refreshSeconds: 5), Frame(title: "bench", session: nil)] {
                 Self.expectSameAsReflection(frame)
                 Self.expectSameAsReflection(DeploymentPage(
                     frame: frame, name: "bench", pathName: "bench", target: "local", pinned: nil, current: DeployLink(deploy),
                     health: "stopped", components: [.init(name: "scheduler", status: "healthy")], airflowUrl: rollbackOf == nil ? nil : "http://x",
-                    dbSchemaHead: nil, rollbackEnabled: true, rows: [row], rangeText: "1 to 1 of 1",
+                    dbSchemaHead: nil, rollbackEnabled: true, rowsHTML: "<tr></tr>", rangeText: "1 to 1 of 1",
                     previous: nil, next: LinkView(href: "/deployments/bench?offset=50"), query: rollbackOf == nil ? "x" : nil, unpinRefusal: nil))
             }
         }

@@ -35,6 +35,16 @@ extension HistoryRow: MustacheParent {
     }
 }
 
+extension HistoryRowsView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "rows": rows
+        case "query": query
+        default: nil
+        }
+    }
+}
+
 extension TimeView: MustacheParent {
     func child(named name: String) -> Any? {
         switch name {
@@ -70,7 +80,7 @@ extension DeploymentPage: MustacheParent {
         case "airflowUrl": airflowUrl
         case "dbSchemaHead": dbSchemaHead
         case "rollbackEnabled": rollbackEnabled
-        case "rows": rows
+        case "rowsHTML": rowsHTML
         case "rangeText": rangeText
         case "previous": previous
         case "next": next

@@ -115,6 +115,13 @@ struct DeploymentsPage {
     var newName: String?
 }
 
+/// Deploy History's rows, the model of the `history_rows` template.
+struct HistoryRowsView {
+    var rows: [HistoryRow]
+    /// The search, for the text shown when no row matches.
+    var query: String?
+}
+
 /// One row of Deploy History.
 struct HistoryRow {
     var pathName: String
@@ -175,7 +182,8 @@ struct DeploymentPage {
     var airflowUrl: String?
     var dbSchemaHead: String?
     var rollbackEnabled: Bool
-    var rows: [HistoryRow]
+    /// The Deploy History rows as `history_rows` renders them (`HistoryRowsCache`).
+    var rowsHTML: String
     var rangeText: String
     var previous: LinkView?
     var next: LinkView?

@@ -5,14 +5,16 @@ import Hummingbird
 import Mustache
 
 /// The UI's Mustache templates and stylesheet, compiled into the binary (`WebUI/Resources`, SwiftPM
-/// `.embedInCode`). Mustache HTML-escapes every `{{value}}` (`& < > " '`); the templates use no
-/// triple mustaches, so nothing user-written reaches the page unescaped.
+/// `.embedInCode`). Mustache HTML-escapes every `{{value}}` (`& < > " '`). One triple mustache exists:
+/// `deployment`'s `{{{rowsHTML}}}`, the Deploy History rows as the escaping template `history_rows` rendered
+/// them (`HistoryRowsCache`); so nothing user-written reaches a page unescaped.
 enum WebTemplates {
     static let library: MustacheLibrary = {
         let sources: [String: [UInt8]] = [
             "layout": PackageResources.layout_mustache, "time": PackageResources.time_mustache,
             "message": PackageResources.message_mustache, "signin": PackageResources.signin_mustache,
             "deployments": PackageResources.deployments_mustache, "deployment": PackageResources.deployment_mustache,
+            "history_rows": PackageResources.history_rows_mustache,
             "deploy": PackageResources.deploy_mustache, "settings": PackageResources.settings_mustache,
             "rollback": PackageResources.rollback_mustache,
             "audit": PackageResources.audit_mustache, "tokens": PackageResources.tokens_mustache, "revoke_token": PackageResources.revoke_token_mustache,
@@ -29,11 +31,16 @@ enum WebTemplates {
         return library
     }()
 
+    /// Template `name` rendered with `model`.
+    static func text(_ name: String, _ model: Any) -> String {
+        library.render(model, withTemplate: name) ?? ""
+    }
+
     static let stylesheet = String(decoding: PackageResources.airlock_css, as: UTF8.self)
 
     /// An HTML page from template `name` (the security headers come from `WebUIMiddleware`).
     static func render(_ name: String, _ model: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let html = library.render(model, withTemplate: name) ?? ""
+        let html = text(name, model)
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 }

@@ -23,6 +23,8 @@ struct WebUI: Sendable {
     var historyReads = HistoryReadCache()
     /// The deployment page's live status for a moment (`LiveStatusCache`).
     var liveStatuses = LiveStatusCache()
+    /// The Deploy History rows as rendered, for a moment (`HistoryRowsCache`).
+    var historyRows = HistoryRowsCache()
 
     static let pageSize = 50
     static let sessionCookie = "airlock_session"
@@ -185,22 +187,26 @@ struct WebUI: Sendable {
         let deployment = try await deployment(context)
         let offset = max(0, Int(request.uri.queryParameters["offset"].map(String.init) ?? "") ?? 0)
         let search = try WebHistory.search(request)
-        let reads = try await historyReads.reads(.init(deploymentId: deployment.id, offset: offset, search: search?.text), pages: api.pages) {
+        let readsKey = HistoryReadCache.Key(deploymentId: deployment.id, offset: offset, search: search?.text)
+        let reads = try await historyReads.reads(readsKey, pages: api.pages) {
             let page = try await store.listDeploys(deploymentId: deployment.id, offset: offset, limit: Self.pageSize, search: search)
             let total = search == nil ? page.totalCount : try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 0).totalCount
             return HistoryReadCache.Reads(page: page.deploys, matching: page.totalCount, total: total,
                                           eligibility: try await eligibilityHistory(of: deployment, page: page.deploys, totalCount: total))
         }
         let page = (deploys: reads.page, totalCount: reads.matching), history = reads.eligibility
-        let bySequence = Dictionary(history.map { ($0.id, $0.sequence) }, uniquingKeysWith: { first, _ in first })
-        let now = Date()
         let current = RollbackPolicy.currentDeploy(in: history, deployment: deployment)
         let live = await liveStatuses.status(of: deployment, pages: api.pages) { await api.coordinator.status(of: deployment) }
-        var rows: [HistoryRow] = []
-        for deploy in page.deploys {
-            rows.append(HistoryRow(deploy, pathName: Self.pathSegment(deployment.name), isCurrent: deploy.id == current?.id,
-                                   rollbackOf: try await rollbackOf(deploy, known: bySequence),
-                                   availability: availability(of: deploy, history: history, deployment: deployment, now: now, session: session)))
+        let rowsHTML = try await historyRows.rows(.init(reads: readsKey, role: session?.role), pages: api.pages) {
+            let bySequence = Dictionary(history.map { ($0.id, $0.sequence) }, uniquingKeysWith: { first, _ in first })
+            let now = Date()
+            var rows: [HistoryRow] = []
+            for deploy in page.deploys {
+                rows.append(HistoryRow(deploy, pathName: Self.pathSegment(deployment.name), isCurrent: deploy.id == current?.id,
+                                       rollbackOf: try await rollbackOf(deploy, known: bySequence),
+                                       availability: availability(of: deploy, history: history, deployment: deployment, now: now, session: session)))
+            }
+            return WebTemplates.text("history_rows", HistoryRowsView(rows: rows, query: search?.text))
         }
         let pathName = Self.pathSegment(deployment.name)
         let model = DeploymentPage(
@@ -208,7 +214,7 @@ struct WebUI: Sendable {
             target: deployment.target.rawValue, pinned: deployment.pinned.map(PinView.init), current: current.map { DeployLink($0) },
             health: live.health.status, components: live.health.components.sorted { $0.key < $1.key }.map { .init(name: $0.key, status: $0.value) },
             airflowUrl: live.airflowUrl, dbSchemaHead: live.dbSchemaHead, rollbackEnabled: deployment.settings.rollbackEnabled,
-            rows: rows, rangeText: Self.rangeText(offset: offset, count: page.deploys.count, total: page.totalCount),
+            rowsHTML: rowsHTML, rangeText: Self.rangeText(offset: offset, count: page.deploys.count, total: page.totalCount),
             previous: offset > 0 ? .init(href: WebHistory.href(pathName, offset: max(0, offset - Self.pageSize), search: search)) : nil,
             next: offset + page.deploys.count < page.totalCount ? .init(href: WebHistory.href(pathName, offset: offset + Self.pageSize, search: search)) : nil,
             query: search?.text, unpinRefusal: Self.pinRefusal(session))
