@@ -519,7 +519,9 @@ public actor DeployCoordinator {
                 try await self.store.withDeploymentLock(deploymentId: current.id) { () async throws(AirlockError) in
                     // A deploy through another server may have replaced the current deploy in the meantime.
                     guard try await self.store.deployment(id: current.id)?.currentDeployId == running.deployId else { return }
-                    try await target.start(running, settings: current.settings)
+                    if try await !target.resume(running, settings: current.settings) {
+                        FileHandle.standardError.write(Data("airlock: deployment `\(current.name)` still runs deploy \(running.deployId) as deployed; left running\n".utf8))
+                    }
                     try await target.waitUntilHealthy(timeout: self.healthTimeout)
                 }
             } catch {

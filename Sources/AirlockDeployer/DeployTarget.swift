@@ -42,6 +42,12 @@ protocol DeployTarget: Sendable {
     /// Starts `release` (the second half of a switch); returns once it was started, not once healthy.
     func start(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError)
 
+    /// Brings back `release`, the deployment's current one, at a server start: starts it, unless the target
+    /// still runs it as its `start` left it (a release that outlives the server: starting it again would only
+    /// add a Helm revision that belongs to no deploy, and roll pods for nothing).
+    /// - Returns: whether it was started.
+    func resume(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) -> Bool
+
     /// Waits until every component the running release needs reports healthy; throws after `timeout` seconds.
     func waitUntilHealthy(timeout: Double) async throws(AirlockError)
 
@@ -97,6 +103,12 @@ protocol DeployTarget: Sendable {
 }
 
 extension DeployTarget {
+    /// What runs under the server stopped with it: start it again.
+    func resume(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) -> Bool {
+        try await start(release, settings: settings)
+        return true
+    }
+
     /// The local target runs an environment on this machine: no image, no Helm.
     func runningFacts(of deployId: String) async -> TargetFacts { TargetFacts() }
 

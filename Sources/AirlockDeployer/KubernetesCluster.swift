@@ -76,6 +76,7 @@ struct KubernetesCluster: Sendable {
         ["--kubeconfig", settings.kubeconfig] + (settings.context.map { ["--kube-context", $0] } ?? []) + ["--namespace", settings.namespace]
     }
 
+    @discardableResult
     private func run(_ tool: String, _ arguments: [String], timeout: Double, cancelGrace: Double = ChildProcessGroups.grace,
                      what: String) async throws(AirlockError) -> String {
         guard tool.hasPrefix("/") else {
@@ -92,9 +93,10 @@ struct KubernetesCluster: Sendable {
 
     /// `helm upgrade … --wait` that fails as soon as a component of the release cannot start, instead of
     /// after Helm's whole `--timeout`: while Helm waits, the release's pods are watched, and a container
-    /// that crash-loops (restarted `restartsThatFail` times, waiting in `CrashLoopBackOff`) ends the wait
-    /// with its log tail. Helm then gets SIGTERM, on which it marks the revision `failed` (as a timed-out
-    /// `--wait` does) before it exits, so the next upgrade (the previous release, restored) can run.
+    /// that crash-loops (restarted `restartsThatFail` times, waiting in `CrashLoopBackOff`) or whose image
+    /// cannot be pulled (see `PodStartWatch`) ends the wait with the reason (a crash loop: its log tail).
+    /// Helm then gets SIGTERM, on which it marks the revision `failed` (as a timed-out `--wait` does)
+    /// before it exits, so the next upgrade (the previous release, restored) can run.
     func helmUpgradeFailingFast(_ arguments: [String], timeout: Double, restartsThatFail: Int = 2, what: String) async throws(AirlockError) {
         let outcome = await withTaskGroup(of: AirlockError?.self) { group -> AirlockError? in
             group.addTask {
@@ -105,8 +107,8 @@ struct KubernetesCluster: Sendable {
                     return error
                 }
             }
-            group.addTask { await firstCrashLoop(restarts: restartsThatFail, what: what) }
-            // The first to end decides: Helm (done or failed) or a crash loop (then Helm is stopped).
+            group.addTask { await firstStartFailure(restartsThatFail: restartsThatFail, what: what) }
+            // The first to end decides: Helm (done or failed) or a start failure (then Helm is stopped).
             let first = await group.next() ?? nil
             group.cancelAll()
             return first
@@ -114,26 +116,23 @@ struct KubernetesCluster: Sendable {
         if let outcome { throw outcome }
     }
 
-    /// Polls the release's Airflow pods until a container crash-loops; returns the error naming it, or nil
-    /// when cancelled.
-    private func firstCrashLoop(restarts: Int, what: String) async -> AirlockError? {
+    /// Polls the release's Airflow pods every 5 s until a container cannot start; returns the error naming
+    /// it, or nil when cancelled.
+    private func firstStartFailure(restartsThatFail: Int, what: String) async -> AirlockError? {
+        var watch = PodStartWatch(restartsThatFail: restartsThatFail)
         while !Task.isCancelled {
-            if let pods = await airflowPods() {
-                for pod in pods {
-                    let name = (pod["metadata"] as? [String: Any])?["name"] as? String ?? "?"
-                    let status = pod["status"] as? [String: Any] ?? [:]
-                    let containers = (status["initContainerStatuses"] as? [[String: Any]] ?? []) + (status["containerStatuses"] as? [[String: Any]] ?? [])
-                    for container in containers {
-                        let waiting = (container["state"] as? [String: Any])?["waiting"] as? [String: Any]
-                        guard waiting?["reason"] as? String == "CrashLoopBackOff", (container["restartCount"] as? Int ?? 0) >= restarts,
-                              let containerName = container["name"] as? String else { continue }
-                        let exitCode = (((container["lastState"] as? [String: Any])?["terminated"] as? [String: Any])?["exitCode"] as? Int).map { "exit code \($0)" } ?? "exited"
-                        let log = (try? await kubectl(["logs", name, "-c", containerName, "--previous", "--tail=15"], what: "Reading the container's log")) ?? ""
-                        return .environment("\(what) failed: the container `\(containerName)` of pod `\(name)` cannot start "
-                                            + "(\(exitCode), restarted \(container["restartCount"] as? Int ?? 0) times, CrashLoopBackOff); its last log lines:\n"
-                                            + log.trimmingCharacters(in: .whitespacesAndNewlines))
-                    }
+            if let pods = await airflowPods(), let failure = watch.look(at: pods) {
+                let container = "the container `\(failure.container)` of pod `\(failure.pod)`"
+                guard failure.crashLoops else {
+                    return .environment("\(what) failed: \(container) cannot start (\(failure.reason))"
+                                        + (failure.message.isEmpty ? "" : ": \(failure.message)"),
+                                        hint: "Check that the cluster can pull the image from the deployment's registry, and the Secrets and ConfigMaps its pods use.")
                 }
+                let log = (try? await kubectl(["logs", failure.pod, "-c", failure.container, "--previous", "--tail=15"], what: "Reading the container's log")) ?? ""
+                let output = failure.lastRunMessage.isEmpty ? log.trimmingCharacters(in: .whitespacesAndNewlines) : failure.lastRunMessage
+                return .environment("\(what) failed: \(container) cannot start "
+                                    + "(\(failure.exitCode.map { "exit code \($0)" } ?? "exited"), restarted \(failure.restarts) times, CrashLoopBackOff)"
+                                    + (failure.lastRunMessage.isEmpty ? "; its last log lines:\n" : ": ") + output)
             }
             try? await Task.sleep(nanoseconds: 5_000_000_000)
         }
@@ -211,8 +210,36 @@ struct KubernetesCluster: Sendable {
 
     /// The number of the release's latest Helm revision; nil before the first install.
     func helmRevision() async -> Int? {
-        guard let text = try? await helm(["status", settings.release, "-o", "json"], what: "helm status"),
-              let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
-        return object["version"] as? Int
+        await helmStatus()?["version"] as? Int
+    }
+
+    /// `helm status -o json` of the release; nil before the first install.
+    private func helmStatus() async -> [String: Any]? {
+        guard let text = try? await helm(["status", settings.release, "-o", "json"], what: "helm status") else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+    }
+
+    /// Whether the release is as a completed upgrade to `image` left it: Helm's latest revision `deployed`,
+    /// and every Deployment of the release scaled up, its containers of `image`'s repository all on `image`.
+    func runsAsDeployed(image: String) async -> Bool {
+        guard let at = image.firstIndex(of: "@"),
+              (await helmStatus()?["info"] as? [String: Any])?["status"] as? String == "deployed",
+              let text = try? await kubectl(["get", "deployment", "-l", "release=\(settings.release)", "-o", "json"],
+                                            what: "Listing the release's Deployments"),
+              let items = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["items"] as? [[String: Any]],
+              !items.isEmpty else { return false }
+        let repository = String(image[..<at]) + "@"
+        var ours = 0
+        for item in items {
+            let spec = item["spec"] as? [String: Any] ?? [:]
+            if spec["replicas"] as? Int == 0 { return false }
+            let pod = (spec["template"] as? [String: Any])?["spec"] as? [String: Any] ?? [:]
+            let containers = (pod["initContainers"] as? [[String: Any]] ?? []) + (pod["containers"] as? [[String: Any]] ?? [])
+            for case let reference? in containers.map({ $0["image"] as? String }) where reference.hasPrefix(repository) {
+                if reference != image { return false }
+                ours += 1
+            }
+        }
+        return ours > 0
     }
 }

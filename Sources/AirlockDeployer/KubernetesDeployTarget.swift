@@ -89,7 +89,7 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         if !FileManager.default.fileExists(atPath: installed.path) {
             await progress("Installing the environment for the image (Python \(python), \(EnvironmentInstaller.defaultPlatform))")
             try await EnvironmentInstaller.install(lock: lock, into: folder.appendingPathComponent("tree"), pythonVersion: python, uv: uv)
-            FileManager.default.createFile(atPath: installed.path, contents: Data())
+            _ = FileManager.default.createFile(atPath: installed.path, contents: Data())
         }
         await progress("Packing the image layers")
         let key = try EnvironmentInstaller.layerKey(lock: lock, pythonVersion: python, uv: uv)
@@ -137,6 +137,18 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
             throw error
         }
         await recordStart(of: release.deployId, image: image, revisionBefore: before)
+    }
+
+    /// Leaves the release alone when Helm's latest revision is a completed upgrade to `release`'s image and
+    /// its Deployments are scaled up (a graceful stop or a restart of the server does not touch the pods).
+    func resume(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) -> Bool {
+        self.settings = settings
+        if let image = release.image, await cluster.runsAsDeployed(image: image) {
+            running = release
+            return false
+        }
+        try await start(release, settings: settings)
+        return true
     }
 
     /// Keeps what `start` gave Helm and the revision Helm made of it (the latest one, when newer than `revisionBefore`).

@@ -152,9 +152,17 @@ extension KubernetesDeployEndToEndTests {
         // pods stopped), and once Helm switched to #previous's image. Each restart that recovers from one crash
         // is armed with the next one (as `serverKilledAtEachStepOfARollback` on the local target).
         let points = ["after-database", "after-start"]
+        let revisionsBeforeRestart = try await helmHistory().count
         a.server.stop()
         _ = try await a.server.waitUntilGone(timeout: 30)
         a = try await server(["AIRLOCK_FAULT_CRASH_AT": points[0]])
+        // A restart leaves the release running as it was deployed: no Helm upgrade, no revision of no deploy.
+        let resumed = Date().addingTimeInterval(120)
+        while !a.server.log.contains("still runs deploy \(upgraded["id"] as? String ?? "?") as deployed"), Date() < resumed {
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
+        #expect(a.server.log.contains("still runs deploy"), "\(a.server.log)")
+        #expect(try await helmHistory().count == revisionsBeforeRestart, "a server restart made a Helm revision")
         var timings: [String] = []
         for (index, point) in points.enumerated() {
             started = Date()
