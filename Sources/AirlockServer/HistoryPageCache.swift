@@ -155,6 +155,14 @@ public final class ChangeCountingStore: DeployHistoryStore {
         try await write { () async throws(AirlockError) in try await base.revokeToken(id: id) }
     }
 
+    // A session is no change to any history page: nothing to invalidate.
+    public func createWebSession(_ session: WebSessionRecord) async throws(AirlockError) { try await base.createWebSession(session) }
+    public func webSession(idSHA256: String, now: Date) async throws(AirlockError) -> WebSessionRecord? {
+        try await base.webSession(idSHA256: idSHA256, now: now)
+    }
+    public func deleteWebSession(idSHA256: String) async throws(AirlockError) { try await base.deleteWebSession(idSHA256: idSHA256) }
+    public func deleteWebSessions(tokenId: String) async throws(AirlockError) { try await base.deleteWebSessions(tokenId: tokenId) }
+
     public func markArtifactsExpired(deployIds: [String]) async throws(AirlockError) -> Int {
         try await write { () async throws(AirlockError) in try await base.markArtifactsExpired(deployIds: deployIds) }
     }

@@ -189,6 +189,12 @@ enum DeployHistoryRecords {
                  lastUsedAt: try row.optionalDouble("last_used_at").map(Date.init(timeIntervalSince1970:)))
     }
 
+    static func webSession(from row: some DeployHistoryRow) throws -> WebSessionRecord {
+        WebSessionRecord(idSHA256: try row.string("id_sha256"), tokenId: try row.string("token_id"), csrf: try row.string("csrf"),
+                         createdAt: Date(timeIntervalSince1970: try row.double("created_at")),
+                         expiresAt: Date(timeIntervalSince1970: try row.double("expires_at")))
+    }
+
     // MARK: Audit events appended by writes
 
     static func settingsEvent(id: String, at: Date, actor: String, requestId: String?, deployment: Deployment,

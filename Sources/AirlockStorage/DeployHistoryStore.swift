@@ -99,9 +99,23 @@ public protocol DeployHistoryStore: Sendable {
     func token(matching secret: String) async throws(AirlockError) -> APIToken?
     /// Every token, revoked ones included, oldest first.
     func listTokens() async throws(AirlockError) -> [APIToken]
-    /// Revokes the token (idempotent: a second revoke keeps the first time). Unknown ids are refused.
+    /// Revokes the token (idempotent: a second revoke keeps the first time) and ends its web sessions.
+    /// Unknown ids are refused.
     @discardableResult
     func revokeToken(id: String) async throws(AirlockError) -> APIToken
+
+    // MARK: Web UI sessions (issue 12)
+
+    /// Keeps a browser's session (`WebSessionRecord`: the SHA-256 of its cookie value, never the value)
+    /// and removes the sessions that expired by its creation. In the store rather than in one server's
+    /// memory, so a restart does not sign everyone out and every server of a shared history knows it.
+    func createWebSession(_ session: WebSessionRecord) async throws(AirlockError)
+    /// The session whose cookie value hashes to `idSHA256`, unless it expired by `now`.
+    func webSession(idSHA256: String, now: Date) async throws(AirlockError) -> WebSessionRecord?
+    /// Ends one session (sign-out); unknown ids do nothing.
+    func deleteWebSession(idSHA256: String) async throws(AirlockError)
+    /// Ends every session made with the token. `revokeToken` does this too, in its transaction.
+    func deleteWebSessions(tokenId: String) async throws(AirlockError)
 
     // MARK: Artifacts (SPEC §4.3 rule 11)
 
@@ -236,6 +250,25 @@ public struct DeploySearch: Hashable, Sendable {
 }
 
 /// An API token (SPEC §4.4). The secret itself is never stored; only its SHA-256.
+/// A signed-in browser (the web UI's session), as stored: the cookie value itself is never stored, only its
+/// SHA-256, so a copy of the table cannot be replayed as cookies.
+public struct WebSessionRecord: Hashable, Sendable {
+    public var idSHA256: String
+    public var tokenId: String
+    /// The synchronizer token the session's forms carry (useless without the cookie).
+    public var csrf: String
+    public var createdAt: Date
+    public var expiresAt: Date
+
+    public init(idSHA256: String, tokenId: String, csrf: String, createdAt: Date, expiresAt: Date) {
+        self.idSHA256 = idSHA256
+        self.tokenId = tokenId
+        self.csrf = csrf
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+}
+
 public struct APIToken: Hashable, Codable, Sendable, Identifiable {
     public var id: String
     /// What the token is for (`ci-prod`, `alice laptop`).

@@ -10,7 +10,7 @@ import PostgresNIO
 /// Schema (migration `v1`, recorded in `airlock_migrations`): the SQLite tables with native types
 /// (`BOOLEAN`, `DOUBLE PRECISION` Unix seconds, `BIGINT`), PL/pgSQL triggers for `deploy_count` and the
 /// append-only `audit_events`, and a `(deployment_id, sequence DESC)` unique index that backs sequence
-/// numbers and serves history pages. Later migrations as in SQLite (`v4`: `deploys.target_image`, `helm_revision`).
+/// numbers and serves history pages. Later migrations as in SQLite (`v4`: `deploys.target_image`, `helm_revision`; `v5`: `web_sessions`).
 ///
 /// Concurrency: every write is one transaction. Writers that depend on a deployment's state (new deploys,
 /// mark deployed/failed, settings, pin) first lock the deployment row (`SELECT … FOR UPDATE`), so concurrent
@@ -202,6 +202,20 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
         ("v4", [
             "ALTER TABLE deploys ADD COLUMN target_image TEXT",
             "ALTER TABLE deploys ADD COLUMN helm_revision BIGINT",
+        ]),
+        // The web UI's sessions (issue 12): in the store, so they survive a restart and every server knows them.
+        ("v5", [
+            """
+            CREATE TABLE web_sessions (
+                id_sha256 TEXT PRIMARY KEY,
+                token_id TEXT NOT NULL REFERENCES api_tokens (id),
+                csrf TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE INDEX web_sessions_token ON web_sessions (token_id)",
+            "CREATE INDEX web_sessions_expiry ON web_sessions (expires_at)",
         ]),
     ]
 
@@ -663,11 +677,40 @@ public final class PostgresDeployHistoryStore: DeployHistoryStore {
         let at = now().timeIntervalSince1970
         return try await write { db in
             try await db.execute("UPDATE api_tokens SET revoked_at = \(at) WHERE id = \(id) AND revoked_at IS NULL")
+            try await db.execute("DELETE FROM web_sessions WHERE token_id = \(id)")
             guard let row = try await db.one("SELECT * FROM api_tokens WHERE id = \(id)") else {
                 throw DeployHistoryRecords.noToken(id)
             }
             return try DeployHistoryRecords.token(from: row)
         }
+    }
+
+    // MARK: Web UI sessions
+
+    public func createWebSession(_ session: WebSessionRecord) async throws(AirlockError) {
+        let (created, expires) = (session.createdAt.timeIntervalSince1970, session.expiresAt.timeIntervalSince1970)
+        try await write { db in
+            try await db.execute("DELETE FROM web_sessions WHERE expires_at <= \(created)")
+            try await db.execute("""
+                INSERT INTO web_sessions (id_sha256, token_id, csrf, created_at, expires_at)
+                VALUES (\(session.idSHA256), \(session.tokenId), \(session.csrf), \(created), \(expires))
+                """)
+        }
+    }
+
+    public func webSession(idSHA256: String, now: Date) async throws(AirlockError) -> WebSessionRecord? {
+        let at = now.timeIntervalSince1970
+        return try await read { db in
+            try await db.one("SELECT * FROM web_sessions WHERE id_sha256 = \(idSHA256) AND expires_at > \(at)").map(DeployHistoryRecords.webSession(from:))
+        }
+    }
+
+    public func deleteWebSession(idSHA256: String) async throws(AirlockError) {
+        try await write { db in try await db.execute("DELETE FROM web_sessions WHERE id_sha256 = \(idSHA256)") }
+    }
+
+    public func deleteWebSessions(tokenId: String) async throws(AirlockError) {
+        try await write { db in try await db.execute("DELETE FROM web_sessions WHERE token_id = \(tokenId)") }
     }
 
     // MARK: Artifacts

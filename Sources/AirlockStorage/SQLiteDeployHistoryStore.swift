@@ -17,6 +17,7 @@ import GRDB
 /// - `api_tokens` — the SHA-256 of the secret only.
 /// - `deploys_search` (`v3`) — an FTS5 trigram index of the text Deploy History's search reads, kept by
 ///   triggers on `deploys`; `deploys_search_keys` maps each deploy to its index row.
+/// - `web_sessions` (`v5`) — signed-in browsers: the SHA-256 of the cookie value, the token, the CSRF token.
 /// - `deploys.target_image`, `deploys.helm_revision` (`v4`) — what the target ran (`Deploy.targetImage`,
 ///   `Deploy.helmRevision`); NULL on deploys recorded before v4 and on the local target.
 ///
@@ -215,6 +216,20 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
             try db.execute(sql: """
                 ALTER TABLE deploys ADD COLUMN target_image TEXT;
                 ALTER TABLE deploys ADD COLUMN helm_revision INTEGER;
+                """)
+        }
+        // The web UI's sessions (issue 12): in the store, so they survive a restart and every server knows them.
+        migrator.registerMigration("v5") { db in
+            try db.execute(sql: """
+                CREATE TABLE web_sessions (
+                    id_sha256 TEXT PRIMARY KEY NOT NULL,
+                    token_id TEXT NOT NULL REFERENCES api_tokens (id),
+                    csrf TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    expires_at REAL NOT NULL
+                );
+                CREATE INDEX web_sessions_token ON web_sessions (token_id);
+                CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
                 """)
         }
         return migrator
@@ -633,11 +648,39 @@ public final class SQLiteDeployHistoryStore: DeployHistoryStore {
         let at = now().timeIntervalSince1970
         return try await write { db in
             try db.execute(sql: "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [at, id])
+            try db.execute(sql: "DELETE FROM web_sessions WHERE token_id = ?", arguments: [id])
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM api_tokens WHERE id = ?", arguments: [id]) else {
                 throw DeployHistoryRecords.noToken(id)
             }
             return try DeployHistoryRecords.token(from: row)
         }
+    }
+
+    // MARK: Web UI sessions
+
+    public func createWebSession(_ session: WebSessionRecord) async throws(AirlockError) {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM web_sessions WHERE expires_at <= ?", arguments: [session.createdAt.timeIntervalSince1970])
+            try db.execute(sql: "INSERT INTO web_sessions (id_sha256, token_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [session.idSHA256, session.tokenId, session.csrf,
+                                       session.createdAt.timeIntervalSince1970, session.expiresAt.timeIntervalSince1970])
+        }
+    }
+
+    public func webSession(idSHA256: String, now: Date) async throws(AirlockError) -> WebSessionRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM web_sessions WHERE id_sha256 = ? AND expires_at > ?",
+                             arguments: [idSHA256, now.timeIntervalSince1970])
+                .map(DeployHistoryRecords.webSession(from:))
+        }
+    }
+
+    public func deleteWebSession(idSHA256: String) async throws(AirlockError) {
+        try await write { db in try db.execute(sql: "DELETE FROM web_sessions WHERE id_sha256 = ?", arguments: [idSHA256]) }
+    }
+
+    public func deleteWebSessions(tokenId: String) async throws(AirlockError) {
+        try await write { db in try db.execute(sql: "DELETE FROM web_sessions WHERE token_id = ?", arguments: [tokenId]) }
     }
 
     // MARK: Artifacts

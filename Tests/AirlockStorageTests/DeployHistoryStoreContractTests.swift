@@ -325,7 +325,7 @@ import Testing
             try await fixture.store.createDeploy(deploy)
         }
         let store = try await reopen()
-        #expect(try await store.schemaVersion() == 4)
+        #expect(try await store.schemaVersion() == 5)
         let indexObjects = sqlite
             ? try await raw.strings("SELECT name FROM sqlite_master WHERE name IN ('deploys_search', 'deploys_search_keys', 'deploys_search_insert', 'deploys_search_update', 'deploys_search_delete') ORDER BY name")
             : try await raw.strings("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'deploys_search%' ORDER BY indexname")
@@ -421,15 +421,15 @@ import Testing
         let raw = try #require(fixture.raw), reopen = try #require(fixture.reopen)
         try await fixture.store.markDeployed(deployId: "d2", deploymentId: "dep-prod", dbSchemaHead: "head-2", actor: "ci")
         let before = try await fixture.store.history(deploymentId: "dep-prod")
-        // Back to v3: the columns gone and v4 not applied.
+        // Back to v3: the columns (and v5's sessions table) gone, v4 and v5 not applied.
         let bookkeeping = fixture.store is SQLiteDeployHistoryStore ? "grdb_migrations" : "airlock_migrations"
-        for statement in ["ALTER TABLE deploys DROP COLUMN target_image", "ALTER TABLE deploys DROP COLUMN helm_revision",
-                          "DELETE FROM \(bookkeeping) WHERE identifier = 'v4'"] {
+        for statement in ["DROP TABLE web_sessions", "ALTER TABLE deploys DROP COLUMN target_image", "ALTER TABLE deploys DROP COLUMN helm_revision",
+                          "DELETE FROM \(bookkeeping) WHERE identifier IN ('v4', 'v5')"] {
             try await raw.execute(statement)
         }
         #expect(try await raw.strings(raw.appliedMigrationsSQL).sorted() == ["v1", "v2", "v3"])
         let store = try await reopen()
-        #expect(try await store.schemaVersion() == 4)
+        #expect(try await store.schemaVersion() == 5)
         #expect(try await store.history(deploymentId: "dep-prod") == before)
         #expect(before.allSatisfy { $0.targetImage == nil && $0.helmRevision == nil })
         let recorded = try await store.recordTargetRun(deployId: "d3", targetImage: "registry:5000/prod@sha256:00", helmRevision: 3)
@@ -611,6 +611,40 @@ import Testing
         await #expect(throws: AirlockError.self) { try await store.createToken(name: "  ", role: .viewer) }
     }
 
+    @Test(arguments: StoreFactory.all)
+    func webSessionsLastUntilTheyExpireEndOrTheirTokenIsRevoked(factory: StoreFactory) async throws {
+        let store = try await factory.make(F.clock).store
+        let (_, alice) = try await store.createToken(name: "alice", role: .admin)
+        let (_, bob) = try await store.createToken(name: "bob", role: .viewer)
+        func session(_ id: String, _ token: APIToken, expires: Date = F.now.addingTimeInterval(3600)) -> WebSessionRecord {
+            WebSessionRecord(idSHA256: SHA256.hex(id), tokenId: token.id, csrf: "csrf-\(id)", createdAt: F.now, expiresAt: expires)
+        }
+        try await store.createWebSession(session("a1", alice))
+        try await store.createWebSession(session("a2", alice))
+        try await store.createWebSession(session("b1", bob))
+        #expect(try await store.webSession(idSHA256: SHA256.hex("a1"), now: F.now) == session("a1", alice))
+        #expect(try await store.webSession(idSHA256: SHA256.hex("nope"), now: F.now) == nil)
+        #expect(try await store.webSession(idSHA256: SHA256.hex("a1"), now: F.now.addingTimeInterval(3600)) == nil, "expired")
+
+        try await store.deleteWebSession(idSHA256: SHA256.hex("a1"))
+        #expect(try await store.webSession(idSHA256: SHA256.hex("a1"), now: F.now) == nil, "signed out")
+        #expect(try await store.webSession(idSHA256: SHA256.hex("a2"), now: F.now) != nil, "another session of the token stays")
+        try await store.deleteWebSession(idSHA256: SHA256.hex("a1"))
+
+        try await store.revokeToken(id: alice.id)
+        #expect(try await store.webSession(idSHA256: SHA256.hex("a2"), now: F.now) == nil, "revoking the token ends its sessions")
+        #expect(try await store.webSession(idSHA256: SHA256.hex("b1"), now: F.now) != nil)
+        try await store.deleteWebSessions(tokenId: bob.id)
+        #expect(try await store.webSession(idSHA256: SHA256.hex("b1"), now: F.now) == nil)
+
+        // Creating a session removes the expired ones (the table does not grow with every sign-in ever made).
+        let (_, carol) = try await store.createToken(name: "carol", role: .viewer)
+        try await store.createWebSession(session("c-old", carol, expires: F.now))
+        try await store.createWebSession(session("c-new", carol))
+        #expect(try await store.webSession(idSHA256: SHA256.hex("c-old"), now: F.now.addingTimeInterval(-1)) == nil, "deleted, not just hidden")
+        #expect(try await store.webSession(idSHA256: SHA256.hex("c-new"), now: F.now) != nil)
+    }
+
     @Test(arguments: StoreFactory.persistent)
     func tokenSecretsNeverReachTheDisk(factory: StoreFactory) async throws {
         let fixture = try await factory.make(F.clock)
@@ -661,19 +695,19 @@ import Testing
     @Test(arguments: StoreFactory.all)
     func migrationsAreVersioned(factory: StoreFactory) async throws {
         let fixture = try await factory.make(F.clock)
-        #expect(try await fixture.store.schemaVersion() == 4)
+        #expect(try await fixture.store.schemaVersion() == 5)
         guard let reopen = fixture.reopen, let raw = fixture.raw else { return }
         try await fixture.store.createDeployment(F.deployment())
         // v1 creates tables without IF NOT EXISTS: running it twice would fail, so opening twice proves it runs once.
         for _ in 0..<2 {
             let store = try await reopen()
-            #expect(try await store.schemaVersion() == 4)
+            #expect(try await store.schemaVersion() == 5)
             var applied: [String]?
             if let sqlite = store as? SQLiteDeployHistoryStore { applied = try await sqlite.appliedMigrations() }
             if let postgres = store as? PostgresDeployHistoryStore { applied = try await postgres.appliedMigrations() }
-            #expect(applied == ["v1", "v2", "v3", "v4"])
+            #expect(applied == ["v1", "v2", "v3", "v4", "v5"])
         }
-        #expect(try await raw.strings(raw.appliedMigrationsSQL) == ["v1", "v2", "v3", "v4"])
+        #expect(try await raw.strings(raw.appliedMigrationsSQL) == ["v1", "v2", "v3", "v4", "v5"])
         #expect(try await fixture.store.deployment(id: "dep-prod") != nil, "reopening keeps the data")
     }
 

@@ -58,7 +58,7 @@ import Testing
         let url = server.url(database: try await server.createDatabase())
         let postgres = try await DeployHistoryStoreOpener.open(databaseURL: url, dataDirectory: folder)
         #expect(postgres is PostgresDeployHistoryStore)
-        #expect(try await postgres.schemaVersion() == 4)
+        #expect(try await postgres.schemaVersion() == 5)
         await (postgres as? PostgresDeployHistoryStore)?.shutdown()
     }
 
@@ -88,7 +88,7 @@ import Testing
             }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(versions == [4, 4, 4, 4])
+        #expect(versions == [5, 5, 5, 5])
     }
 
     /// Two stores (two pools, like two server processes) × 20 tasks each: the row lock on the

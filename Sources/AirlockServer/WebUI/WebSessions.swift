@@ -13,42 +13,41 @@ struct WebSession: Sendable {
     var expiresAt: Date
 }
 
-/// The web UI's sessions, kept in memory: a restart signs everyone out (the first slice; a table in
-/// the deploy-history store would let sessions survive restarts). Ids are stored as their SHA-256,
-/// so a dump of this table cannot be replayed as cookies. Sessions expire after `lifetime`, end on
-/// sign-out, and end at once when their token is revoked (checked on every request).
-actor WebSessionStore {
+/// The web UI's sessions, kept in the deploy-history store (`WebSessionRecord`), so a server restart
+/// signs no one out and every server of a shared history knows every session. Ids are stored as their
+/// SHA-256, so a dump of the table cannot be replayed as cookies. Sessions expire after `lifetime`, end
+/// on sign-out, and end at once when their token is revoked (the store deletes them with the revocation,
+/// and `WebUI.session` checks the token on every request).
+struct WebSessionStore: Sendable {
     static let lifetime: TimeInterval = 8 * 3600
 
-    private var sessions: [String: WebSession] = [:]
+    let store: any DeployHistoryStore
 
     /// Creates a session and returns its id (the cookie value), 256 random bits as hex.
-    func create(for token: APIToken, now: Date = Date()) -> String {
-        sessions = sessions.filter { $0.value.expiresAt > now }
+    func create(for token: APIToken, now: Date = Date()) async throws(AirlockError) -> String {
         let id = Self.randomHex()
-        sessions[SHA256.hex(id)] = WebSession(tokenId: token.id, tokenName: token.name, role: token.role, csrf: Self.randomHex(),
-                                              expiresAt: now.addingTimeInterval(Self.lifetime))
+        try await store.createWebSession(WebSessionRecord(idSHA256: SHA256.hex(id), tokenId: token.id, csrf: Self.randomHex(),
+                                                          createdAt: now, expiresAt: now.addingTimeInterval(Self.lifetime)))
         return id
     }
 
-    /// The live session of the cookie value `id`; expired sessions are removed.
-    func session(id: String, now: Date = Date()) -> WebSession? {
-        let key = SHA256.hex(id)
-        guard let session = sessions[key] else { return nil }
-        guard session.expiresAt > now else {
-            sessions[key] = nil
+    /// The live session of the cookie value `id` with what its token says of it.
+    func session(id: String, token: (String) async throws(AirlockError) -> APIToken?, now: Date = Date()) async throws(AirlockError) -> WebSession? {
+        guard let record = try await store.webSession(idSHA256: SHA256.hex(id), now: now) else { return nil }
+        guard let owner = try await token(record.tokenId), !owner.isRevoked else {
+            try await store.deleteWebSessions(tokenId: record.tokenId)
             return nil
         }
-        return session
+        return WebSession(tokenId: owner.id, tokenName: owner.name, role: owner.role, csrf: record.csrf, expiresAt: record.expiresAt)
     }
 
-    func end(id: String) {
-        sessions[SHA256.hex(id)] = nil
+    func end(id: String) async throws(AirlockError) {
+        try await store.deleteWebSession(idSHA256: SHA256.hex(id))
     }
 
     /// Ends every session made with the token (it was revoked).
-    func end(tokenId: String) {
-        sessions = sessions.filter { $0.value.tokenId != tokenId }
+    func end(tokenId: String) async throws(AirlockError) {
+        try await store.deleteWebSessions(tokenId: tokenId)
     }
 
     /// 32 bytes from the system CSPRNG, as 64 hex digits.

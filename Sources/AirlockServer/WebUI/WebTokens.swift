@@ -75,7 +75,7 @@ extension WebUI {
         let session = try await writer(request, form: form, needs: .admin)
         let token = try await token(context)
         _ = try await api.revokeToken(id: token.id, byTokenId: session.tokenId, actor: session.tokenName)
-        await sessions.end(tokenId: token.id)
+        try await sessions.end(tokenId: token.id)
         return Response(status: .seeOther, headers: [.location: "/tokens?revoked=1"])
     }
 

@@ -18,7 +18,8 @@ struct WebUI: Sendable {
     var api: DeploymentsAPI
     /// Reads need a session (the API's `requireTokenForReads`).
     var readsNeedSignIn: Bool
-    var sessions = WebSessionStore()
+    /// The browsers' sessions, in the store.
+    var sessions: WebSessionStore { WebSessionStore(store: store) }
     /// The Deploy History page's store reads until the next write (`HistoryReadCache`).
     var historyReads = HistoryReadCache()
     /// The deployment page's live status for a moment (`LiveStatusCache`).
@@ -73,13 +74,10 @@ struct WebUI: Sendable {
     /// Who is asking: the live session of the request's cookie, if any. A session whose token was
     /// revoked ends here, at once.
     func session(_ request: Request) async throws -> WebSession? {
-        guard let id = request.cookies[Self.sessionCookie]?.value, let session = await sessions.session(id: id) else { return nil }
-        let token = try await store.listTokens().first { $0.id == session.tokenId }
-        guard let token, !token.isRevoked else {
-            await sessions.end(tokenId: session.tokenId)
-            return nil
+        guard let id = request.cookies[Self.sessionCookie]?.value else { return nil }
+        return try await sessions.session(id: id) { (tokenId: String) async throws(AirlockError) in
+            try await store.listTokens().first { $0.id == tokenId }
         }
-        return session
     }
 
     /// The session for a read: none is fine on an open server; otherwise the browser goes to sign in.
@@ -121,7 +119,7 @@ struct WebUI: Sendable {
         guard !secret.isEmpty, let token = try await store.token(matching: secret) else {
             return signInPage(request, error: "That API token is not valid (or it was revoked)", status: .unauthorized)
         }
-        let id = await sessions.create(for: token)
+        let id = try await sessions.create(for: token)
         var response = Response(status: .seeOther, headers: [.location: Self.localPath(form["next"]) ?? "/"])
         response.setCookie(Self.cookie(request, name: Self.sessionCookie, value: id, maxAge: Int(WebSessionStore.lifetime), path: "/"))
         response.setCookie(Self.cookie(request, name: Self.signInCookie, value: "", maxAge: 0, path: "/signin"))
@@ -131,7 +129,7 @@ struct WebUI: Sendable {
     func signOut(_ request: Request) async throws -> Response {
         let form = try await WebForm.read(request)
         _ = try await writer(request, form: form, needs: nil)
-        if let id = request.cookies[Self.sessionCookie]?.value { await sessions.end(id: id) }
+        if let id = request.cookies[Self.sessionCookie]?.value { try await sessions.end(id: id) }
         var response = Response(status: .seeOther, headers: [.location: "/signin"])
         response.setCookie(Self.cookie(request, name: Self.sessionCookie, value: "", maxAge: 0, path: "/"))
         return response
