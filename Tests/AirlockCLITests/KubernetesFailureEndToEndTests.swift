@@ -31,6 +31,8 @@ extension KubernetesDeployEndToEndTests {
     ///    stopped) and once the target's release was started on the cluster (`after-start`): after each restart
     ///    on the same data folder, nothing is left `DEPLOYING`, the 3.0.6 deploy runs again on its digest, and
     ///    the live schema is its head.
+    /// 4. The rollback again with `--restore-backup`: the backup from before the upgrade is restored (no downgrade
+    ///    Job), and the pods run #previous's digest on 2.10.5's schema.
     @Test(.timeLimit(.minutes(75))) func failuresOnPods() async throws {
         let data = try TestSupport.scratchFolder("airlock-k8s-failures")
         defer { try? FileManager.default.removeItem(at: data) }
@@ -197,7 +199,23 @@ extension KubernetesDeployEndToEndTests {
             #expect(try await helmDigest(helm) == digest3, "\(point)")
             #expect(images == ["\(repository)@\(digest3)"], "\(point): the pods run the current deploy's digest")
         }
+
+        // 4. The same rollback with `--restore-backup`: the backup taken just before the 3.0.6 upgrade goes back
+        // (pg_dump's archive, restored while the release is stopped) instead of a downgrade Job.
+        started = Date()
+        let restore = try await a.airlock(["rollback", "--deployment", "prod", "\(previous)", "--description", "Undo with the backup",
+                                           "--restore-backup", "--yes"])
+        let restoreSeconds = Date().timeIntervalSince(started)
+        #expect(restore.status == 0, "\(restore.stderr)\n\(a.server.log)")
+        #expect(restore.stderr.contains("Restoring the metadata database from backup before-"), "\(restore.stderr)")
+        #expect(!restore.stderr.contains("Downgrading the metadata database"), "\(restore.stderr)")
+        status = try await DeployEndToEndTests.waitForHealth(a, timeout: 300)
+        #expect(DeployEndToEndTests.health(status) == "healthy", "\(status)")
+        #expect(status["dbSchemaHead"] as? String == DeployEndToEndTests.head2, "the backup from before the upgrade is back")
+        #expect(DeployEndToEndTests.airflow(status["currentDeploy"] as? [String: Any]) == "2.10.5")
+        #expect(try await helmDigest(helm) == digest2, "Helm runs the rollback target's digest")
+        #expect(try await podImages(kubectl) == ["\(repository)@\(digest2)"])
         print("kubernetes failures: two deploys at once \(Int(concurrentSeconds)) s, failing upgrade \(Int(failedSeconds)) s, upgrade \(Int(upgradeSeconds)) s; "
-              + timings.joined(separator: "; "))
+              + timings.joined(separator: "; ") + "; rollback with --restore-backup \(Int(restoreSeconds)) s")
     }
 }
