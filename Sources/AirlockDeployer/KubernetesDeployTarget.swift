@@ -67,8 +67,20 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
             record.imageSource = source
             await progress("Pushed \(record.image ?? "") (\(pushed.uploadedBlobs.count) blobs, \(pushed.bytesUploaded) bytes uploaded)")
         }
+        try await renderChart(for: record)
         try DeploymentWorkspace.write(record, to: workspace.releaseRecord(request.deployId))
         return record
+    }
+
+    /// `helm template` of the release as `start` will upgrade it: a chart or values file that does not render
+    /// (a values file edited into invalid YAML, a value the chart's schema refuses) fails the deploy here, before
+    /// anything running is touched. Found at `start` instead, it came after the stop and the DB switch, and the
+    /// restore of the previous release, made with the same values, failed with it.
+    private func renderChart(for record: ReleaseRecord) async throws(AirlockError) {
+        guard let image = record.image else { return }
+        let arguments = ["template", kubernetes.release]
+            + (try Self.chartArguments(kubernetes, image: image, airflowVersion: record.airflowVersion, metadataSecretName: metadataSecretName))
+        try await cluster.helm(arguments, timeout: 300, what: "Rendering the chart `\(kubernetes.chart)` with the deployment's values")
     }
 
     /// Installs the release's lock for the image's platform (cached by lock, Python and platform), packs

@@ -249,6 +249,23 @@ import Testing
         #expect(recorded.map { $0["helmRevision"] as? Int } == [4, 3, 2, 1], "\(recorded)")
         #expect(recorded.map { $0["targetImage"] as? String } == [digest4, digest1, digest2, digest1].map { "localhost:5000/airlock/e2e-\(suffix)@\($0)" })
         #expect(dags.stdout.contains("Helm revision 4"), "\(dags.stdout)")
+
+        // The values file edited into YAML that does not parse: the deploy fails while the chart is rendered, before
+        // anything running is touched (no stop, no Helm revision), and the release runs on as it was.
+        let valuesText = try String(contentsOf: values, encoding: .utf8)
+        try "images: [unclosed\n".write(to: values, atomically: true, encoding: .utf8)
+        _ = try DeployEndToEndTests.project(airflow: "2.10.5", dagBody: "print('v3')", into: project)
+        let unrendered = try await session.deploy(project, "DAG change with broken values", extra: ["--dags"])
+        try valuesText.write(to: values, atomically: true, encoding: .utf8)
+        #expect(unrendered.status == 1, "\(unrendered.stderr)")
+        #expect(unrendered.stderr.contains("Rendering the chart"), "\(unrendered.stderr)")
+        #expect(!unrendered.stderr.contains("Stopping the running deploy") && !unrendered.stderr.contains("replacing the running deploy"),
+                "\(unrendered.stderr)")
+        let helmHistory = try JSONSerialization.jsonObject(with: Data(try await helm(["history", "prod", "-o", "json"]).utf8)) as? [[String: Any]]
+        #expect(helmHistory?.count == 4, "no Helm revision for a deploy that did not render")
+        #expect(try await podImages(kubectl) == ["localhost:5000/airlock/e2e-\(suffix)@\(digest4)"])
+        #expect(DeployEndToEndTests.health(try await session.status()) == "healthy")
+        #expect(try await session.deploys().first?["status"] as? String == "FAILED")
         print("kubernetes e2e: deploy 2.10.5 \(Int(firstSeconds)) s, deploy 3.0.6 \(Int(secondSeconds)) s, rollback \(Int(rollbackSeconds)) s, DAG-only \(Int(dagSeconds)) s")
 
     }
