@@ -139,8 +139,11 @@ struct KubernetesCluster: Sendable {
         return nil
     }
 
+    /// The label selector of the release's objects (its Deployments), as the official chart labels them.
+    var releaseSelector: String { "release=\(settings.release)" }
+
     /// The label selector of the release's Airflow pods, as the official chart labels them.
-    var airflowPodSelector: String { "release=\(settings.release),tier=airflow" }
+    var airflowPodSelector: String { "\(releaseSelector),tier=airflow" }
 
     /// The release's Airflow pods as the API returns them (`items` of `kubectl get pods -o json`); nil when
     /// they cannot be listed.
@@ -224,7 +227,7 @@ struct KubernetesCluster: Sendable {
     func runsAsDeployed(image: String) async -> Bool {
         guard let at = image.firstIndex(of: "@"),
               (await helmStatus()?["info"] as? [String: Any])?["status"] as? String == "deployed",
-              let text = try? await kubectl(["get", "deployment", "-l", "release=\(settings.release)", "-o", "json"],
+              let text = try? await kubectl(["get", "deployment", "-l", releaseSelector, "-o", "json"],
                                             what: "Listing the release's Deployments"),
               let items = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["items"] as? [[String: Any]],
               !items.isEmpty else { return false }

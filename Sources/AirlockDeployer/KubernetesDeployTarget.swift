@@ -121,7 +121,7 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
     /// is backed up and migrated (Helm's next upgrade scales them back: its three-way merge restores
     /// the chart's replicas). Nothing to do before the first install.
     func stop() async {
-        let selector = "release=\(kubernetes.release)"
+        let selector = cluster.releaseSelector
         guard let names = try? await cluster.kubectl(["get", "deployment", "-l", selector, "-o", "name"], what: "Listing the release's Deployments"),
               !names.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
         _ = try? await cluster.kubectl(["scale", "deployment", "-l", selector, "--replicas=0"], what: "Scaling the release to 0")

@@ -31,10 +31,11 @@ struct WebSessionStore: Sendable {
         return id
     }
 
-    /// The live session of the cookie value `id` with what its token says of it.
-    func session(id: String, token: (String) async throws(AirlockError) -> APIToken?, now: Date = Date()) async throws(AirlockError) -> WebSession? {
+    /// The live session of the cookie value `id` with what its token says of it; nil (and its sessions
+    /// ended) when the token was revoked.
+    func session(id: String, now: Date = Date()) async throws(AirlockError) -> WebSession? {
         guard let record = try await store.webSession(idSHA256: SHA256.hex(id), now: now) else { return nil }
-        guard let owner = try await token(record.tokenId), !owner.isRevoked else {
+        guard let owner = try await store.listTokens().first(where: { $0.id == record.tokenId }), !owner.isRevoked else {
             try await store.deleteWebSessions(tokenId: record.tokenId)
             return nil
         }

@@ -75,9 +75,7 @@ struct WebUI: Sendable {
     /// revoked ends here, at once.
     func session(_ request: Request) async throws -> WebSession? {
         guard let id = request.cookies[Self.sessionCookie]?.value else { return nil }
-        return try await sessions.session(id: id) { (tokenId: String) async throws(AirlockError) in
-            try await store.listTokens().first { $0.id == tokenId }
-        }
+        return try await sessions.session(id: id)
     }
 
     /// The session for a read: none is fine on an open server; otherwise the browser goes to sign in.
