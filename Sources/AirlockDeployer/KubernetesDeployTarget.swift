@@ -294,7 +294,9 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
                 health.status = "unhealthy"
             }
         }
-        if let revision = await cluster.helmRevision() { health.components["helm_revision"] = String(revision) }
+        // Only a release Airlock deployed has a Helm revision to show; before the first deploy, asking
+        // Helm could mean bootstrapping it (over a minute) inside a status read.
+        if release != nil, let revision = await cluster.helmRevision() { health.components["helm_revision"] = String(revision) }
         var head: String?
         if let current {
             let python = EnvironmentBuilder.existing(lockHash: current.lockHash, python: current.python, paths: releases.paths)?.python ?? "python3"
