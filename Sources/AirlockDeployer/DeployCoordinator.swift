@@ -549,8 +549,9 @@ public actor DeployCoordinator {
         }
         guard journal != nil || !interrupted.isEmpty else { return deployment }
         if !atServerStart {
-            await target.stop()
+            // What the dead holder left running goes first: its Helm could otherwise switch the pods again after the stop.
             await target.reconcileAfterRestart()
+            await target.stop()
         }
         var deployment = deployment
         if let journal {

@@ -8,13 +8,19 @@ import Foundation
 enum FaultInjection {
     static let variable = "AIRLOCK_FAULT_CRASH_AT"
     static let failureVariable = "AIRLOCK_FAULT_FAIL_AT"
-    /// The points, in the order a switch passes them.
-    static let points = ["after-record", "after-stop", "after-backup", "after-database", "after-start", "after-mark"]
+    /// The points, in the order a switch passes them (`during-start`: the Kubernetes target only).
+    static let points = ["after-record", "after-stop", "after-backup", "after-database", "during-start", "after-start", "after-mark"]
 
     static func crashIfRequested(_ point: String) {
-        guard ProcessInfo.processInfo.environment[variable] == point else { return }
+        guard crashRequested(at: point) else { return }
         FileHandle.standardError.write(Data("airlock: fault injection: SIGKILL at \(point)\n".utf8))
         kill(getpid(), SIGKILL)
+    }
+
+    /// Whether the crash at `point` is requested: for a point a target reaches while a tool it started
+    /// still runs (`during-start`: Helm's upgrade made its revision and waits for the pods).
+    static func crashRequested(at point: String) -> Bool {
+        ProcessInfo.processInfo.environment[variable] == point
     }
 
     static func failIfRequested(_ point: String) throws(AirlockError) {

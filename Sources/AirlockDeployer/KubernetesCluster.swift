@@ -69,7 +69,13 @@ struct KubernetesCluster: Sendable {
     /// `helm … --namespace NS`; returns stdout.
     @discardableResult
     func helm(_ arguments: [String], timeout: Double = 120, what: String) async throws(AirlockError) -> String {
-        try await run(try await helmTool.tool().executable, arguments + helmConnection, timeout: timeout, what: what)
+        try await run(try await helmTool.tool().executable, arguments + helmConnection, environment: helmProcessMark, timeout: timeout, what: what)
+    }
+
+    /// In the environment of every Helm Airlock runs for this release: what finds, after a server was
+    /// killed, the Helm it left running (`settleInterruptedHelm`).
+    var helmProcessMark: [String: String] {
+        ["AIRLOCK_HELM_RELEASE": "\(settings.kubeconfig)#\(settings.context ?? "")#\(settings.namespace)/\(settings.release)"]
     }
 
     private var helmConnection: [String] {
@@ -77,12 +83,12 @@ struct KubernetesCluster: Sendable {
     }
 
     @discardableResult
-    private func run(_ tool: String, _ arguments: [String], timeout: Double, cancelGrace: Double = ChildProcessGroups.grace,
-                     what: String) async throws(AirlockError) -> String {
+    private func run(_ tool: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double,
+                     cancelGrace: Double = ChildProcessGroups.grace, what: String) async throws(AirlockError) -> String {
         guard tool.hasPrefix("/") else {
             throw .environment("No `\(tool)` for the Kubernetes target: set AIRLOCK_KUBECTL to its path or put it on the server's PATH")
         }
-        let output = try await ProcessRunner.run(tool, arguments, timeout: timeout, cancelGrace: cancelGrace)
+        let output = try await ProcessRunner.run(tool, arguments, environment: environment, timeout: timeout, cancelGrace: cancelGrace)
         if output.timedOut { throw output.timeoutError(URL(fileURLWithPath: tool).lastPathComponent, doing: what) }
         guard output.succeeded else {
             throw .environment("\(what) failed (\(URL(fileURLWithPath: tool).lastPathComponent) \(arguments.first ?? "")): "
@@ -101,7 +107,8 @@ struct KubernetesCluster: Sendable {
         let outcome = await withTaskGroup(of: AirlockError?.self) { group -> AirlockError? in
             group.addTask {
                 do throws(AirlockError) {
-                    try await run(try await helmTool.tool().executable, arguments + helmConnection, timeout: timeout, cancelGrace: 30, what: what)
+                    try await run(try await helmTool.tool().executable, arguments + helmConnection, environment: helmProcessMark, timeout: timeout,
+                                  cancelGrace: 30, what: what)
                     return nil
                 } catch {
                     return error
@@ -213,20 +220,64 @@ struct KubernetesCluster: Sendable {
 
     /// The number of the release's latest Helm revision; nil before the first install.
     func helmRevision() async -> Int? {
-        await helmStatus()?["version"] as? Int
+        await helmLatest()?.revision
     }
 
-    /// `helm status -o json` of the release; nil before the first install.
-    private func helmStatus() async -> [String: Any]? {
-        guard let text = try? await helm(["status", settings.release, "-o", "json"], what: "helm status") else { return nil }
-        return try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+    /// The release's latest Helm revision and its status (`deployed`, `failed`, `pending-upgrade`, …), from
+    /// `helm status -o json`; nil before the first install.
+    func helmLatest() async -> (revision: Int, status: String)? {
+        guard let text = try? await helm(["status", settings.release, "-o", "json"], what: "helm status"),
+              let document = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let revision = document["version"] as? Int else { return nil }
+        return (revision, (document["info"] as? [String: Any])?["status"] as? String ?? "unknown")
+    }
+
+    /// Leaves the release as Helm can change it again after a server that ran `helm upgrade` was killed.
+    ///
+    /// A killed server's Helm goes on (its own process group): it would finish switching the pods to the
+    /// release the coordinator is about to undo, over the database put back for the previous one. It gets
+    /// SIGTERM (30 s to record the revision `failed`), then SIGKILL. A Helm that died without recording its
+    /// end (SIGKILL, a power cut) leaves the revision `pending-install`/`pending-upgrade`/`pending-rollback`,
+    /// and every later upgrade fails with "another operation (install/upgrade/rollback) is in progress": the
+    /// release is rolled back to its latest revision that was deployed, or uninstalled when it never was (a
+    /// first install cut short). Call holding the deployment's lock, so no live server's Helm is among them.
+    /// Returns what it did, or nil when there was nothing to do.
+    func settleInterruptedHelm() async -> String? {
+        var done: [String] = []
+        let entry = helmProcessMark.map { "\($0.key)=\($0.value)" }.first ?? ""
+        let stopped = ChildProcessGroups.stopProcesses(withEnvironmentEntry: entry, grace: 30)
+        if stopped > 0 { done.append("stopped \(stopped) Helm process\(stopped == 1 ? "" : "es") a killed server left running") }
+        guard let (revision, status) = await helmLatest(), status.hasPrefix("pending-") else {
+            return done.isEmpty ? nil : done.joined(separator: "; ")
+        }
+        let history = (try? await helm(["history", settings.release, "--max", "256", "-o", "json"], what: "helm history"))
+            .flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [[String: Any]] } ?? []
+        let lastGood = history.compactMap { entry -> Int? in
+            guard let number = entry["revision"] as? Int, number < revision,
+                  ["deployed", "superseded"].contains(entry["status"] as? String ?? "") else { return nil }
+            return number
+        }.max()
+        do throws(AirlockError) {
+            if let lastGood {
+                try await helm(["rollback", settings.release, String(lastGood), "--timeout", "300s"], timeout: 360,
+                               what: "Rolling the release back from its interrupted revision \(revision)")
+                done.append("revision \(revision) was left \(status): rolled back to revision \(lastGood)")
+            } else {
+                try await helm(["uninstall", settings.release, "--timeout", "300s"], timeout: 360,
+                               what: "Uninstalling the release whose first install was interrupted")
+                done.append("revision \(revision) was left \(status) and none was ever deployed: uninstalled")
+            }
+        } catch {
+            done.append("revision \(revision) was left \(status) and could not be repaired: \(error.message)")
+        }
+        return done.joined(separator: "; ")
     }
 
     /// Whether the release is as a completed upgrade to `image` left it: Helm's latest revision `deployed`,
     /// and every Deployment of the release scaled up, its containers of `image`'s repository all on `image`.
     func runsAsDeployed(image: String) async -> Bool {
         guard let at = image.firstIndex(of: "@"),
-              (await helmStatus()?["info"] as? [String: Any])?["status"] as? String == "deployed",
+              await helmLatest()?.status == "deployed",
               let text = try? await kubectl(["get", "deployment", "-l", releaseSelector, "-o", "json"],
                                             what: "Listing the release's Deployments"),
               let items = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["items"] as? [[String: Any]],

@@ -142,6 +142,17 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         // The revision before the upgrade tells whether it made one: a failed `--wait` does (status failed), a
         // chart that does not render does not.
         let before = await cluster.helmRevision()
+        if FaultInjection.crashRequested(at: "during-start") {
+            // The server dies while its Helm upgrade is pending (its revision made, the pods not yet switched).
+            Task.detached { [cluster] in
+                while true {
+                    if let latest = await cluster.helmLatest(), latest.revision > (before ?? 0), latest.status.hasPrefix("pending-") {
+                        FaultInjection.crashIfRequested("during-start")
+                    }
+                    try? await Task.sleep(nanoseconds: 500_000_000)
+                }
+            }
+        }
         do throws(AirlockError) {
             try await cluster.helmUpgradeFailingFast(arguments, timeout: 960, what: "helm upgrade --install \(kubernetes.release) (deploy \(release.deployId))")
         } catch {
@@ -305,8 +316,13 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         return LiveStatus(airflowUrl: url, health: health, dbSchemaHead: head)
     }
 
-    /// Deletes schema Jobs a killed server left running; the coordinator then repairs the switch.
+    /// Stops the Helm a killed server left running and repairs a revision it left pending
+    /// (`KubernetesCluster.settleInterruptedHelm`), deletes schema Jobs it left running; the coordinator then
+    /// repairs the switch.
     func reconcileAfterRestart() async {
+        if let settled = await cluster.settleInterruptedHelm() {
+            FileHandle.standardError.write(Data("airlock: Helm release `\(kubernetes.release)` (namespace \(kubernetes.namespace)): \(settled)\n".utf8))
+        }
         _ = try? await cluster.kubectl(["delete", "job", "-l", "app.kubernetes.io/managed-by=airlock", "--field-selector", "status.successful=0",
                                         "--ignore-not-found"], what: "Deleting unfinished schema Jobs")
     }

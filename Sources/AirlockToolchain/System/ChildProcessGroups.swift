@@ -78,25 +78,47 @@ public final class ChildProcessGroups: @unchecked Sendable {
     /// all inherited the run's `TMPDIR`, so that finds them. Linux only (`/proc`); elsewhere nothing.
     @discardableResult
     public static func killProcesses(withEnvironmentEntry entry: String, attempts: Int = 10) -> Int {
-        #if os(Linux)
-        let wanted = Array(entry.utf8)
         var killed = 0
         for _ in 0..<attempts {
-            var found: [pid_t] = []
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-                guard let pid = pid_t(name), pid != getpid(),
-                      let environ = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { continue }
-                if environ.split(separator: 0, omittingEmptySubsequences: true).contains(where: { $0.elementsEqual(wanted) }) {
-                    found.append(pid)
-                }
-            }
+            let found = processes(withEnvironmentEntry: entry)
             if found.isEmpty { break }
             for pid in found where kill(pid, SIGKILL) == 0 { killed += 1 }
             usleep(20_000)
         }
         return killed
+    }
+
+    /// SIGTERM to every live process (other than Airlock) whose initial environment holds `entry`, up to
+    /// `grace` seconds for them to go, then SIGKILL to the rest; returns how many there were. For a tool a
+    /// killed server left running that records its own end on SIGTERM (`helm upgrade` marks its release
+    /// `failed` instead of leaving it `pending-upgrade`).
+    @discardableResult
+    public static func stopProcesses(withEnvironmentEntry entry: String, grace: Double) -> Int {
+        let found = processes(withEnvironmentEntry: entry)
+        guard !found.isEmpty else { return 0 }
+        for pid in found { kill(pid, SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        while !processes(withEnvironmentEntry: entry).isEmpty, Date() < deadline { usleep(100_000) }
+        killProcesses(withEnvironmentEntry: entry)
+        return found.count
+    }
+
+    /// The live processes (other than Airlock; zombies have no environment left) whose initial environment
+    /// holds `entry`. Linux only (`/proc`); elsewhere none.
+    private static func processes(withEnvironmentEntry entry: String) -> [pid_t] {
+        #if os(Linux)
+        let wanted = Array(entry.utf8)
+        var found: [pid_t] = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(name), pid != getpid(),
+                  let environ = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { continue }
+            if environ.split(separator: 0, omittingEmptySubsequences: true).contains(where: { $0.elementsEqual(wanted) }) {
+                found.append(pid)
+            }
+        }
+        return found
         #else
-        return 0
+        return []
         #endif
     }
 
