@@ -27,6 +27,8 @@ public actor DeployCoordinator {
     /// nil: Apache's). The server decides: a folder or URL chosen by a client would let any deployer
     /// token make the server read its files or fetch any URL (issue 9).
     let constraintsSource: String?
+    /// Seconds a deployment's live status may take (`status(of:)`).
+    let statusDeadline: Double
 
     /// Makes a deployment's target from its `target` kind (tests give their own).
     let makeTarget: @Sendable (Deployment, DeploymentWorkspace) throws(AirlockError) -> any DeployTarget
@@ -53,9 +55,10 @@ public actor DeployCoordinator {
 
     /// A coordinator whose deployments run on the targets `makeTarget` makes (the seam's tests).
     init(store: any DeployHistoryStore, artifacts: ArtifactStore, dataDirectory: URL, paths: AirlockPaths,
-         healthTimeout: Double, constraintsSource: String?,
+         healthTimeout: Double, constraintsSource: String?, statusDeadline: Double = 20,
          makeTarget: @escaping @Sendable (Deployment, DeploymentWorkspace) throws(AirlockError) -> any DeployTarget) {
         self.constraintsSource = constraintsSource
+        self.statusDeadline = statusDeadline
         self.store = store
         self.artifacts = artifacts
         self.dataDirectory = dataDirectory
@@ -179,13 +182,27 @@ public actor DeployCoordinator {
     }
 
     /// Health, URL and live schema head of a deployment (`airlock deployment show`).
+    /// Bounded by `statusDeadline`: a cluster or database that does not answer (kubectl waits up to 60 s per
+    /// request) makes the status `unknown` instead of holding `airlock deployment show` (30 s) or a page.
     public func status(of deployment: Deployment) async -> LiveStatus {
         let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
         let current: ReleaseRecord? = deployment.currentDeployId.flatMap { DeploymentWorkspace.read(workspace.releaseRecord($0)) }
         guard let target = try? target(for: deployment) else {
             return LiveStatus(airflowUrl: nil, health: LiveStatus.Health(status: "stopped", components: [:]), dbSchemaHead: nil)
         }
-        return await target.status(current: current, settings: deployment.settings)
+        let deadline = statusDeadline
+        let answered = await withTaskGroup(of: LiveStatus?.self) { group -> LiveStatus? in
+            group.addTask { await target.status(current: current, settings: deployment.settings) }
+            group.addTask {
+                try? await Task.sleep(nanoseconds: UInt64(deadline * 1_000_000_000))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()  // the target's tools are stopped (ProcessRunner ends a cancelled child)
+            return first
+        }
+        return answered ?? LiveStatus(airflowUrl: nil, health: LiveStatus.Health(
+            status: "unknown", components: ["target": "did not answer within \(Int(deadline)) s"]), dbSchemaHead: nil)
     }
 
     /// Brings every deployment back after a server start: clears what a killed server left running
@@ -582,7 +599,7 @@ public actor DeployCoordinator {
 /// A deployment as it runs now: for `GET /deployments/{name}/status` and `airlock deployment show`.
 public struct LiveStatus: Codable, Sendable {
     public struct Health: Codable, Sendable {
-        /// `healthy`, `unhealthy` or `stopped`.
+        /// `healthy`, `unhealthy`, `stopped`, or `unknown` when the target did not answer in time.
         public var status: String
         public var components: [String: String]
     }

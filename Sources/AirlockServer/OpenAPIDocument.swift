@@ -340,7 +340,7 @@ enum OpenAPIDocument {
             "currentDeploy": {"anyOf": [{"$ref": "#/components/schemas/Deploy"}, {"type": "null"}]},
             "airflowUrl": {"type": ["string", "null"]}, "dbSchemaHead": {"type": ["string", "null"]},
             "health": {"type": "object", "required": ["status", "components"], "properties": {
-              "status": {"type": "string", "enum": ["healthy", "unhealthy", "stopped"]},
+              "status": {"type": "string", "enum": ["healthy", "unhealthy", "stopped", "unknown"]},
               "components": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}},
           "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"$ref": "#/components/responses/NotFound"}}}
     },

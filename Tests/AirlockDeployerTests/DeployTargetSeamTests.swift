@@ -36,6 +36,10 @@ import Testing
         func clearSteps() { steps = [] }
         func slowStarts(_ delay: Duration) { startDelay = delay }
 
+        /// How long `status` takes to answer: a cluster that does not answer (kubectl waits up to 60 s).
+        private var statusDelay: Duration = .zero
+        func slowStatus(_ delay: Duration) { statusDelay = delay }
+
         func prepare(_ request: ReleaseRequest, settings: DeploymentSettings,
                      progress: @escaping @Sendable (String) async -> Void) async throws(AirlockError) -> ReleaseRecord {
             var record: ReleaseRecord
@@ -108,7 +112,8 @@ import Testing
         }
 
         func status(current: ReleaseRecord?, settings: DeploymentSettings) async -> LiveStatus {
-            LiveStatus(airflowUrl: nil, health: LiveStatus.Health(status: running == nil ? "stopped" : "healthy", components: [:]),
+            if statusDelay > .zero { try? await Task.sleep(for: statusDelay) }
+            return LiveStatus(airflowUrl: nil, health: LiveStatus.Health(status: running == nil ? "stopped" : "healthy", components: [:]),
                        dbSchemaHead: head)
         }
 
@@ -141,9 +146,9 @@ import Testing
         }
 
         /// The real coordinator, with every deployment on `target`.
-        func coordinator(_ target: any DeployTarget) -> DeployCoordinator {
+        func coordinator(_ target: any DeployTarget, statusDeadline: Double = 20) -> DeployCoordinator {
             DeployCoordinator(store: store, artifacts: artifacts, dataDirectory: data, paths: .fromEnvironment(),
-                              healthTimeout: 1, constraintsSource: nil) { _, _ throws(AirlockError) in target }
+                              healthTimeout: 1, constraintsSource: nil, statusDeadline: statusDeadline) { _, _ throws(AirlockError) in target }
         }
 
         /// Records deploy `id` of `image` and runs it to its end through `coordinator`; returns it as stored.
@@ -221,6 +226,22 @@ import Testing
     /// change on the same Airflow — does not stop the running deploy first (a rolling update, no downtime,
     /// no backup: nothing in the DB changes); one that changes the schema still stops, backs up and migrates
     /// first. A graceful server stop leaves such a target running.
+    /// A target whose status does not answer (a cluster that is down) makes the live status `unknown` at the
+    /// deadline, instead of holding `airlock deployment show` (30 s) or the deployment's page.
+    @Test func aStatusThatDoesNotAnswerIsUnknownAtTheDeadline() async throws {
+        let seam = try await Seam("airlock-seam-status", settings: DeploymentSettings())
+        defer { seam.remove() }
+        let target = RecordingTarget(workspace: seam.workspace, releases: [:])
+        let coordinator = seam.coordinator(target, statusDeadline: 1)
+        let deployment = try #require(try await seam.store.deployment(id: "dep"))
+        #expect(await coordinator.status(of: deployment).health.status == "stopped")
+        await target.slowStatus(.seconds(60))
+        let asked = Date()
+        let live = await coordinator.status(of: deployment)
+        #expect(Date().timeIntervalSince(asked) < 5)
+        #expect(live.health.status == "unknown" && live.health.components["target"] == "did not answer within 1 s", "\(live.health)")
+    }
+
     @Test func aSameSchemaSwitchReplacesInPlaceWhereTheTargetCanAndASchemaChangeStillStopsFirst() async throws {
         let seam = try await Seam("airlock-seam-in-place", settings: DeploymentSettings(rollbackEnabled: true))
         defer { seam.remove() }

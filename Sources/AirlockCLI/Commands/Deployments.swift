@@ -269,7 +269,7 @@ extension Airlock {
 /// `GET /deployments/{name}/status`: the deployment, what runs now and whether Airflow is healthy.
 struct DeploymentStatusView: Decodable {
     struct Health: Decodable {
-        /// `healthy`, `unhealthy` or `stopped`.
+        /// `healthy`, `unhealthy`, `stopped`, or `unknown` when the target did not answer in time.
         var status: String
         var components: [String: String]
     }
