@@ -151,9 +151,10 @@ extension KubernetesDeployEndToEndTests {
         #expect(try await a.airlock(["deployment", "settings", "prod", "--rollback-enabled", "true"]).status == 0)
 
         // Rollbacks to the 2.10.5 deploy that the server cuts short with SIGKILL: once the DB was downgraded (the
-        // pods stopped), and once Helm switched to #previous's image. Each restart that recovers from one crash
-        // is armed with the next one (as `serverKilledAtEachStepOfARollback` on the local target).
-        let points = ["after-database", "after-start"]
+        // pods stopped), once while its Helm upgrade waits for the pods (that Helm goes on without the server), and
+        // once Helm switched to #previous's image. Each restart that recovers from one crash is armed with the next
+        // one (as `serverKilledAtEachStepOfARollback` on the local target).
+        let points = ["after-database", "during-start", "after-start"]
         let revisionsBeforeRestart = try await helmHistory().count
         a.server.stop()
         _ = try await a.server.waitUntilGone(timeout: 30)
@@ -173,6 +174,8 @@ extension KubernetesDeployEndToEndTests {
             let crashSeconds = Date().timeIntervalSince(started)
             if point == "after-start" {
                 #expect(try await helmDigest(helm) == digest2, "the crash came after Helm switched to the rollback's image")
+            } else if point == "during-start" {
+                #expect(try await helmHistory().last?["status"] as? String == "pending-upgrade", "the crash came while Helm upgraded")
             } else {
                 #expect(try await podImages(kubectl).isEmpty, "the crash came while the release was stopped for the downgrade")
             }
@@ -187,6 +190,10 @@ extension KubernetesDeployEndToEndTests {
                 if images == ["\(repository)@\(digest3)"] { break }
                 try await Task.sleep(nanoseconds: 2_000_000_000)
             } while Date() < deadline
+            if point == "during-start" {
+                #expect(a.server.log.contains("stopped 1 Helm process a killed server left running"), "\(a.server.log)")
+                #expect(try await helmHistory().allSatisfy { !($0["status"] as? String ?? "").hasPrefix("pending-") })
+            }
             timings.append("\(point): rollback until SIGKILL \(Int(crashSeconds)) s, recovery \(Int(Date().timeIntervalSince(started))) s")
             #expect(DeployEndToEndTests.health(status) == "healthy", "\(point): \(status)\n\(a.server.log)")
             let deploys = try await a.deploys()
