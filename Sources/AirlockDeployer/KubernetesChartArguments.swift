@@ -8,7 +8,7 @@ extension KubernetesDeployTarget {
     /// `REPOSITORY@DIGEST`.
     static func chartArguments(_ kubernetes: KubernetesSettings, image: String, airflowVersion: String,
                                metadataSecretName: String) throws(AirlockError) -> [String] {
-        guard let at = image.firstIndex(of: "@") else { throw .environment("The image `\(image)` is not a reference by digest") }
+        guard let byDigest = ImageByDigest(image) else { throw .environment("The image `\(image)` is not a reference by digest") }
         var arguments = [kubernetes.chart]
         if let version = kubernetes.chartVersion { arguments += ["--version", version] }
         if let values = kubernetes.valuesFile {
@@ -17,7 +17,7 @@ extension KubernetesDeployTarget {
             }
             arguments += ["--values", values]
         }
-        let owned = try kubernetes.deployValues(imageRepository: String(image[..<at]), imageDigest: String(image[image.index(after: at)...]),
+        let owned = try kubernetes.deployValues(imageRepository: byDigest.repository, imageDigest: byDigest.digest,
                                                 airflowVersion: airflowVersion, metadataSecretName: metadataSecretName)
         for value in owned {
             switch value.value {

@@ -276,20 +276,19 @@ struct KubernetesCluster: Sendable {
     /// Whether the release is as a completed upgrade to `image` left it: Helm's latest revision `deployed`,
     /// and every Deployment of the release scaled up, its containers of `image`'s repository all on `image`.
     func runsAsDeployed(image: String) async -> Bool {
-        guard let at = image.firstIndex(of: "@"),
+        guard let deployed = ImageByDigest(image),
               await helmLatest()?.status == "deployed",
               let text = try? await kubectl(["get", "deployment", "-l", releaseSelector, "-o", "json"],
                                             what: "Listing the release's Deployments"),
               let items = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["items"] as? [[String: Any]],
               !items.isEmpty else { return false }
-        let repository = String(image[..<at]) + "@"
         var ours = 0
         for item in items {
             let spec = item["spec"] as? [String: Any] ?? [:]
             if spec["replicas"] as? Int == 0 { return false }
             let pod = (spec["template"] as? [String: Any])?["spec"] as? [String: Any] ?? [:]
             let containers = (pod["initContainers"] as? [[String: Any]] ?? []) + (pod["containers"] as? [[String: Any]] ?? [])
-            for case let reference? in containers.map({ $0["image"] as? String }) where reference.hasPrefix(repository) {
+            for case let reference? in containers.map({ $0["image"] as? String }) where deployed.isSameRepository(reference) {
                 if reference != image { return false }
                 ours += 1
             }

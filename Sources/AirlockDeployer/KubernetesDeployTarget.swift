@@ -217,14 +217,13 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
     /// Which of the release's pods still run another image of the deployment's repository, or are going;
     /// nil when none (also when the chart labels its pods otherwise: then only the health check counts).
     private func podsOfAnotherImage(than release: ReleaseRecord) async -> String? {
-        guard let image = release.image, let at = image.firstIndex(of: "@") else { return nil }
-        let repository = String(image[..<at]) + "@"
+        guard let image = release.image, let running = ImageByDigest(image) else { return nil }
         guard let pods = await cluster.airflowPods() else { return nil }
         let others = pods.compactMap { pod -> String? in
             let metadata = pod["metadata"] as? [String: Any] ?? [:]
             let going = metadata["deletionTimestamp"] != nil
             let containers = (pod["spec"] as? [String: Any])?["containers"] as? [[String: Any]] ?? []
-            let old = containers.contains { ($0["image"] as? String).map { $0.hasPrefix(repository) && $0 != image } ?? false }
+            let old = containers.contains { ($0["image"] as? String).map { running.isSameRepository($0) && $0 != image } ?? false }
             return going || old ? metadata["name"] as? String ?? "?" : nil
         }
         return others.isEmpty ? nil : "pods of the replaced release still running: " + others.sorted().joined(separator: ", ")
