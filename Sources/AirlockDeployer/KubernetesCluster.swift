@@ -43,7 +43,8 @@ struct KubernetesCluster: Sendable {
                 located = tool
                 return tool
             } catch {
-                failure = (error, Date())
+                // A caller that gave up (a status read past its deadline) says nothing about Helm: the next one tries again.
+                if !Task.isCancelled { failure = (error, Date()) }
                 throw error
             }
         }
