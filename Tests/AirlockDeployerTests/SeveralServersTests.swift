@@ -176,7 +176,8 @@ import Testing
         await b.waitForIdle(deploymentId: "dep")
 
         let steps = await target.steps
-        #expect(steps == ["prepare 3.0.6", "stop", "reconcile", "revision", "restore to \(Self.head2)"]
+        // What the dead server left running is cleared before the stop (its Helm could start the pods again after it).
+        #expect(steps == ["prepare 3.0.6", "reconcile", "stop", "revision", "restore to \(Self.head2)"]
                 + Self.switchSteps(to: "3.0.6", from: Self.head2, previous: "2.10.5").dropFirst(), "\(steps)")
         #expect(try await servers.storeB.deploy(id: "d2")?.status == .failed)
         #expect(try await servers.storeB.deploy(id: "d3")?.status == .deployed)
