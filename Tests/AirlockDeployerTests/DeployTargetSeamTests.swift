@@ -238,8 +238,8 @@ import Testing
         await target.slowStatus(.seconds(60))
         let asked = Date()
         let live = await coordinator.status(of: deployment)
-        // Far below the 60 s the target would take; loose because other suites in this process keep the 2 cores busy (5.4 s seen in CI).
-        #expect(Date().timeIntervalSince(asked) < 20)
+        // Half the 60 s the target would take; loose because other suites in this process keep the 2 cores busy (5.4 s seen in CI).
+        #expect(Date().timeIntervalSince(asked) < 30)
         #expect(live.health.status == "unknown" && live.health.components["target"] == "did not answer within 1 s", "\(live.health)")
     }
 
