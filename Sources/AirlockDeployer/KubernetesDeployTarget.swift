@@ -130,6 +130,12 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
     }
 
     func start(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
+        try await upgrade(to: release, settings: settings, faultPoint: "during-start")
+    }
+
+    /// `helm upgrade --install` to `release`'s image. `faultPoint`: the recovery tests' crash while Helm waits,
+    /// armed for a switch's start only (a restart's `resume` of the current deploy must not crash).
+    private func upgrade(to release: ReleaseRecord, settings: DeploymentSettings, faultPoint: String?) async throws(AirlockError) {
         self.settings = settings
         guard let image = release.image, image.contains("@") else {
             throw .environment("Release \(release.deployId) has no pushed image; deploy it again")
@@ -142,12 +148,12 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         // The revision before the upgrade tells whether it made one: a failed `--wait` does (status failed), a
         // chart that does not render does not.
         let before = await cluster.helmRevision()
-        if FaultInjection.crashRequested(at: "during-start") {
+        if let faultPoint, FaultInjection.crashRequested(at: faultPoint) {
             // The server dies while its Helm upgrade is pending (its revision made, the pods not yet switched).
             Task.detached { [cluster] in
                 while true {
                     if let latest = await cluster.helmLatest(), latest.revision > (before ?? 0), latest.status.hasPrefix("pending-") {
-                        FaultInjection.crashIfRequested("during-start")
+                        FaultInjection.crashIfRequested(faultPoint)
                     }
                     try? await Task.sleep(nanoseconds: 500_000_000)
                 }
@@ -170,7 +176,7 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
             running = release
             return false
         }
-        try await start(release, settings: settings)
+        try await upgrade(to: release, settings: settings, faultPoint: nil)
         return true
     }
 
