@@ -69,15 +69,21 @@ struct KubernetesCluster: Sendable {
 
     /// `helm … --namespace NS`; returns stdout.
     @discardableResult
-    func helm(_ arguments: [String], timeout: Double = 120, what: String) async throws(AirlockError) -> String {
-        try await run(try await helmTool.tool().executable, arguments + helmConnection, environment: helmProcessMark, timeout: timeout, what: what)
+    func helm(_ arguments: [String], timeout: Double = 120, cancelGrace: Double = ChildProcessGroups.grace,
+              what: String) async throws(AirlockError) -> String {
+        try await run(try await helmTool.tool().executable, arguments + helmConnection, environment: helmProcessMark, timeout: timeout,
+                      cancelGrace: cancelGrace, what: what)
     }
 
     /// In the environment of every Helm Airlock runs for this release: what finds, after a server was
     /// killed, the Helm it left running (`settleInterruptedHelm`).
-    var helmProcessMark: [String: String] {
-        ["AIRLOCK_HELM_RELEASE": "\(settings.kubeconfig)#\(settings.context ?? "")#\(settings.namespace)/\(settings.release)"]
-    }
+    var helmProcessMark: [String: String] { [Self.helmMarkVariable: helmMarkValue] }
+
+    /// `helmProcessMark` as `/proc/PID/environ` lists it (`NAME=value`).
+    var helmProcessEntry: String { "\(Self.helmMarkVariable)=\(helmMarkValue)" }
+
+    private static let helmMarkVariable = "AIRLOCK_HELM_RELEASE"
+    private var helmMarkValue: String { "\(settings.kubeconfig)#\(settings.context ?? "")#\(settings.namespace)/\(settings.release)" }
 
     private var helmConnection: [String] {
         ["--kubeconfig", settings.kubeconfig] + (settings.context.map { ["--kube-context", $0] } ?? []) + ["--namespace", settings.namespace]
@@ -108,8 +114,7 @@ struct KubernetesCluster: Sendable {
         let outcome = await withTaskGroup(of: AirlockError?.self) { group -> AirlockError? in
             group.addTask {
                 do throws(AirlockError) {
-                    try await run(try await helmTool.tool().executable, arguments + helmConnection, environment: helmProcessMark, timeout: timeout,
-                                  cancelGrace: 30, what: what)
+                    try await helm(arguments, timeout: timeout, cancelGrace: 30, what: what)
                     return nil
                 } catch {
                     return error
@@ -245,8 +250,7 @@ struct KubernetesCluster: Sendable {
     /// Returns what it did, or nil when there was nothing to do.
     func settleInterruptedHelm() async -> String? {
         var done: [String] = []
-        let entry = helmProcessMark.map { "\($0.key)=\($0.value)" }.first ?? ""
-        let stopped = ChildProcessGroups.stopProcesses(withEnvironmentEntry: entry, grace: 30)
+        let stopped = ChildProcessGroups.stopProcesses(withEnvironmentEntry: helmProcessEntry, grace: 30)
         if stopped > 0 { done.append("stopped \(stopped) Helm process\(stopped == 1 ? "" : "es") a killed server left running") }
         guard let (revision, status) = await helmLatest(), status.hasPrefix("pending-") else {
             return done.isEmpty ? nil : done.joined(separator: "; ")

@@ -88,17 +88,16 @@ public final class ChildProcessGroups: @unchecked Sendable {
         return killed
     }
 
-    /// SIGTERM to every live process (other than Airlock) whose initial environment holds `entry`, up to
-    /// `grace` seconds for them to go, then SIGKILL to the rest; returns how many there were. For a tool a
-    /// killed server left running that records its own end on SIGTERM (`helm upgrade` marks its release
-    /// `failed` instead of leaving it `pending-upgrade`).
+    /// `stop(groups:grace:)` for every live process (other than Airlock) whose initial environment holds
+    /// `entry` — SIGTERM, up to `grace` seconds, SIGKILL — then SIGKILL to any left that leads no group;
+    /// returns how many there were. For a tool a killed server left running (each child of `ProcessRunner`
+    /// leads its group) that records its own end on SIGTERM: `helm upgrade` marks its release `failed`
+    /// instead of leaving it `pending-upgrade`.
     @discardableResult
     public static func stopProcesses(withEnvironmentEntry entry: String, grace: Double) -> Int {
         let found = processes(withEnvironmentEntry: entry)
         guard !found.isEmpty else { return 0 }
-        for pid in found { kill(pid, SIGTERM) }
-        let deadline = Date().addingTimeInterval(grace)
-        while !processes(withEnvironmentEntry: entry).isEmpty, Date() < deadline { usleep(100_000) }
+        stop(groups: found, grace: grace)
         killProcesses(withEnvironmentEntry: entry)
         return found.count
     }
