@@ -11,17 +11,7 @@ import Testing
 /// metadata DB is a PostgreSQL the pods reach on the node address. Skips when the test cluster is not
 /// running (`scripts/k8s-test-cluster start`).
 @Suite(.serialized) struct KubernetesDeployEndToEndTests {
-    static let kubeconfig = "/run/airlock-k8s/admin.kubeconfig"
-
-    /// kubectl of the test cluster and its Helm, or nil when the cluster is not running.
-    static func tools() -> (kubectl: String, helm: String)? {
-        guard FileManager.default.fileExists(atPath: kubeconfig),
-              let bin = try? String(contentsOfFile: "/run/airlock-k8s/bin", encoding: .utf8) else { return nil }
-        let cache = ProcessInfo.processInfo.environment["AIRLOCK_K8S_CACHE"] ?? NSHomeDirectory() + "/.cache/airlock-k8s"
-        let kubectl = bin.trimmingCharacters(in: .whitespacesAndNewlines) + "/kubectl", helm = cache + "/helm/v3.17.1/helm"
-        guard FileManager.default.isExecutableFile(atPath: kubectl), FileManager.default.isExecutableFile(atPath: helm) else { return nil }
-        return (kubectl, helm)
-    }
+    static let kubeconfig = KubernetesTestCluster.kubeconfig
 
     /// A throwaway PostgreSQL on the node address 10.99.0.1 (trust auth), which both this host and the
     /// cluster's pods reach; stopped and removed by `stop()`.
@@ -136,7 +126,7 @@ import Testing
     /// but never in CI, where `scripts/test` starts one: a CI run that silently skipped the Kubernetes target
     /// would call it tested.
     static func onPods(_ prefix: String, _ body: (Pods) async throws -> Void) async throws {
-        guard let tools = tools() else {
+        guard let tools = KubernetesTestCluster.tools else {
             #expect(ProcessInfo.processInfo.environment["CI"] != "true",
                     "CI must run the Kubernetes tests: scripts/test starts the cluster (scripts/k8s-test-cluster start)")
             return

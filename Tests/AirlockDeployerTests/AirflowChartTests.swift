@@ -4,24 +4,12 @@ import AirlockToolchain
 import Foundation
 import Testing
 
-/// The Helm `scripts/k8s-test-cluster` and `scripts/k8s/smoke` use (outside the suite: a suite's own
-/// members cannot appear in its `@Suite` traits).
-enum PinnedHelm {
-    static var path: String? {
-        let environment = ProcessInfo.processInfo.environment
-        let cache = environment["AIRLOCK_K8S_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/airlock-k8s").path
-        let path = cache + "/helm/v3.17.1/helm"
-        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-    }
-}
-
 /// The test chart `Tests/Fixtures/airflow-chart` (the official Apache Airflow chart's value keys and components,
 /// for the Kubernetes target's tests) rendered by the pinned Helm of `scripts/k8s-test-cluster`: it lints, and
 /// what Airlock sets per deploy (the image digest, `migrateDatabaseJob.enabled`) and the Airflow major shape
 /// the manifests as the official chart's would. Offline: `helm lint` and `helm template` only, no cluster.
 /// Skipped when that Helm has not been fetched yet (`scripts/k8s-test-cluster start` fetches it).
-@Suite(.enabled(if: PinnedHelm.path != nil,
+@Suite(.enabled(if: KubernetesTestCluster.helm != nil,
                 "Helm 3.17.1 is not in ~/.cache/airlock-k8s (or AIRLOCK_K8S_CACHE): run `scripts/k8s-test-cluster start` once"))
 struct AirflowChartTests {
     static let chart = TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/airflow-chart")
@@ -41,7 +29,7 @@ struct AirflowChartTests {
     }
 
     static func helmRun(_ arguments: [String]) async throws -> String {
-        let output = try await ProcessRunner.run(PinnedHelm.path!, arguments, timeout: 120)
+        let output = try await ProcessRunner.run(KubernetesTestCluster.helm!, arguments, timeout: 120)
         #expect(output.succeeded, "helm \(arguments.joined(separator: " ")): \(output.stderr)")
         return output.stdout
     }

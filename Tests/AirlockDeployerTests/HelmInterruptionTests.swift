@@ -1,5 +1,6 @@
 import AirlockCore
 @testable import AirlockDeployer
+import AirlockTestSupport
 import AirlockToolchain
 import Foundation
 import Testing
@@ -9,22 +10,9 @@ import Testing
 /// or a revision left `pending-upgrade`/`pending-install` by a Helm that died too — is cleared so that the next
 /// upgrade runs. A one-Deployment chart of its own; an image the registry lacks keeps Helm waiting.
 /// Skips when the test cluster is not running (`scripts/k8s-test-cluster start`; CI runs it).
-/// The test cluster's kubectl and the pinned Helm, or nil when the cluster is not running (outside the suite:
-/// a suite's own members cannot appear in its `@Suite` traits).
-enum TestCluster {
-    static let kubeconfig = "/run/airlock-k8s/admin.kubeconfig"
-
-    static var tools: (kubectl: String, helm: String)? {
-        guard FileManager.default.fileExists(atPath: kubeconfig), let helm = PinnedHelm.path,
-              let bin = try? String(contentsOfFile: "/run/airlock-k8s/bin", encoding: .utf8) else { return nil }
-        let kubectl = bin.trimmingCharacters(in: .whitespacesAndNewlines) + "/kubectl"
-        return FileManager.default.isExecutableFile(atPath: kubectl) ? (kubectl, helm) : nil
-    }
-}
-
-@Suite(.serialized, .enabled(if: TestCluster.tools != nil, "the test cluster is not running (scripts/k8s-test-cluster start)"))
+@Suite(.serialized, .enabled(if: KubernetesTestCluster.tools != nil, "the test cluster is not running (scripts/k8s-test-cluster start)"))
 struct HelmInterruptionTests {
-    static let kubeconfig = TestCluster.kubeconfig
+    static let kubeconfig = KubernetesTestCluster.kubeconfig
 
     static let goodImage = "localhost:5000/airlock/pause:3.4"
     static let missingImage = "localhost:5000/airlock/pause:no-such-tag"
@@ -37,7 +25,7 @@ struct HelmInterruptionTests {
         let helm: String
 
         init() throws {
-            let tools = try #require(TestCluster.tools)
+            let tools = try #require(KubernetesTestCluster.tools)
             (kubectl, helm) = tools
             folder = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-helm-interruption-\(UUID().uuidString)")
             let templates = folder.appendingPathComponent("chart/templates")
@@ -116,7 +104,7 @@ struct HelmInterruptionTests {
 
         // Helm died with the server (SIGKILL): its revision stays `pending-upgrade` and blocks every upgrade until repaired.
         let killed = try await fixture.pendingUpgrade(cluster)
-        ChildProcessGroups.killProcesses(withEnvironmentEntry: cluster.helmProcessMark.map { "\($0.key)=\($0.value)" }[0])
+        ChildProcessGroups.killProcesses(withEnvironmentEntry: cluster.helmProcessEntry)
         _ = try await killed.value
         #expect(await cluster.helmLatest()?.status == "pending-upgrade")
         let blocked = try await fixture.upgrade(cluster, image: Self.goodImage)
@@ -129,7 +117,7 @@ struct HelmInterruptionTests {
         // A first install cut short the same way: nothing of it was ever deployed, so it is uninstalled.
         let fresh = fixture.cluster("fresh")
         let install = try await fixture.pendingUpgrade(fresh)
-        ChildProcessGroups.killProcesses(withEnvironmentEntry: fresh.helmProcessMark.map { "\($0.key)=\($0.value)" }[0])
+        ChildProcessGroups.killProcesses(withEnvironmentEntry: fresh.helmProcessEntry)
         _ = try await install.value
         #expect(await fresh.helmLatest()?.status == "pending-install")
         let uninstalled = await fresh.settleInterruptedHelm()
