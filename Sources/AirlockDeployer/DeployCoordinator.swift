@@ -35,6 +35,15 @@ public actor DeployCoordinator {
     /// Each deployment's target, made on first use and kept (it knows what runs).
     private var targets: [String: any DeployTarget] = [:]
     private var queues: [String: Task<Void, Never>] = [:]
+    /// When this coordinator (its server) started: an `INITIALIZED` deploy created before then was left by a server
+    /// that died; one created since is an upload of this server's, made while the repairs ran (`repairLeftovers`).
+    private let startedAt = Date()
+    /// The repair of each deployment after the server's start (`beginReconcile`), queued in the deployment's queue;
+    /// the server is ready when they have run (`isReconciled`).
+    private var repairs: [Task<Void, Never>] = []
+    private var repairsDone = 0
+    /// The first repair that failed, for `reconcile()`.
+    private var repairFailure: AirlockError?
     /// The step a deploy is at, or why it failed: what `GET …/deploys/{id}` shows as `statusMessage`.
     private var messages: [String: String] = [:]
     /// Every step a deploy went through, in order (`steps`), so a client polling now and then misses none.
@@ -209,16 +218,47 @@ public actor DeployCoordinator {
     /// (the target's part), finishes or undoes an interrupted switch (journal), marks deploys that were
     /// in flight as `FAILED`, and starts each deployment's current deploy again. Deployments on a
     /// target this server cannot make are left alone.
-    public func reconcile() async throws(AirlockError) {
+    ///
+    /// Queues each deployment's repair first in its queue and returns: the server serves while the repairs run
+    /// (a Kubernetes repair waits out an orphan Helm and may restore a database: tens of seconds), its health
+    /// says `starting` until they are done (`isReconciled`), and a deploy or rollback asked for meanwhile runs
+    /// after its deployment's repair, as a deploy waits for the one before it.
+    public func beginReconcile() async throws(AirlockError) {
         for deployment in try await store.listDeployments() {
             guard let target = try? target(for: deployment) else { continue }
-            // Under the deployment's lock, read afresh: another server's switch ends first, and a repair another
-            // server already made (journal gone, deploys marked) is not made twice.
-            try await store.withDeploymentLock(deploymentId: deployment.id) { () async throws(AirlockError) in
-                guard let current = try await self.store.deployment(id: deployment.id) else { return }
-                try await self.reconcile(current, on: target)
+            enqueue(deployment.id) {
+                do throws(AirlockError) {
+                    // Under the deployment's lock, read afresh: another server's switch ends first, and a repair another
+                    // server already made (journal gone, deploys marked) is not made twice.
+                    try await self.store.withDeploymentLock(deploymentId: deployment.id) { () async throws(AirlockError) in
+                        guard let current = try await self.store.deployment(id: deployment.id) else { return }
+                        try await self.reconcile(current, on: target)
+                    }
+                } catch {
+                    await self.repairFailed(deployment, error)
+                }
+                await self.repairEnded()
             }
+            if let queued = queues[deployment.id] { repairs.append(queued) }
         }
+    }
+
+    /// Whether every repair `beginReconcile` queued has run (failed ones included: they are reported on stderr).
+    public var isReconciled: Bool { repairsDone >= repairs.count }
+
+    /// Repairs every deployment after a server start and waits for the repairs (`beginReconcile`); throws the
+    /// first repair's failure.
+    public func reconcile() async throws(AirlockError) {
+        try await beginReconcile()
+        for repair in repairs { await repair.value }
+        if let repairFailure { throw repairFailure }
+    }
+
+    private func repairEnded() { repairsDone += 1 }
+
+    private func repairFailed(_ deployment: Deployment, _ error: AirlockError) {
+        if repairFailure == nil { repairFailure = error }
+        FileHandle.standardError.write(Data("airlock: deployment `\(deployment.name)` could not be repaired after the restart: \(error.message)\n".utf8))
     }
 
     /// Rule 11, the retention prune: deletes the artifacts and release folders of deploys past the
@@ -558,11 +598,13 @@ public actor DeployCoordinator {
                                  except runningDeployId: String?) async throws(AirlockError) -> Deployment {
         let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
         let journal: OperationJournal? = DeploymentWorkspace.read(workspace.journalFile)
-        // `DEPLOYING` under the lock: its server died (`run`). `INITIALIZED`: this server's upload or queue that
-        // died with it, unless other servers share the history (then it may be one of theirs, still going).
+        // `DEPLOYING` under the lock: its server died (`run`). `INITIALIZED` before this server started: an upload or
+        // queue that died with the previous server, unless other servers share the history (then it may be one of
+        // theirs, still going); one created since is this server's, uploaded while the repairs ran.
         let interrupted = try await store.listDeploys(deploymentId: deployment.id, offset: 0, limit: 20).deploys.filter { deploy in
             deploy.id != runningDeployId
-                && (deploy.status == .deploying || (atServerStart && deploy.status == .initialized && !store.isSharedByServers))
+                && (deploy.status == .deploying || (atServerStart && deploy.status == .initialized && !store.isSharedByServers
+                                                    && deploy.createdAt < startedAt))
         }
         guard journal != nil || !interrupted.isEmpty else { return deployment }
         if !atServerStart {

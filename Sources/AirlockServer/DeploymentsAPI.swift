@@ -25,7 +25,13 @@ struct DeploymentsAPI: Sendable {
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
         group.get("health") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+            // 503 until the repairs after a restart have run (`DeployCoordinator.beginReconcile`): a load balancer or
+            // readiness probe then waits, and a client knows its deploy would queue behind them.
+            if await coordinator.isReconciled {
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+            }
+            return Response(status: .serviceUnavailable, headers: [.contentType: "application/json", .retryAfter: "5"],
+                            body: .init(byteBuffer: ByteBuffer(string: #"{"status":"starting","detail":"Repairing what the previous server left: deploys asked for now run after it"}"#)))
         }
         group.get("deployments") { _, _ in
             try await call { JSONBody(value: DeploymentList(deployments: try await store.listDeployments().map(\.withSecretsMasked))) }

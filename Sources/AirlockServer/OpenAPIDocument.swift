@@ -197,10 +197,13 @@ enum OpenAPIDocument {
   },
   "paths": {
     "/health": {
-      "get": {"summary": "The server answers", "security": [{}, {"bearer": []}], "responses": {
+      "get": {"summary": "The server answers and is ready: 503 while it repairs what a previous server left after a restart (reads are served meanwhile; deploys asked for run after the repair)", "security": [{}, {"bearer": []}], "responses": {
         "200": {"description": "Up", "content": {"application/json": {"schema": {"type": "object", "required": ["status"],
           "properties": {"status": {"type": "string", "enum": ["ok"]}}}}}},
-        "401": {"$ref": "#/components/responses/Unauthorized"}}}
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "503": {"description": "Starting: repairing deployments after a restart", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+          "content": {"application/json": {"schema": {"type": "object", "required": ["status", "detail"],
+            "properties": {"status": {"type": "string", "enum": ["starting"]}, "detail": {"type": "string"}}}}}}}}
     },
     "/openapi.json": {
       "get": {"summary": "This document", "security": [{}, {"bearer": []}], "responses": {

@@ -36,13 +36,14 @@ final class RunningServer: @unchecked Sendable {
         try process.run()
     }
 
-    /// Waits until the server answers. A server starts serving once it repaired what a killed server left
-    /// (`DeployCoordinator.reconcile`): on the Kubernetes target that stops the release and restores the DB,
-    /// which took over 20 s in a loaded CI run, hence the long limit; a healthy start answers in well under 1 s.
+    /// Waits until the server is ready: its health is `ok` once it repaired what a killed server left
+    /// (`DeployCoordinator.beginReconcile`; 503 `starting` before): on the Kubernetes target that stops the release
+    /// and restores the DB, which took over 20 s in a loaded CI run, hence the long limit; a healthy start is ready
+    /// in well under 1 s.
     func waitUntilUp(timeout: Double = 300) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let data = try? await fetch("/api/v1/openapi.json").data, !data.isEmpty { return }
+            if let answer = try? await fetch("/api/v1/health"), answer.status == 200 { return }
             if process.isRunning == false { break }
             try await Task.sleep(nanoseconds: 50_000_000)
         }

@@ -117,7 +117,14 @@ import Testing
                        dbSchemaHead: head)
         }
 
-        func reconcileAfterRestart() async { steps.append("reconcile") }
+        /// How long the repair after a restart takes: a Kubernetes one waits out an orphan Helm (up to 30 s).
+        private var reconcileDelay: Duration = .zero
+        func slowReconcile(_ delay: Duration) { reconcileDelay = delay }
+
+        func reconcileAfterRestart() async {
+            steps.append("reconcile")
+            if reconcileDelay > .zero { try? await Task.sleep(for: reconcileDelay) }
+        }
     }
 
     static func bundle(_ text: String) -> [UInt8] {
@@ -222,10 +229,43 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: seam.workspace.journalFile.path))
     }
 
-    /// On a target that replaces releases in place (Kubernetes), a switch that keeps the schema — here a code
-    /// change on the same Airflow — does not stop the running deploy first (a rolling update, no downtime,
-    /// no backup: nothing in the DB changes); one that changes the schema still stops, backs up and migrates
-    /// first. A graceful server stop leaves such a target running.
+    /// After a restart the server serves while it repairs (`beginReconcile`): it is not ready until the repair has
+    /// run, a deploy asked for meanwhile runs after the repair (never beside it), and the repair marks `FAILED` only
+    /// the `INITIALIZED` deploy the previous server left, not the one uploaded to this server while it repaired.
+    @Test func aDeployAskedForWhileTheServerRepairsRunsAfterTheRepairAndIsNotTakenForALeftover() async throws {
+        let seam = try await Seam("airlock-seam-repair", settings: DeploymentSettings())
+        defer { seam.remove() }
+        let old = try seam.image("FROM apache/airflow:2.10.5\n")
+        let changed = try seam.image("FROM apache/airflow:2.10.5\n# a code change\n")
+        let target = RecordingTarget(workspace: seam.workspace, releases: [old: ("2.10.5", "5f2621c13b39"), changed: ("2.10.5", "5f2621c13b39")])
+        #expect(try await seam.deploy(old, "d1", through: seam.coordinator(target)).status == .deployed)
+        // The previous server died with an upload under way.
+        _ = try await seam.store.createDeploy(Deploy(
+            id: "left", deploymentId: "dep", sequence: 0, type: .imageAndDag, status: .initialized, description: "left", createdAt: Date(),
+            createdBy: "ci", image: nil, dagBundleVersion: nil, dagDeployEnabled: true, dbSchemaHead: nil, everDeployed: false))
+
+        // The restart: a new coordinator whose repair takes a while.
+        await target.clearSteps()
+        await target.slowReconcile(.seconds(2))
+        let restarted = seam.coordinator(target)
+        try await restarted.beginReconcile()
+        #expect(await !restarted.isReconciled, "ready before the repair ran")
+        _ = try await seam.store.createDeploy(Deploy(
+            id: "d2", deploymentId: "dep", sequence: 0, type: .imageAndDag, status: .initialized, description: "d2", createdAt: Date(),
+            createdBy: "ci", image: nil, dagBundleVersion: nil, dagDeployEnabled: true, dbSchemaHead: nil, everDeployed: false))
+        let deployment = try #require(try await seam.store.deployment(id: "dep"))
+        _ = try await restarted.finalize(deployId: "d2", deployment: deployment, imageDigest: changed, dagsDigest: nil, actor: "ci")
+        await restarted.waitForIdle(deploymentId: "dep")
+
+        #expect(await restarted.isReconciled)
+        let steps = await target.steps
+        #expect(steps.first == "reconcile" && steps.filter { $0 == "reconcile" }.count == 1, "\(steps)")
+        #expect(steps.firstIndex(of: "prepare 2.10.5").map { $0 > 0 } == true, "the deploy ran after the repair: \(steps)")
+        #expect(try await seam.store.deploy(id: "left")?.status == .failed)
+        #expect(try await seam.store.deploy(id: "d2")?.status == .deployed)
+        #expect(try await seam.store.deployment(id: "dep")?.currentDeployId == "d2")
+    }
+
     /// A target whose status does not answer (a cluster that is down) makes the live status `unknown` at the
     /// deadline, instead of holding `airlock deployment show` (30 s) or the deployment's page.
     @Test func aStatusThatDoesNotAnswerIsUnknownAtTheDeadline() async throws {
@@ -243,6 +283,10 @@ import Testing
         #expect(live.health.status == "unknown" && live.health.components["target"] == "did not answer within 1 s", "\(live.health)")
     }
 
+    /// On a target that replaces releases in place (Kubernetes), a switch that keeps the schema — here a code
+    /// change on the same Airflow — does not stop the running deploy first (a rolling update, no downtime,
+    /// no backup: nothing in the DB changes); one that changes the schema still stops, backs up and migrates
+    /// first. A graceful server stop leaves such a target running.
     @Test func aSameSchemaSwitchReplacesInPlaceWhereTheTargetCanAndASchemaChangeStillStopsFirst() async throws {
         let seam = try await Seam("airlock-seam-in-place", settings: DeploymentSettings(rollbackEnabled: true))
         defer { seam.remove() }

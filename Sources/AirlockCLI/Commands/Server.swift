@@ -53,8 +53,9 @@ extension Airlock {
             let configuration = ServerConfiguration(host: host, port: port, dataDirectory: folder, requireTokenForReads: requireTokenForReads,
                                                     constraintsSource: constraints)
             let coordinator = AirlockServerBuilder.coordinator(configuration: configuration, store: store)
-            // Deployments that ran before this start run again (and an interrupted switch is undone).
-            try await coordinator.reconcile()
+            // Deployments that ran before this start run again (and an interrupted switch is undone), while the
+            // server already serves: /api/v1/health answers 503 `starting` until the repairs have run.
+            try await coordinator.beginReconcile()
             let app = AirlockServerBuilder.application(configuration: configuration, store: store, coordinator: coordinator)
             FileHandle.standardError.write(Data("Airlock server on http://\(host):\(port)/ (web UI; API at /api/v1)\n".utf8))
             let ended: (any Error)?
