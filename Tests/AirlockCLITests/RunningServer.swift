@@ -43,7 +43,8 @@ final class RunningServer: @unchecked Sendable {
     func waitUntilUp(timeout: Double = 300) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let answer = try? await fetch("/api/v1/health"), answer.status == 200 { return }
+            // 401: up, with reads that need a token (`--require-token-for-reads`).
+            if let answer = try? await fetch("/api/v1/health"), answer.status == 200 || answer.status == 401 { return }
             if process.isRunning == false { break }
             try await Task.sleep(nanoseconds: 50_000_000)
         }
