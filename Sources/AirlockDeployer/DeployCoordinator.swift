@@ -4,6 +4,7 @@ import AirlockToolchain
 import AirlockUpgradeTest
 import Foundation
 import PythonPackaging
+import Synchronization
 
 /// Runs deploys and rollbacks and keeps each deployment's Airflow running, on the deployment's target.
 ///
@@ -38,10 +39,10 @@ public actor DeployCoordinator {
     /// When this coordinator (its server) started: an `INITIALIZED` deploy created before then was left by a server
     /// that died; one created since is an upload of this server's, made while the repairs ran (`repairLeftovers`).
     private let startedAt = Date()
-    /// The repair of each deployment after the server's start (`beginReconcile`), queued in the deployment's queue;
-    /// the server is ready when they have run (`isReconciled`).
+    /// The repair of each deployment after the server's start (`beginReconcile`), queued in the deployment's queue.
     private var repairs: [Task<Void, Never>] = []
-    private var repairsDone = 0
+    /// How many of them have not run yet: read without the actor by every `GET /health` (`isReconciled`).
+    private let repairsPending = Atomic<Int>(0)
     /// The first repair that failed, for `reconcile()`.
     private var repairFailure: AirlockError?
     /// The step a deploy is at, or why it failed: what `GET …/deploys/{id}` shows as `statusMessage`.
@@ -226,6 +227,7 @@ public actor DeployCoordinator {
     public func beginReconcile() async throws(AirlockError) {
         for deployment in try await store.listDeployments() {
             guard let target = try? target(for: deployment) else { continue }
+            repairsPending.add(1, ordering: .relaxed)
             enqueue(deployment.id) {
                 do throws(AirlockError) {
                     // Under the deployment's lock, read afresh: another server's switch ends first, and a repair another
@@ -237,14 +239,14 @@ public actor DeployCoordinator {
                 } catch {
                     await self.repairFailed(deployment, error)
                 }
-                await self.repairEnded()
+                self.repairsPending.subtract(1, ordering: .releasing)
             }
             if let queued = queues[deployment.id] { repairs.append(queued) }
         }
     }
 
     /// Whether every repair `beginReconcile` queued has run (failed ones included: they are reported on stderr).
-    public var isReconciled: Bool { repairsDone >= repairs.count }
+    public nonisolated var isReconciled: Bool { repairsPending.load(ordering: .acquiring) == 0 }
 
     /// Repairs every deployment after a server start and waits for the repairs (`beginReconcile`); throws the
     /// first repair's failure.
@@ -253,8 +255,6 @@ public actor DeployCoordinator {
         for repair in repairs { await repair.value }
         if let repairFailure { throw repairFailure }
     }
-
-    private func repairEnded() { repairsDone += 1 }
 
     private func repairFailed(_ deployment: Deployment, _ error: AirlockError) {
         if repairFailure == nil { repairFailure = error }

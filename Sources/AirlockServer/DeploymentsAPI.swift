@@ -27,7 +27,7 @@ struct DeploymentsAPI: Sendable {
         group.get("health") { _, _ in
             // 503 until the repairs after a restart have run (`DeployCoordinator.beginReconcile`): a load balancer or
             // readiness probe then waits, and a client knows its deploy would queue behind them.
-            if await coordinator.isReconciled {
+            if coordinator.isReconciled {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
             }
             return Response(status: .serviceUnavailable, headers: [.contentType: "application/json", .retryAfter: "5"],

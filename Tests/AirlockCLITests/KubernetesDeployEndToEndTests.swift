@@ -43,11 +43,14 @@ import Testing
         var url: String { "postgresql://airlock@10.99.0.1:\(port)/airflow_k8s" }
 
         /// Runs a server tool as the cluster's owner. Through Python's `close_fds`: the server `pg_ctl`
-        /// leaves running must not inherit the descriptor Foundation watches for the child's exit.
+        /// leaves running must not inherit the descriptor Foundation watches for the child's exit. With a
+        /// `TMPDIR` of its own: `ProcessRunner` kills whatever still carries the run's `TMPDIR` once the child is
+        /// a zombie, and on a loaded machine it saw the exited `pg_ctl` wrapper as one before its end was
+        /// reported — it killed the server (CI: "Connection refused" at the first deploy).
         private func owner(_ tool: String, _ arguments: [String]) async throws -> ProcessOutput {
             let command = (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [tool] + arguments
             return try await ProcessRunner.run("/usr/bin/python3", ["-c", "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], close_fds=True).returncode)"] + command,
-                                               timeout: 180)
+                                               environment: ["TMPDIR": folder.path], timeout: 180)
         }
 
         func stop() async {
