@@ -270,10 +270,18 @@ import Testing
         return try #require(digest)
     }
 
-    /// Every image the release's Airflow pods run (containers and init containers).
+    /// Every image the release's Airflow pods run (containers and init containers), pods being deleted aside: a
+    /// rolling switch is DEPLOYED once the replaced pods are going, as `kubectl rollout status` counts them.
     func podImages(_ kubectl: (_ arguments: [String]) async throws -> String) async throws -> Set<String> {
-        let text = try await kubectl(["get", "pods", "-l", "release=prod,tier=airflow", "-o",
-                                      "jsonpath={range .items[*]}{.spec.containers[*].image} {.spec.initContainers[*].image} {end}"])
-        return Set(text.split(separator: " ").map(String.init))
+        let text = try await kubectl(["get", "pods", "-l", "release=prod,tier=airflow", "-o", "json"])
+        let pods = (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
+        var images: Set<String> = []
+        for pod in pods where (pod["metadata"] as? [String: Any])?["deletionTimestamp"] == nil {
+            let spec = pod["spec"] as? [String: Any] ?? [:]
+            for key in ["containers", "initContainers"] {
+                for container in spec[key] as? [[String: Any]] ?? [] { if let image = container["image"] as? String { images.insert(image) } }
+            }
+        }
+        return images
     }
 }
