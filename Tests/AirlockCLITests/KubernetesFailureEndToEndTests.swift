@@ -202,7 +202,8 @@ extension KubernetesDeployEndToEndTests {
                     if pending.isEmpty { break }
                     try await Task.sleep(nanoseconds: 2_000_000_000)
                 } while Date() < settled
-                #expect(pending.isEmpty, "\(try await helmHistory())\n\(a.server.log)")
+                let history = try await helmHistory()
+                #expect(pending.isEmpty, "\(history)\n\(a.server.log)")
             }
             timings.append("\(point): rollback until SIGKILL \(Int(crashSeconds)) s, recovery \(Int(Date().timeIntervalSince(started))) s")
             #expect(DeployEndToEndTests.health(status) == "healthy", "\(point): \(status)\n\(a.server.log)")
