@@ -20,10 +20,12 @@ enum FaultInjection {
     /// Whether the crash at `point` is requested: for a point a target reaches while a tool it started
     /// still runs (`during-start`: Helm's upgrade made its revision and waits for the pods).
     static func crashRequested(at point: String) -> Bool {
-        ProcessInfo.processInfo.environment[variable] == point
+        assert(points.contains(point), "unknown fault point \(point)")
+        return ProcessInfo.processInfo.environment[variable] == point
     }
 
     static func failIfRequested(_ point: String) throws(AirlockError) {
+        assert(points.contains(point), "unknown fault point \(point)")
         guard ProcessInfo.processInfo.environment[failureVariable] == point else { return }
         throw .environment("Injected failure at \(point)")
     }
