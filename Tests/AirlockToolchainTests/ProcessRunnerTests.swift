@@ -61,8 +61,8 @@ import Testing
         let marker = "4\(Int.random(in: 100_000...999_999)).5"
         let entry = "AIRLOCK_TEST_RUN=\(UUID().uuidString)"
         // Python closes every other descriptor: a sleep holding Foundation's own child-status socket would
-        // keep `run` waiting for it.
-        let detach = "import subprocess as s; print(s.Popen(['sleep', '\(marker)'], start_new_session=True, stdin=s.DEVNULL, stdout=s.DEVNULL, stderr=s.DEVNULL).pid)"
+        // keep `run` waiting for it. Its own `TMPDIR` keeps it out of the run's end (which kills what carries the run's).
+        let detach = "import os, subprocess as s; print(s.Popen(['sleep', '\(marker)'], start_new_session=True, stdin=s.DEVNULL, stdout=s.DEVNULL, stderr=s.DEVNULL, env=dict(os.environ, TMPDIR='/tmp')).pid)"
         let output = try await ProcessRunner.run("/usr/bin/env", [entry, "/usr/bin/python3", "-c", detach], timeout: 30)
         let pid = try #require(pid_t(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(output.stdout)")
         func isDetachedSleep() -> Bool {
@@ -88,6 +88,18 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 30, "the run waited \(Date().timeIntervalSince(started)) s for the daemon")
         try await Task.sleep(for: .milliseconds(200))
         #expect(Self.running(marker).isEmpty, "left running: \(Self.running(marker))")
+    }
+
+    /// A daemon that closed every descriptor it inherited (a double fork, as Python's `subprocess` makes by
+    /// default) does not hold the run, so nothing waited for it to notice it: it must still end with the run.
+    @Test(.timeLimit(.minutes(2))) func aDaemonThatClosedItsDescriptorsDoesNotSurviveTheRun() async throws {
+        let marker = "6\(Int.random(in: 100_000...999_999)).5"
+        let detach = "import subprocess as s; print(s.Popen(['sleep', '\(marker)'], start_new_session=True, stdin=s.DEVNULL, stdout=s.DEVNULL, stderr=s.DEVNULL).pid)"
+        let output = try await ProcessRunner.run("/usr/bin/python3", ["-c", detach], timeout: 60)
+        #expect(output.succeeded, "\(output.stderr)")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(Self.running(marker).isEmpty, "left running: \(Self.running(marker))")
+        _ = Self.running(marker).compactMap { pid_t($0.prefix(while: { $0 != ":" })) }.map { kill($0, SIGKILL) }
     }
 
     /// Processes (not zombies) whose command line contains `text`.

@@ -22,7 +22,9 @@ public struct ProcessOutput: Sendable {
 ///
 /// Every child has a time limit, is registered with `ChildProcessGroups` while it runs (so SIGINT/SIGTERM
 /// of Airlock stops it and everything it started), and gets `TMPDIR` pointing into this call's scratch
-/// folder, which is removed when the call returns: a tool's temporary files never outlive it.
+/// folder, which is removed when the call returns: a tool's temporary files never outlive it, and neither
+/// does any process it left behind (each still carries that `TMPDIR`, and is killed when the child ends).
+/// A caller that starts a daemon on purpose gives it a `TMPDIR` of its own in `environment`.
 public enum ProcessRunner {
     /// The limit of a child whose caller names none.
     public static let defaultTimeout: Double = 600
@@ -77,10 +79,14 @@ public enum ProcessRunner {
 
         let timedOut = SetOnceFlag()
         let finished = SetOnceFlag()
+        let leftoverEntry = "TMPDIR=\(childTemporary.path)"
         do {
             try await withTaskCancellationHandler { try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 process.terminationHandler = { ended in
                     finished.set()
+                    // What the child left running ends with it, whether or not it held the run open: a daemon
+                    // that closed its descriptors (a DAG file's double fork) is otherwise never noticed.
+                    ChildProcessGroups.killProcesses(withEnvironmentEntry: leftoverEntry)
                     ChildProcessGroups.shared.ended(ended.processIdentifier)
                     continuation.resume()
                 }
@@ -92,7 +98,7 @@ public enum ProcessRunner {
                 let pid = process.processIdentifier
                 ChildProcessGroups.shared.started(pid)
                 if !process.isRunning { ChildProcessGroups.shared.ended(pid) }  // ended before it was registered
-                releaseWhenOnlyDescendantsRemain(pid, environmentEntry: "TMPDIR=\(childTemporary.path)", finished: finished)
+                releaseWhenOnlyDescendantsRemain(pid, environmentEntry: leftoverEntry, finished: finished)
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
                     if process.isRunning {
                         timedOut.set()
