@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "AirlockUpgradeTestTests", dependencies: ["AirlockUpgradeTest", "AirlockTestSupport"]),
         .testTarget(name: "AirlockCLITests", dependencies: ["AirlockCLI", "AirlockServer", "AirlockStorage", "AirlockLocalTarget", "AirlockTestSupport"]),
         .testTarget(name: "AirlockStorageTests", dependencies: ["AirlockStorage", "AirlockTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "AirlockDeployerTests", dependencies: ["AirlockDeployer", "AirlockStorage", "AirlockTestSupport"]),
+        .testTarget(name: "AirlockDeployerTests", dependencies: ["AirlockDeployer", "AirlockLocalTarget", "AirlockStorage", "AirlockTestSupport", "AirlockToolchain"]),
         .testTarget(name: "AirlockLocalTargetTests", dependencies: ["AirlockLocalTarget", "AirlockTestSupport"]),
         .testTarget(name: "AirlockImagesTests", dependencies: ["AirlockImages", "AirlockTestSupport"]),
     ]

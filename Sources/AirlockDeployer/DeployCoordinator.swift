@@ -1,4 +1,5 @@
 import AirlockCore
+import AirlockLocalTarget
 import AirlockStorage
 import AirlockToolchain
 import AirlockUpgradeTest
@@ -566,7 +567,7 @@ public actor DeployCoordinator {
 
     private func reconcile(_ deployment: Deployment, on target: any DeployTarget) async throws(AirlockError) {
         let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
-        await target.reconcileAfterRestart()
+        await stopWhatADeadHolderLeftRunning(deployment, on: target)
         let deployment = try await repairLeftovers(deployment, on: target, atServerStart: true, except: nil)
         try await prune(deploymentId: deployment.id)
         guard let running = currentRelease(deployment, workspace: workspace) else { return }
@@ -584,6 +585,18 @@ public actor DeployCoordinator {
             } catch {
                 FileHandle.standardError.write(Data("airlock: deployment `\(current.name)` could not be started again: \(error)\n".utf8))
             }
+        }
+    }
+
+    /// Stops, holding the deployment's lock, what a server that died holding it left running: the target's own
+    /// leftovers (`reconcileAfterRestart`), then any tool still changing the metadata DB on this host (a `psql`
+    /// restore, an `airflow db downgrade`: its locks would hold the repair's restore until `lock_timeout`).
+    private func stopWhatADeadHolderLeftRunning(_ deployment: Deployment, on target: any DeployTarget) async {
+        await target.reconcileAfterRestart()
+        let workspace = DeploymentWorkspace(dataDirectory: dataDirectory, deploymentId: deployment.id)
+        let stopped = MetadataDatabase.stopChangesLeftRunning(on: workspace.database(deployment.settings))
+        if stopped > 0 {
+            FileHandle.standardError.write(Data("airlock: deployment `\(deployment.name)`: stopped \(stopped) process(es) a killed server left changing its metadata DB\n".utf8))
         }
     }
 
@@ -609,7 +622,7 @@ public actor DeployCoordinator {
         guard journal != nil || !interrupted.isEmpty else { return deployment }
         if !atServerStart {
             // What the dead holder left running goes first: its Helm could otherwise switch the pods again after the stop.
-            await target.reconcileAfterRestart()
+            await stopWhatADeadHolderLeftRunning(deployment, on: target)
             await target.stop()
         }
         var deployment = deployment

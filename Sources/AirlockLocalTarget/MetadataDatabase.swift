@@ -155,7 +155,7 @@ public enum MetadataDatabase {
             guard FileManager.default.fileExists(atPath: dbFile.path) else {
                 throw .environment("There is no database to back up at `\(dbFile.path)`.")
             }
-            try await copy(dbFile, to: destination, python: python, what: "Backing up")
+            try await copy(dbFile, to: destination, python: python, what: "Backing up", mark: location.changeMark)
         case .postgres(let url):
             guard let parts = PostgresURL(url) else { throw invalidURL(location) }
             let pgDump = try PostgresClientTools.locate("pg_dump")
@@ -163,7 +163,7 @@ public enum MetadataDatabase {
             let temporary = temporaryFile(beside: destination)
             defer { try? FileManager.default.removeItem(at: temporary) }
             let output = try await ProcessRunner.run(pgDump, ["--format=custom", "--file", temporary.path, "--dbname", parts.libpqURL()],
-                                                     environment: parts.clientEnvironment, timeout: 600)
+                                                     environment: parts.clientEnvironment.merging(location.changeMark) { $1 }, timeout: 600)
             guard output.succeeded else {
                 throw .environment("Backing up `\(location.displayName)` to `\(destination.path)` with pg_dump failed "
                                    + "(\(describe(output, timeout: 600))):\n\(tail(output, of: location, lines: 15))")
@@ -196,7 +196,7 @@ public enum MetadataDatabase {
         }
         switch location {
         case .sqlite(let dbFile):
-            try await copy(backup, to: dbFile, python: python, what: "Restoring")
+            try await copy(backup, to: dbFile, python: python, what: "Restoring", mark: location.changeMark)
             // A journal left by the replaced DB would be applied to the restored one.
             for suffix in ["-journal", "-wal", "-shm"] {
                 try? FileManager.default.removeItem(atPath: dbFile.path + suffix)
@@ -244,7 +244,7 @@ public enum MetadataDatabase {
         }
 
         // 3. Replace the schema and load, all in one transaction.
-        var environment = parts.clientEnvironment
+        var environment = parts.clientEnvironment.merging(location.changeMark) { $1 }
         environment["PGOPTIONS"] = "-c lock_timeout=60000 -c client_min_messages=warning"
         let apply = try await ProcessRunner.run(psql, ["--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--single-transaction",
                                                        "--command", "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;",
@@ -256,7 +256,8 @@ public enum MetadataDatabase {
         }
     }
 
-    private static func copy(_ source: URL, to destination: URL, python: String, what: String) async throws(AirlockError) {
+    private static func copy(_ source: URL, to destination: URL, python: String, what: String,
+                             mark: [String: String]) async throws(AirlockError) {
         try createFolder(destination.deletingLastPathComponent())
         let temporary = temporaryFile(beside: destination)
         let script = """
@@ -268,7 +269,8 @@ public enum MetadataDatabase {
         fd = os.open(sys.argv[2], os.O_RDONLY); os.fsync(fd); os.close(fd)
         os.replace(sys.argv[2], sys.argv[3])
         """
-        let output = try await ProcessRunner.run(python, ["-c", script, source.path, temporary.path, destination.path], timeout: 600)
+        let output = try await ProcessRunner.run(python, ["-c", script, source.path, temporary.path, destination.path],
+                                                 environment: mark, timeout: 600)
         try? FileManager.default.removeItem(at: temporary)
         guard output.succeeded else {
             throw .environment("\(what) `\(source.path)` to `\(destination.path)` failed:\n\(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -348,7 +350,7 @@ public enum MetadataDatabase {
         for table, count in sorted(moved.items()):
             print(f"{table}\t{count}")
         """
-        let output = try await ProcessRunner.run(python, ["-c", script, dbFile.path], timeout: 120)
+        let output = try await ProcessRunner.run(python, ["-c", script, dbFile.path], environment: location.changeMark, timeout: 120)
         guard output.succeeded else {
             throw .environment("Checking `\(dbFile.path)` for rows left without their parent row failed:\n"
                                + output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -361,6 +363,14 @@ public enum MetadataDatabase {
         return moved
     }
 
+    /// Stops every tool that a killed server left changing `location` (see `MetadataDatabaseLocation.changeMark`):
+    /// SIGTERM, 10 s, then SIGKILL. Returns how many there were. Call it holding the deployment's lock, so that
+    /// no live holder's tool is running.
+    @discardableResult
+    public static func stopChangesLeftRunning(on location: MetadataDatabaseLocation) -> Int {
+        ChildProcessGroups.stopProcesses(withEnvironmentEntry: location.changeMarkEntry, grace: 10)
+    }
+
     private static func runAirflow(_ instance: AirflowInstance, _ arguments: [String], expected: String, action: String,
                                    timeout: Double) async throws(AirlockError) -> Double {
         do {
@@ -371,7 +381,7 @@ public enum MetadataDatabase {
         let secrets = try DeploymentSecrets.load(home: instance.airflowHome)
         let started = Date()
         let output = try await ProcessRunner.run(instance.environment.bin.appendingPathComponent("airflow").path, arguments,
-                                                 environment: instance.processEnvironment(secrets: secrets),
+                                                 environment: instance.processEnvironment(secrets: secrets).merging(instance.database.changeMark) { $1 },
                                                  workingDirectory: instance.airflowHome.path, timeout: timeout)
         let elapsed = Date().timeIntervalSince(started)
         let revision = try await currentRevision(of: instance.database, python: instance.environment.python)

@@ -36,6 +36,23 @@ public enum MetadataDatabaseLocation: Sendable, Hashable, Codable {
 
     public var isSQLite: Bool { sqliteFile != nil }
 
+    /// In the environment of every tool Airlock runs that changes this database (backup, restore, migrate,
+    /// downgrade, the SQLite repair): what finds one that a killed server left running
+    /// (`MetadataDatabase.stopChangesLeftRunning`) — it would hold its locks against the repair's restore, or
+    /// go on changing the database after it. Names the database without its password.
+    public var changeMark: [String: String] { [Self.changeMarkVariable: changeMarkValue] }
+
+    /// `changeMark` as `/proc/PID/environ` lists it (`NAME=value`).
+    var changeMarkEntry: String { "\(Self.changeMarkVariable)=\(changeMarkValue)" }
+
+    private static let changeMarkVariable = "AIRLOCK_METADATA_DB_CHANGE"
+    private var changeMarkValue: String {
+        switch self {
+        case .sqlite(let file): file.standardizedFileURL.path
+        case .postgres(let url): PostgresURL(url)?.libpqURL() ?? PostgresURL.redactedGuess(url)
+        }
+    }
+
     /// The SQLite file, when this is SQLite.
     public var sqliteFile: URL? {
         switch self {

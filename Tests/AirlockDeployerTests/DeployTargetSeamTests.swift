@@ -1,7 +1,9 @@
 import AirlockCore
 @testable import AirlockDeployer
+import AirlockLocalTarget
 import AirlockStorage
 import AirlockTestSupport
+import AirlockToolchain
 import Foundation
 import Testing
 
@@ -264,6 +266,36 @@ import Testing
         #expect(try await seam.store.deploy(id: "left")?.status == .failed)
         #expect(try await seam.store.deploy(id: "d2")?.status == .deployed)
         #expect(try await seam.store.deployment(id: "dep")?.currentDeployId == "d2")
+    }
+
+    /// A tool a killed server left changing the deployment's metadata DB (a `psql` restore, an `airflow db
+    /// downgrade`: here a process with the environment mark those tools run with) is stopped by the restarted
+    /// server's repair, before anything else touches the DB; one changing another database is left alone.
+    @Test func theRepairStopsAToolAKilledServerLeftChangingTheDatabaseAndNoOther() async throws {
+        let seam = try await Seam("airlock-seam-db-tool", settings: DeploymentSettings())
+        defer { seam.remove() }
+        let target = RecordingTarget(workspace: seam.workspace, releases: [:])
+        let ours = seam.workspace.database(DeploymentSettings())
+        let other = MetadataDatabaseLocation.defaultSQLite(home: seam.data.appendingPathComponent("elsewhere"))
+        func leftRunning(_ location: MetadataDatabaseLocation) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sleep")
+            process.arguments = ["300"]
+            process.environment = ProcessInfo.processInfo.environment.merging(location.changeMark) { $1 }
+            // As a tool of ProcessRunner's is started: a child of a Dispatch thread would ignore SIGTERM.
+            if let failure = ProcessRunner.spawnWithDefaultSignalMask(process) { throw AirlockError.environment(failure) }
+            return process
+        }
+        let orphan = try leftRunning(ours)
+        let bystander = try leftRunning(other)
+        defer { bystander.terminate(); orphan.terminate() }
+
+        try await seam.coordinator(target).reconcile()
+        let deadline = Date().addingTimeInterval(15)
+        while orphan.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!orphan.isRunning, "the tool left changing the deployment's DB still runs")
+        #expect(orphan.terminationReason == .uncaughtSignal && orphan.terminationStatus == SIGTERM, "stopped gracefully first")
+        #expect(bystander.isRunning, "a tool changing another database was stopped")
     }
 
     /// A target whose status does not answer (a cluster that is down) makes the live status `unknown` at the

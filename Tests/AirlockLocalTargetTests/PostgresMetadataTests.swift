@@ -185,6 +185,31 @@ extension LocalTargetTests {
         #expect(MetadataDatabaseLocation.postgres(url: "postgres://u@h/d").sqlAlchemyURL == "postgresql+psycopg2://u@h/d")
     }
 
+    /// A SQLite backup and restore run with the mark that lets a restarted server find and stop them
+    /// (`MetadataDatabase.stopChangesLeftRunning`); a PostgreSQL mark names the database without its password.
+    @Test func toolsThatChangeTheDatabaseCarryItsMark() async throws {
+        let folder = try TestSupport.scratchFolder("airlock-db-mark")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let record = folder.appendingPathComponent("environments")
+        let python = folder.appendingPathComponent("python")
+        try "#!/bin/sh\necho \"$AIRLOCK_METADATA_DB_CHANGE\" >> '\(record.path)'\nexec /usr/bin/python3 \"$@\"\n"
+            .write(to: python, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
+        let database = MetadataDatabaseLocation.defaultSQLite(home: folder)
+        let made = try await ProcessRunner.run("/usr/bin/python3", ["-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('create table t (x)')",
+                                                                    folder.appendingPathComponent("airflow.db").path], timeout: 60)
+        #expect(made.succeeded, "\(made.stderr)")
+        let backup = folder.appendingPathComponent("backups/b.db")
+        try await MetadataDatabase.backup(database, to: backup, python: python.path)
+        try await MetadataDatabase.restore(backup, to: database, python: python.path)
+        let marks = try String(contentsOf: record, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(marks == [database.changeMark.values.first, database.changeMark.values.first], "\(marks)")
+        #expect(marks.first == folder.appendingPathComponent("airflow.db").standardizedFileURL.path)
+
+        let postgres = try MetadataDatabaseLocation.postgres(validating: "postgresql://af:s%40cret@db.local:5433/airflow")
+        #expect(postgres.changeMark.values.first == "postgresql://af@db.local:5433/airflow")
+    }
+
     @Test func passwordsNeverShow() throws {
         let location = try MetadataDatabaseLocation.postgres(validating: "postgresql://af:s%40cret@db.local:5433/airflow?sslmode=require")
         #expect(location.displayName == "postgresql://af:***@db.local:5433/airflow")
