@@ -117,16 +117,19 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
 
     // MARK: The switch
 
-    /// Scales the release's Deployments to 0 and waits for their pods to go, so the DB is still while it
-    /// is backed up and migrated (Helm's next upgrade scales them back: its three-way merge restores
-    /// the chart's replicas). Nothing to do before the first install.
+    /// Scales the release's Deployments to 0 and waits (up to 300 s) until their pods run nothing any more
+    /// (`PodStop.hasStopped`: every container terminated, or the pod gone), so the DB is still while it is
+    /// backed up and migrated (Helm's next upgrade scales them back: its three-way merge restores the chart's
+    /// replicas). Nothing to do before the first install; a cluster that cannot list the pods ends the wait.
     func stop() async {
         let selector = cluster.releaseSelector
         guard let names = try? await cluster.kubectl(["get", "deployment", "-l", selector, "-o", "name"], what: "Listing the release's Deployments"),
               !names.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
         _ = try? await cluster.kubectl(["scale", "deployment", "-l", selector, "--replicas=0"], what: "Scaling the release to 0")
-        _ = try? await cluster.kubectl(["wait", "--for=delete", "pod", "-l", cluster.airflowPodSelector, "--timeout=300s"], timeout: 330,
-                                       what: "Waiting for the release's pods to stop")
+        let deadline = Date().addingTimeInterval(300)
+        while !Task.isCancelled, Date() < deadline, let pods = await cluster.airflowPods(), !pods.allSatisfy(PodStop.hasStopped) {
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+        }
     }
 
     func start(_ release: ReleaseRecord, settings: DeploymentSettings) async throws(AirlockError) {
