@@ -8,7 +8,7 @@ public enum PythonInterpreters {
     public static func find(_ version: String, environment: [String: String] = ProcessInfo.processInfo.environment) async throws(AirlockError) -> String {
         for candidate in candidates(version, environment: environment) {
             guard FileManager.default.isExecutableFile(atPath: candidate) else { continue }
-            let output = try? await ProcessRunner.run(candidate, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], timeout: 20)
+            let output = try? await ProcessRunner.run(candidate, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], timeout: 120)
             if let output, output.succeeded, output.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == version {
                 return candidate
             }

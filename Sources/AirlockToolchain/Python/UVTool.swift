@@ -44,7 +44,7 @@ public struct UVTool: Sendable {
     }
 
     private static func probe(_ executable: String) async throws(AirlockError) -> UVTool {
-        let output = try await ProcessRunner.run(executable, ["--version"], timeout: 30)
+        let output = try await ProcessRunner.run(executable, ["--version"], timeout: 120)
         if output.timedOut { throw output.timeoutError(executable + " --version") }
         guard output.succeeded else {
             throw .environment("`\(executable) --version` failed: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
