@@ -63,9 +63,12 @@ import Testing
             try await withScript.go(server.url + "/deployments/prod/deploys/3")
             try await withScript.waitUntil(timeout: 15, "the event stream to connect") { try await withScript.exists("[data-live=connected]") }
             #expect(!(try await withScript.exists("meta[http-equiv=refresh]")), "with JavaScript the page does not refresh itself")
-            let region = try await withScript.find("[role=status]")
-            #expect(try await withScript.text(region).contains("INITIALIZED"))
-            #expect(try await withScript.text(region).contains("Steps appear here as they happen"))
+            // Looked up afresh each time: if the stream errors under load the script falls back to reloading the
+            // page (its `error` handler), which leaves an element found before the reload stale (seen in CI).
+            try await withScript.waitUntil(timeout: 30, "the live region to show the deploy's state and the script's note") {
+                let text = try await withScript.text(try await withScript.find("[role=status]"))
+                return text.contains("INITIALIZED") && text.contains("Steps appear here as they happen")
+            }
             try await withScript.screenshot(to: Self.shots.appendingPathComponent("deploy-running-live.png"))
 
             try await withoutScript.go(server.url + "/deployments/prod/deploys/3")
