@@ -48,8 +48,9 @@ public actor DeployCoordinator {
     private var repairFailure: AirlockError?
     /// The step a deploy is at, or why it failed: what `GET …/deploys/{id}` shows as `statusMessage`.
     private var messages: [String: String] = [:]
-    /// Every step a deploy went through, in order (`steps`), so a client polling now and then misses none.
-    private var steps: [String: [String]] = [:]
+    /// Every step a deploy went through, in order, with when it began (`steps`), so a client polling now and then
+    /// misses none and can time each.
+    private var steps: [String: [DeployStep]] = [:]
 
     public init(store: any DeployHistoryStore, artifacts: ArtifactStore, dataDirectory: URL,
                 paths: AirlockPaths = .fromEnvironment(), healthTimeout: Double = 480, constraintsSource: String? = nil) {
@@ -84,7 +85,7 @@ public actor DeployCoordinator {
     public func statusMessage(deployId: String) -> String? { messages[deployId] }
 
     /// The steps a deploy went through so far, while this server knows it.
-    public func steps(deployId: String) -> [String] { steps[deployId] ?? [] }
+    public func steps(deployId: String) -> [DeployStep] { steps[deployId] ?? [] }
 
     /// Queues a created deploy to run with the uploaded artifacts and returns at once.
     ///
@@ -328,7 +329,7 @@ public actor DeployCoordinator {
 
     private func say(_ deployId: String, _ message: String) {
         messages[deployId] = message
-        steps[deployId, default: []].append(message)
+        steps[deployId, default: []].append(DeployStep(message, startedAt: Date()))
     }
 
     // MARK: Running a deploy

@@ -423,13 +423,16 @@ struct DeployView: Encodable, Sendable {
     var deploy: Deploy
     var statusMessage: String?
     /// Every step so far, oldest first (empty once the server restarted).
-    var steps: [String]
+    var steps: [DeployStep]
 
+    /// `steps` as messages, as before, and `stepStartedAt` beside them (when each began, with milliseconds), so a
+    /// client that reads `steps` alone keeps working.
     func encode(to encoder: any Encoder) throws {
         try deploy.encode(to: encoder)
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(statusMessage, forKey: Key(stringValue: "statusMessage"))
-        try container.encode(steps, forKey: Key(stringValue: "steps"))
+        try container.encode(steps.map(\.message), forKey: Key(stringValue: "steps"))
+        try container.encode(steps.map { DeployStep.timestamp($0.startedAt) }, forKey: Key(stringValue: "stepStartedAt"))
     }
 
     private struct Key: CodingKey {

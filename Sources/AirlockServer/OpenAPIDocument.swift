@@ -137,9 +137,10 @@ enum OpenAPIDocument {
           "targetImage": {"type": ["string", "null"], "description": "the OCI image reference by digest the target ran (Kubernetes); null on the local target"},
           "helmRevision": {"type": ["integer", "null"], "minimum": 1, "description": "the Helm revision this deploy made (Kubernetes), also when it failed; null on the local target"},
           "runtimeVersion": {"type": ["string", "null"]}, "airflowVersion": {"type": ["string", "null"]}}},
-      "DeployView": {"allOf": [{"$ref": "#/components/schemas/Deploy"}, {"type": "object", "required": ["statusMessage", "steps"], "properties": {
+      "DeployView": {"allOf": [{"$ref": "#/components/schemas/Deploy"}, {"type": "object", "required": ["statusMessage", "steps", "stepStartedAt"], "properties": {
         "statusMessage": {"type": ["string", "null"], "description": "the step a running deploy is at, or why it failed"},
-        "steps": {"type": "array", "items": {"type": "string"}, "description": "every step so far, oldest first (empty after a server restart)"}}}]},
+        "steps": {"type": "array", "items": {"type": "string"}, "description": "every step so far, oldest first (empty after a server restart)"},
+        "stepStartedAt": {"type": "array", "items": {"type": "string", "format": "date-time"}, "description": "when each of steps began, same order, UTC with milliseconds; a step lasted until the next began"}}}]},
       "AuditEvent": {"type": "object",
         "required": ["id", "at", "actor", "action", "deploymentId", "beforeDeployId", "afterDeployId", "beforeRuntime", "afterRuntime",
                      "outcome", "requestId", "detail"],

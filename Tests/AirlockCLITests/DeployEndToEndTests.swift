@@ -74,6 +74,7 @@ import Testing
         // #1: Airflow 2.10.5 on a fresh metadata DB.
         let first = try await session.deploy(project, "First deploy")
         #expect(first.status == 0, "\(first.stderr)\n\(session.server.log)")
+        try await Self.expectStepsTimedByTheServer(first, deploy: "1", session)
         var status = try await session.status()
         #expect(Self.health(status) == "healthy")
         #expect(status["dbSchemaHead"] as? String == Self.head2)
@@ -396,6 +397,23 @@ import Testing
     }
 
     /// Rows of one column from the deployment's SQLite DB, read with the system Python (no Airflow).
+    /// The CLI times each server step by the server's `stepStartedAt`, not by when its poll saw it: every step
+    /// it printed as done shows the length between the step's start and the next's, as the API gives them (before,
+    /// steps that began between two polls were all "0 ms" but the last).
+    static func expectStepsTimedByTheServer(_ output: ProcessOutput, deploy: String, _ session: Session) async throws {
+        let view = try await session.server.json("/api/v1/deployments/prod/deploys/\(deploy)")
+        let messages = try #require(view["steps"] as? [String]), stamps = try #require(view["stepStartedAt"] as? [String])
+        let steps = try zip(messages, stamps).map { message, stamp in
+            DeployStep(message, startedAt: try #require(DeployStep.date(fromTimestamp: stamp), "\(stamp)"))
+        }
+        #expect(steps.count == messages.count && steps.count >= 4, "\(view)")
+        let durations = DeployStep.durations(of: steps, end: nil)
+        for (step, seconds) in zip(steps, durations).dropLast() {
+            let line = "done: \(step.message) (\(DeployStep.durationText(try #require(seconds))))"
+            #expect(output.stderr.contains(line), "\(line)\n\(output.stderr)")
+        }
+    }
+
     static func rows(_ database: URL, _ query: String) async throws -> [String] {
         let script = "import sqlite3, sys\nc = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True, timeout=30)\n"
             + "print('\\n'.join(str(r[0]) for r in c.execute(sys.argv[2])))"

@@ -112,6 +112,13 @@ import Testing
         #expect(!stepIds.isEmpty, "the rollback's steps: \(stream)")
         #expect(stepIds.first == "id: 1")
         #expect(stream.hasSuffix("event: end\ndata: FAILED\n\n"), "\(stream)")
+        // Its page lists the same steps, each but the last (where it ended) with how long it took.
+        let page = try await WebUIHistoryTests.get(server, "/deployments/prod/deploys/4").body
+        let items = page.components(separatedBy: "<ol class=\"steps\">").dropFirst().first?.components(separatedBy: "</ol>").first?
+            .components(separatedBy: "<li>").dropFirst().map { $0.replacingOccurrences(of: "</li>", with: "") } ?? []
+        let timed = #/ <span class="muted">\((\d+ ms|\d+\.\d s)\)</span>$/#
+        #expect(items.count == stepIds.count, "\(items)")
+        #expect(items.dropLast().allSatisfy { $0.firstMatch(of: timed) != nil } && items.last?.contains("muted") == false, "\(items)")
         let (_, resumed) = try await Self.events(server, "/deployments/prod/deploys/4/events", lastEventId: stepIds.count)
         #expect(!resumed.contains("event: step"), "nothing after the last step seen: \(resumed)")
         #expect(resumed.hasSuffix("event: end\ndata: FAILED\n\n"))

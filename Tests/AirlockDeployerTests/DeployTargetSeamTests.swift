@@ -315,6 +315,31 @@ import Testing
         #expect(live.health.status == "unknown" && live.health.components["target"] == "did not answer within 1 s", "\(live.health)")
     }
 
+    /// Each step carries when the coordinator began it, so a client that sees several steps in one poll can still
+    /// time each (the CLI printed "(0 ms)" for all but the last of such a batch): a start that takes 1.5 s is
+    /// 1.5 s from "Starting Airflow" to the next step, and the steps around it take far less.
+    @Test func eachStepIsTimedByTheServersClock() async throws {
+        let seam = try await Seam("airlock-seam-step-times", settings: DeploymentSettings())
+        defer { seam.remove() }
+        let image = try seam.image("FROM apache/airflow:2.10.5\n")
+        let target = RecordingTarget(workspace: seam.workspace, releases: [image: ("2.10.5", "5f2621c13b39")])
+        await target.slowStarts(.milliseconds(1500))
+        let coordinator = seam.coordinator(target)
+        let before = Date()
+        #expect(try await seam.deploy(image, "d1", through: coordinator).status == .deployed)
+        let after = Date()
+        let steps = await coordinator.steps(deployId: "d1")
+        #expect(steps.count >= 4 && steps.allSatisfy { $0.startedAt >= before && $0.startedAt <= after }, "\(steps)")
+        #expect(zip(steps, steps.dropFirst()).allSatisfy { $0.startedAt <= $1.startedAt }, "in order: \(steps)")
+        let durations = DeployStep.durations(of: steps, end: nil)
+        let start = try #require(steps.firstIndex { $0.message.hasPrefix("Starting Airflow 2.10.5") }, "\(steps)")
+        let took = try #require(durations[start])
+        #expect(took >= 1.45 && took < 10, "the start slept 1.5 s: \(took) s")
+        #expect(durations.last == .some(nil), "the last step is where the deploy ended")
+        let others = durations.enumerated().filter { $0.offset != start }.compactMap(\.element)
+        #expect(others.allSatisfy { $0 < 1.45 }, "only the start was slow: \(others)")
+    }
+
     /// On a target that replaces releases in place (Kubernetes), a switch that keeps the schema — here a code
     /// change on the same Airflow — does not stop the running deploy first (a rolling update, no downtime,
     /// no backup: nothing in the DB changes); one that changes the schema still stops, backs up and migrates
@@ -342,7 +367,7 @@ import Testing
         #expect(try await deploy(changed, "d2").status == .deployed)
         #expect(await target.steps == ["prepare 2.10.5", "revision", "revision", "start 2.10.5", "health", "revision"])
         let said = await coordinator.steps(deployId: "d2")
-        #expect(said.contains { $0.contains("replacing the running deploy in place") }, "\(said)")
+        #expect(said.contains { $0.message.contains("replacing the running deploy in place") }, "\(said)")
         // An upgrade changes the schema: stopped, backed up and migrated before the new release starts.
         #expect(try await deploy(new, "d3").status == .deployed)
         #expect(await target.steps == ["prepare 3.0.6", "revision", "stop", "revision", "backup at 5f2621c13b39",

@@ -112,14 +112,17 @@ struct LiveDeploy: Decodable {
     var statusMessage: String?
     /// Every step so far, oldest first.
     var steps: [String]
+    /// When each step began by the server's clock (`stepStartedAt`; nil for a step a server before it did not time).
+    var stepStartedAt: [Date?]
 
-    private enum CodingKeys: String, CodingKey { case statusMessage, steps }
+    private enum CodingKeys: String, CodingKey { case statusMessage, steps, stepStartedAt }
 
     init(from decoder: any Decoder) throws {
         deploy = try AirlockCore.Deploy(from: decoder)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         statusMessage = try container.decodeIfPresent(String.self, forKey: .statusMessage)
         steps = try container.decodeIfPresent([String].self, forKey: .steps) ?? []
+        stepStartedAt = (try container.decodeIfPresent([String].self, forKey: .stepStartedAt) ?? []).map(DeployStep.date(fromTimestamp:))
     }
 }
 
@@ -140,7 +143,7 @@ struct DeployWaiter {
     func wait(for deploy: AirlockCore.Deploy, started: Date, json: Bool) async throws {
         let path = "/deployments/\(APIClient.segment(deployment))/deploys/\(APIClient.segment(deploy.id))"
         let deadline = Date().addingTimeInterval(timeout)
-        var step: (message: String, since: Date)?
+        var step: PrintedStep?
         var printedSteps = 0
         var failures = 0
         var last = LiveDeploy.Snapshot(deploy: deploy)
@@ -156,15 +159,18 @@ struct DeployWaiter {
             let status = last.deploy.status
             // Every step the server went through, even those that started and ended between two polls.
             let running = status == .deploying || status == .initialized
-            for message in last.steps.dropFirst(printedSteps).dropLast(running ? 0 : 1) {
-                if let step { printer.handle(.finished(step.message, seconds: Date().timeIntervalSince(step.since))) }
-                printer.handle(.started(message))
-                step = (message, Date())
+            let newSteps = last.steps.indices.dropFirst(printedSteps).dropLast(running ? 0 : 1)
+            for index in newSteps {
+                let began = last.startOfStep(index)
+                if let step { printer.handle(.finished(step.message, seconds: step.seconds(endingAt: began))) }
+                printer.handle(.started(last.steps[index]))
+                step = PrintedStep(message: last.steps[index], serverStart: began)
             }
             printedSteps = max(printedSteps, last.steps.count - (running ? 0 : 1))
             switch status {
             case .deployed:
-                if let step { printer.handle(.finished(step.message, seconds: Date().timeIntervalSince(step.since))) }
+                // The server's last step ("Deployed: …") is where the one before it ended.
+                if let step { printer.handle(.finished(step.message, seconds: step.seconds(endingAt: last.startOfStep(last.steps.count - 1)))) }
                 if json {
                     printOut(String(decoding: last.data ?? Data(), as: UTF8.self) + "\n")
                 } else {
@@ -187,11 +193,25 @@ struct DeployWaiter {
         }
     }
 
+    /// A step printed as started, timed by the server's clock when the server said when it began (several
+    /// steps can begin between two polls), else by this process's (a server before `stepStartedAt`).
+    struct PrintedStep {
+        var message: String
+        var serverStart: Date?
+        var clientStart = Date()
+
+        func seconds(endingAt serverEnd: Date?) -> Double {
+            if let serverStart, let serverEnd { return max(0, serverEnd.timeIntervalSince(serverStart)) }
+            return Date().timeIntervalSince(clientStart)
+        }
+    }
+
     private func poll(_ path: String) async -> Result<LiveDeploy.Snapshot, AirlockError> {
         do {
             let data = try await client.request("GET", path)
             let live = try client.decode(LiveDeploy.self, data)
-            return .success(LiveDeploy.Snapshot(deploy: live.deploy, statusMessage: live.statusMessage, steps: live.steps, data: data))
+            return .success(LiveDeploy.Snapshot(deploy: live.deploy, statusMessage: live.statusMessage, steps: live.steps,
+                                         stepStartedAt: live.stepStartedAt, data: data))
         } catch {
             return .failure(error)
         }
@@ -219,6 +239,12 @@ extension LiveDeploy {
         var deploy: AirlockCore.Deploy
         var statusMessage: String?
         var steps: [String] = []
+        var stepStartedAt: [Date?] = []
         var data: Data?
+
+        /// When step `index` began by the server's clock, if the server said.
+        func startOfStep(_ index: Int) -> Date? {
+            stepStartedAt.indices.contains(index) ? stepStartedAt[index] : nil
+        }
     }
 }

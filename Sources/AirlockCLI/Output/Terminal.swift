@@ -1,3 +1,4 @@
+import AirlockCore
 import AirlockUpgradeTest
 import Foundation
 
@@ -40,9 +41,7 @@ final class ProgressPrinter: @unchecked Sendable {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
-    static func format(_ seconds: Double) -> String {
-        seconds < 1 ? "\(Int(seconds * 1000)) ms" : String(format: "%.1f s", seconds)
-    }
+    static func format(_ seconds: Double) -> String { DeployStep.durationText(seconds) }
 }
 
 /// Plain text tables with aligned columns.

@@ -44,7 +44,7 @@ extension WebUI {
                 let status = try await store.deploy(id: deployId)?.status ?? .failed
                 let steps = await coordinator.steps(deployId: deployId)
                 for (index, step) in steps.enumerated() where index >= sentSteps {
-                    try await send(Self.serverSentEvent("step", step, id: index + 1))
+                    try await send(Self.serverSentEvent("step", step.message, id: index + 1))
                 }
                 sentSteps = max(sentSteps, steps.count)
                 let message = await coordinator.statusMessage(deployId: deployId)

@@ -193,6 +193,12 @@ struct DeploymentPage {
     var unpinRefusal: String? = nil
 }
 
+/// One line of a deploy's step log, with how long it took when that is known.
+struct StepView {
+    var text: String
+    var took: String?
+}
+
 struct DeployPageView {
     var frame: Frame
     var deploymentName: String
@@ -225,7 +231,7 @@ struct DeployPageView {
     var artifactsStored: Bool
     var git: GitMetadata?
     var hasSteps: Bool
-    var steps: [String]
+    var steps: [StepView]
     var canRollback: Bool
     var hasReasons: Bool
     var reasons: [String]
@@ -233,7 +239,7 @@ struct DeployPageView {
     var compareWith: Int
 
     init(frame: Frame, deploymentName: String, pathName: String, deploy: Deploy, isCurrent: Bool, running: Bool, statusMessage: String?,
-         failure: String?, rollbackOf: RollbackOf?, steps: [String], availability: Availability, refreshSeconds: Int) {
+         failure: String?, rollbackOf: RollbackOf?, steps: [DeployStep], availability: Availability, refreshSeconds: Int) {
         self.frame = frame
         self.deploymentName = deploymentName
         self.pathName = pathName
@@ -264,7 +270,9 @@ struct DeployPageView {
         artifactsStored = deploy.artifactsStored
         git = deploy.git
         hasSteps = !steps.isEmpty
-        self.steps = steps
+        // A finished deploy's last step ("Deployed: …", or the failure) is where it ended: it has no length.
+        let durations = DeployStep.durations(of: steps, end: running ? Date() : nil)
+        self.steps = zip(steps, durations).map { step, seconds in StepView(text: step.message, took: seconds.map(DeployStep.durationText)) }
         canRollback = availability.canRollback
         hasReasons = !availability.reasons.isEmpty
         reasons = availability.reasons
