@@ -29,6 +29,8 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
     private var running: ReleaseRecord?
     /// What the latest `start` ran, by deploy: the image and the Helm revision it made (`runningFacts`).
     private var started: (deployId: String, facts: TargetFacts)?
+    /// For the advice in errors (`airlock deployment settings NAME …`).
+    private let deploymentName: String
 
     init(workspace: DeploymentWorkspace, artifacts: ArtifactStore, paths: AirlockPaths, deployment: Deployment) throws(AirlockError) {
         guard let kubernetes = deployment.settings.kubernetes else {
@@ -41,9 +43,14 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         self.releases = ReleaseBuilder(artifacts: artifacts, workspace: workspace, paths: paths)
         self.cluster = KubernetesCluster(settings: kubernetes, paths: paths)
         self.settings = deployment.settings
+        self.deploymentName = deployment.name
     }
 
     private var kubernetes: KubernetesSettings { cluster.settings }
+
+    /// The start timeout of the latest call's settings: a change (`PATCH …/settings`) counts from the next deploy,
+    /// while the cluster's connection (`cluster.settings`) stays what this target was made with.
+    private var startTimeout: Int { (settings.kubernetes ?? kubernetes).startTimeout }
 
     // MARK: Releases as images
 
@@ -145,7 +152,7 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         }
         let arguments = ["upgrade", "--install", kubernetes.release]
             + (try Self.chartArguments(kubernetes, image: image, airflowVersion: release.airflowVersion, metadataSecretName: metadataSecretName))
-            + ["--wait", "--wait-for-jobs", "--timeout", "900s"]
+            + ["--wait", "--wait-for-jobs", "--timeout", "\(startTimeout)s"]
         try await writeMetadataSecret()
         running = release
         // The revision before the upgrade tells whether it made one: a failed `--wait` does (status failed), a
@@ -162,11 +169,19 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
                 }
             }
         }
+        let began = Date()
         do throws(AirlockError) {
-            try await cluster.helmUpgradeFailingFast(arguments, timeout: 960, what: "helm upgrade --install \(kubernetes.release) (deploy \(release.deployId))")
+            try await cluster.helmUpgradeFailingFast(arguments, timeout: Double(startTimeout + 60),
+                                                     what: "helm upgrade --install \(kubernetes.release) (deploy \(release.deployId))")
         } catch {
             await recordStart(of: release.deployId, image: image, revisionBefore: before)
-            throw error
+            // Helm words its timeout differently across versions ("context deadline exceeded", "timed out waiting
+            // for the condition"); the clock says it plainly.
+            guard Date().timeIntervalSince(began) >= Double(startTimeout) else { throw error }
+            // The advice is in the message: it is what the deploy's record and `airlock deploy` show.
+            throw .environment("\(error.message) — the pods were not ready within the deployment's start timeout (\(startTimeout) s). "
+                               + "See why with `kubectl describe pods -n \(kubernetes.namespace)`; if they only need longer (slow image pulls, "
+                               + "a busy node), raise it: `airlock deployment settings \(deploymentName) --start-timeout SECONDS`")
         }
         await recordStart(of: release.deployId, image: image, revisionBefore: before)
     }
@@ -267,7 +282,7 @@ actor KubernetesDeployTarget: DeployTarget, MetadataDatabaseOnHost {
         _ = try await cluster.runJob(name: Self.jobName(kind, reader.deployId), image: image, arguments: arguments,
                                      environment: [["name": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
                                                     "valueFrom": ["secretKeyRef": ["name": metadataSecretName, "key": "connection"]]]],
-                                     timeout: 900, what: what)
+                                     timeout: Double(startTimeout), what: what)
         let now = try await schemaRevision(using: reader, settings: settings)
         guard now == expected else {
             throw .environment("\(what) finished, but the metadata DB is at `\(now ?? "no schema")`, not `\(expected)`")

@@ -2,7 +2,7 @@ import Foundation
 
 /// A container of the release's pods that cannot start, read from a pod's status as the Kubernetes API
 /// returns it (`kubectl get pods -o json`), so that a deploy fails with the reason as soon as it is
-/// clear rather than when Helm's `--wait` runs out (900 s).
+/// clear rather than when Helm's `--wait` runs out (`KubernetesSettings.startTimeout`, 900 s by default).
 struct PodStartFailure: Hashable, Sendable {
     var pod: String
     var container: String

@@ -70,6 +70,12 @@ struct DeploymentsAPI: Sendable {
                 if let value = body.deployMechanism { deployment.settings.deployMechanism = value }
                 do throws(AirlockError) {
                     if let value = body.retentionDays { try deployment.settings.setRetentionDays(value) }
+                    if let value = body.startTimeoutSeconds {
+                        guard deployment.settings.kubernetes != nil else {
+                            throw AirlockError.usage("`startTimeoutSeconds` is a setting of Kubernetes deployments; `\(deployment.name)` runs on \(deployment.target.rawValue)")
+                        }
+                        try deployment.settings.kubernetes?.setStartTimeout(value)
+                    }
                     for key in body.removeEnvironmentVariables ?? [] { deployment.settings.removeEnvironmentVariable(key) }
                     for (key, value) in (body.environmentVariables ?? [:]).sorted(by: { $0.key < $1.key }) {
                         try deployment.settings.setEnvironmentVariable(key, to: value)
@@ -471,6 +477,8 @@ struct SettingsBody: Decodable {
     var environmentVariables: [String: String]?
     /// Names to remove (before the additions).
     var removeEnvironmentVariables: [String]?
+    /// Kubernetes deployments: `KubernetesSettings.startTimeoutSeconds`.
+    var startTimeoutSeconds: Int?
 }
 
 struct DeploymentList: Encodable, Sendable { var deployments: [Deployment] }

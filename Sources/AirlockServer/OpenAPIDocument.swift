@@ -29,6 +29,7 @@ enum OpenAPIDocument {
     static let deployPageLimits = 1...500
     static let auditLimits = 1...1000
     static let retentionDays = DeploymentSettings.retentionDaysRange
+    static let startTimeout = KubernetesSettings.startTimeoutRange
     /// `EnvironmentVariables.validateKey` as JSON Schema: the POSIX name of at most 256 characters, not one the deploy owns.
     static let environmentVariableNameSchema = #"{"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,255}$", "not": {"enum": ["#
         + EnvironmentVariables.deployOwnedKeys.sorted().map { "\"\($0)\"" }.joined(separator: ", ") + "]}}"
@@ -103,6 +104,8 @@ enum OpenAPIDocument {
           "registry": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesRegistryPattern))", "description": "HOST[:PORT]/REPOSITORY the images are pushed to"},
           "valuesFile": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))", "description": "A Helm values file, passed as written"},
           "baseImage": {"type": "string", "pattern": "\#(jsonEscaped(kubernetesTextPattern))"},
+          "startTimeoutSeconds": {"type": "integer", "minimum": \#(startTimeout.lowerBound), "maximum": \#(startTimeout.upperBound),
+            "description": "how long Helm waits for the pods to be ready, and a schema Job to finish, before the deploy fails and the previous one is put back; default \#(KubernetesSettings.defaultStartTimeout)"},
           "valueKeys": {"type": "object", "additionalProperties": false, "properties": {\#(kubernetesValueKeysProperties)},
             "description": "The chart's value keys for what a deploy sets, where they differ from the official chart's; two roles on one key, or one key inside another, fail the deploy"}}},
       "Pin": {"type": "object", "required": ["reason", "by", "at"], "properties": {
@@ -240,7 +243,7 @@ enum OpenAPIDocument {
     },
     "/deployments/{name}/settings": {
       "parameters": [{"$ref": "#/components/parameters/name"}],
-      "patch": {"summary": "Update settings: rollback, DAG deploy, retention, deploy mechanism, environment variables (admin)", "security": [{"bearer": []}],
+      "patch": {"summary": "Update settings: rollback, DAG deploy, retention, deploy mechanism, environment variables, Kubernetes start timeout (admin)", "security": [{"bearer": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
           "rollbackEnabled": {"type": "boolean"}, "dagDeployEnabled": {"type": "boolean"},
           "retentionDays": {"type": "integer", "minimum": \#(retentionDays.lowerBound), "maximum": \#(retentionDays.upperBound),
@@ -249,7 +252,9 @@ enum OpenAPIDocument {
           "environmentVariables": {"type": "object", "description": "added or changed; values of secret-looking names are masked in responses",
             "propertyNames": \#(environmentVariableNameSchema), "additionalProperties": \#(environmentVariableValueSchema)},
           "removeEnvironmentVariables": {"type": "array", "description": "names to remove (before the additions); a name that is not set is ignored",
-            "items": {"type": "string"}}}}}}},
+            "items": {"type": "string"}},
+          "startTimeoutSeconds": {"type": "integer", "minimum": \#(startTimeout.lowerBound), "maximum": \#(startTimeout.upperBound),
+            "description": "Kubernetes deployments only (400 otherwise): how long Helm waits for the pods, and a schema Job, at the next deploys"}}}}}},
         "responses": {"200": {"description": "The deployment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
                       "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
                       "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},

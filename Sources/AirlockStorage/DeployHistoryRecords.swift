@@ -233,6 +233,7 @@ enum DeployHistoryRecords {
         field("deployMechanism", old.deployMechanism, new.deployMechanism) { $0.rawValue }
         field("retentionDays", old.retentionDays, new.retentionDays) { "\($0)" }
         field("executor", old.executor, new.executor) { $0 ?? "default" }
+        field("startTimeoutSeconds", old.kubernetes?.startTimeout, new.kubernetes?.startTimeout) { $0.map { "\($0)" } ?? "–" }
         if old.environmentVariables != new.environmentVariables {
             let keys = Set(old.environmentVariables.keys).union(new.environmentVariables.keys).sorted()
             let marks = keys.compactMap { key -> String? in

@@ -33,6 +33,8 @@ extension KubernetesDeployEndToEndTests {
     ///    the live schema is its head.
     /// 4. The rollback again with `--restore-backup`: the backup from before the upgrade is restored (no downgrade
     ///    Job), and the pods run #previous's digest on 2.10.5's schema.
+    /// 5. A deploy whose webserver never becomes ready, with the start timeout set to 60 s: `FAILED` naming the
+    ///    timeout, the previous deploy runs on.
     @Test(.timeLimit(.minutes(75))) func failuresOnPods() async throws {
         let data = try TestSupport.scratchFolder("airlock-k8s-failures")
         defer { try? FileManager.default.removeItem(at: data) }
@@ -233,7 +235,35 @@ extension KubernetesDeployEndToEndTests {
         #expect(DeployEndToEndTests.airflow(status["currentDeploy"] as? [String: Any]) == "2.10.5")
         #expect(try await helmDigest(helm) == digest2, "Helm runs the rollback target's digest")
         #expect(try await podImages(kubectl) == ["\(repository)@\(digest2)"])
+
+        // 5. A start that does not end within the deployment's start timeout, set to 60 s: a code change whose
+        // webserver hangs before it serves. Nothing crashes (no CrashLoopBackOff to fail fast on), so only Helm's
+        // `--timeout` ends it: FAILED with the timeout named, and the previous deploy, never stopped by this
+        // rolling switch, runs on.
+        let lowered = try await a.airlock(["deployment", "settings", "prod", "--start-timeout", "60"])
+        #expect(lowered.status == 0, "\(lowered.stderr)")
+        let hanging = try DeployEndToEndTests.project(airflow: "2.10.5", dagBody: "print('a webserver that hangs')")
+        try TestSupport.writeTree(["config/airflow_local_settings.py": """
+            # Airflow imports this in every process of the image; this image's webserver never serves.
+            import sys
+            import time
+
+            if sys.argv[1:2] == ["webserver"]:
+                time.sleep(86400)
+            """], under: hanging)
+        started = Date()
+        let timedOut = try await a.deploy(hanging, "2.10.5 whose webserver never serves")
+        let timedOutSeconds = Date().timeIntervalSince(started)
+        #expect(timedOut.status == 1, "\(timedOut.stderr)\n\(a.server.log)")
+        #expect(timedOut.stderr.contains("not ready within the deployment's start timeout (60 s)") && timedOut.stderr.contains("airlock deployment settings prod --start-timeout SECONDS"),
+                "\(timedOut.stderr)")
+        #expect(timedOutSeconds < 600, "the 60 s start timeout ended it, not Helm's default: \(Int(timedOutSeconds)) s")
+        status = try await DeployEndToEndTests.waitForHealth(a, timeout: 300)
+        #expect(DeployEndToEndTests.health(status) == "healthy", "\(status)")
+        #expect(try await a.deploys().first?["status"] as? String == "FAILED")
+        #expect(try await helmDigest(helm) == digest2, "Helm runs the previous deploy's digest again")
+        #expect(try await podImages(kubectl) == ["\(repository)@\(digest2)"])
         print("kubernetes failures: two deploys at once \(Int(concurrentSeconds)) s, failing upgrade \(Int(failedSeconds)) s, upgrade \(Int(upgradeSeconds)) s; "
-              + timings.joined(separator: "; ") + "; rollback with --restore-backup \(Int(restoreSeconds)) s")
+              + timings.joined(separator: "; ") + "; rollback with --restore-backup \(Int(restoreSeconds)) s; start timeout 60 s: \(Int(timedOutSeconds)) s")
     }
 }

@@ -118,13 +118,18 @@ extension Airlock {
                     help: ArgumentHelp("kubernetes: the chart's value key (PATH) for what a deploy sets (ROLE), where it is not the official chart's; repeatable. Roles: \(KubernetesSettings.ValueRole.allCases.map { "\($0.rawValue) (\($0.officialChartKey))" }.joined(separator: ", ")); airflowVersion= leaves it unset.",
                                        valueName: "ROLE=PATH"))
             var valueKeys: [String] = []
+            @Option(name: .customLong("start-timeout"),
+                    help: ArgumentHelp("kubernetes: how long Helm waits for the pods to be ready (and a schema Job to finish) before the deploy fails and the previous one is put back; \(KubernetesSettings.startTimeoutRange.lowerBound)–\(KubernetesSettings.startTimeoutRange.upperBound), default \(KubernetesSettings.defaultStartTimeout).",
+                                       valueName: "SECONDS"))
+            var startTimeout: Int?
             @OptionGroup var server: ServerOptions
 
             /// The Kubernetes settings from the options; a missing required option is a usage error naming it.
             private func kubernetesSettings() throws(AirlockError) -> KubernetesSettings? {
-                let given = [kubeconfig, context, namespace, release, chart, chartVersion, registry, values, baseImage].contains { $0 != nil } || !valueKeys.isEmpty
+                let given = [kubeconfig, context, namespace, release, chart, chartVersion, registry, values, baseImage].contains { $0 != nil }
+                    || !valueKeys.isEmpty || startTimeout != nil
                 guard target == DeploymentTarget.kubernetes.rawValue else {
-                    if given { throw .usage("--kubeconfig, --namespace, --release, --chart, --registry, --values and --value-key are only for --target kubernetes") }
+                    if given { throw .usage("--kubeconfig, --namespace, --release, --chart, --registry, --values, --value-key and --start-timeout are only for --target kubernetes") }
                     return nil
                 }
                 func required(_ value: String?, _ option: String) throws(AirlockError) -> String {
@@ -140,9 +145,10 @@ extension Airlock {
                                                   chart: localChart ? absolute(chart)! : try required(chart, "--chart PATH|REPO/CHART"),
                                                   chartVersion: chartVersion, registry: try required(registry, "--registry HOST[:PORT]/REPO"),
                                                   valuesFile: absolute(values), baseImage: baseImage,
-                                                  valueKeys: try KubernetesSettings.valueKeys(fromAssignments: valueKeys))
+                                                  valueKeys: try KubernetesSettings.valueKeys(fromAssignments: valueKeys), startTimeoutSeconds: startTimeout)
                 // The server refuses overlapping keys only when a deploy runs (its schema cannot say it): say it now.
                 try settings.validateValueKeysApart()
+                try settings.validate()
                 return settings
             }
 
@@ -193,31 +199,34 @@ extension Airlock {
             @Option(name: .customLong("rollback-enabled"), help: "true or false") var rollbackEnabled: Bool?
             @Option(name: .customLong("dag-deploy"), help: "true or false") var dagDeploy: Bool?
             @Option(name: .customLong("retention-days"), help: "Days a deploy stays eligible for rollback.") var retentionDays: Int?
+            @Option(name: .customLong("start-timeout"), help: ArgumentHelp("kubernetes: how long Helm waits for the pods (and a schema Job) at the next deploys.", valueName: "SECONDS"))
+            var startTimeout: Int?
             @Flag(name: .customLong("unpin"), help: "Remove the pin a `rollback --pin` set, so deploys are accepted again.") var unpin = false
             @OptionGroup var server: ServerOptions
 
             func validate() throws {
-                if rollbackEnabled == nil, dagDeploy == nil, retentionDays == nil, !unpin {
-                    throw ValidationError("Give at least one of --rollback-enabled, --dag-deploy, --retention-days, --unpin")
+                if rollbackEnabled == nil, dagDeploy == nil, retentionDays == nil, startTimeout == nil, !unpin {
+                    throw ValidationError("Give at least one of --rollback-enabled, --dag-deploy, --retention-days, --start-timeout, --unpin")
                 }
             }
 
             func run() async throws {
                 if unpin {
                     let data = try await server.client.request("DELETE", "/deployments/\(name)/pin")
-                    if rollbackEnabled == nil, dagDeploy == nil, retentionDays == nil {
+                    if rollbackEnabled == nil, dagDeploy == nil, retentionDays == nil, startTimeout == nil {
                         if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
                         printOut("Deployment \(name) is no longer pinned: deploys are accepted again\n")
                         return
                     }
                 }
                 /// Absent fields are left out of the JSON, so only the given settings change.
-                struct Patch: Encodable { var rollbackEnabled: Bool?; var dagDeployEnabled: Bool?; var retentionDays: Int? }
-                let body = Patch(rollbackEnabled: rollbackEnabled, dagDeployEnabled: dagDeploy, retentionDays: retentionDays)
+                struct Patch: Encodable { var rollbackEnabled: Bool?; var dagDeployEnabled: Bool?; var retentionDays: Int?; var startTimeoutSeconds: Int? }
+                let body = Patch(rollbackEnabled: rollbackEnabled, dagDeployEnabled: dagDeploy, retentionDays: retentionDays,
+                                 startTimeoutSeconds: startTimeout)
                 let data = try await server.client.request("PATCH", "/deployments/\(name)/settings", body: body)
                 if server.json { printOut(String(decoding: data, as: UTF8.self) + "\n"); return }
                 let deployment = try server.client.decode(Deployment.self, data)
-                printOut("Deployment \(deployment.name): rollback \(deployment.settings.rollbackEnabled ? "enabled" : "disabled"), DAG deploy \(deployment.settings.dagDeployEnabled ? "enabled" : "disabled"), retention \(deployment.settings.retentionDays) days\n")
+                printOut("Deployment \(deployment.name): rollback \(deployment.settings.rollbackEnabled ? "enabled" : "disabled"), DAG deploy \(deployment.settings.dagDeployEnabled ? "enabled" : "disabled"), retention \(deployment.settings.retentionDays) days\(deployment.settings.kubernetes.map { ", start timeout \($0.startTimeout) s" } ?? "")\n")
             }
         }
     }
@@ -311,6 +320,7 @@ struct DeploymentStatusView: Decodable {
         """
         if let kubernetes = deployment.settings.kubernetes {
             text += "Kubernetes      Helm release \(kubernetes.release) in namespace \(kubernetes.namespace) (chart \(kubernetes.chart)\(kubernetes.chartVersion.map { " " + $0 } ?? "")); images in \(kubernetes.registry)\n"
+            text += "Start timeout   \(kubernetes.startTimeout) s (Helm's wait for the pods, a schema Job)\n"
             if let keys = kubernetes.valueKeys, !keys.isEmpty {
                 text += "Value keys      " + keys.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.isEmpty ? "(not set)" : $0.value)" }.joined(separator: ", ") + "\n"
             }

@@ -133,10 +133,35 @@ public struct KubernetesSettings: Hashable, Codable, Sendable {
     /// The chart's value keys for what a deploy sets, by role (`ValueRole`), where they differ from the
     /// official chart's; nil or a role left out: the official chart's key (`valueKey(for:)`).
     public var valueKeys: [String: String]?
+    /// How long a start may take — Helm's `--wait` for the pods to be ready, a schema Job to finish — before the
+    /// deploy fails and the previous deploy is put back; nil: `defaultStartTimeout`. A cluster that pulls large
+    /// images slowly needs more; one where a stuck start should fail soon, less. (A component that crash-loops
+    /// fails the deploy at once either way: `PodStartFailure`.)
+    public var startTimeoutSeconds: Int?
+
+    public static let defaultStartTimeout = 900
+    /// From a minute (Airflow's pods need that on a small node) to a day.
+    public static let startTimeoutRange = 60...86_400
+
+    /// The start timeout in force.
+    public var startTimeout: Int { startTimeoutSeconds ?? Self.defaultStartTimeout }
+
+    /// Sets the start timeout (`PATCH …/settings`, `airlock deployment settings --start-timeout`); a value outside
+    /// `startTimeoutRange` is refused and changes nothing.
+    public mutating func setStartTimeout(_ seconds: Int) throws(AirlockError) {
+        try Self.validateStartTimeout(seconds)
+        startTimeoutSeconds = seconds
+    }
+
+    static func validateStartTimeout(_ seconds: Int) throws(AirlockError) {
+        guard startTimeoutRange.contains(seconds) else {
+            throw .usage("The start timeout (`startTimeoutSeconds`, `--start-timeout`) is from \(startTimeoutRange.lowerBound) to \(startTimeoutRange.upperBound) seconds (got \(seconds))")
+        }
+    }
 
     public init(kubeconfig: String, context: String? = nil, namespace: String, release: String, chart: String,
                 chartVersion: String? = nil, registry: String, valuesFile: String? = nil, baseImage: String? = nil,
-                valueKeys: [String: String]? = nil) {
+                valueKeys: [String: String]? = nil, startTimeoutSeconds: Int? = nil) {
         self.kubeconfig = kubeconfig
         self.context = context
         self.namespace = namespace
@@ -147,6 +172,7 @@ public struct KubernetesSettings: Hashable, Codable, Sendable {
         self.valuesFile = valuesFile
         self.baseImage = baseImage
         self.valueKeys = valueKeys
+        self.startTimeoutSeconds = startTimeoutSeconds
     }
 
     /// Kubernetes object names (DNS-1123 labels): the namespace and the Helm release.
@@ -191,6 +217,7 @@ public struct KubernetesSettings: Hashable, Codable, Sendable {
             throw .usage("`registry` `\(registry)` is invalid: expected HOST[:PORT]/REPOSITORY (lowercase, no tag or digest)")
         }
         try text(baseImage, "baseImage")
+        if let startTimeoutSeconds { try Self.validateStartTimeout(startTimeoutSeconds) }
         try validateValueKeys()
     }
 }
