@@ -101,6 +101,60 @@ import Testing
         #expect(try await Self.retentionAudit(server).first == "retentionDays: 30 → 45")
     }
 
+    /// Settings → Kubernetes → Start timeout, for a Kubernetes deployment only: shown (900 by default), refused
+    /// outside `KubernetesSettings.startTimeoutRange` with the message and what was typed kept, saved and audited.
+    @Test func startTimeoutIsSetInSettingsForAKubernetesDeployment() async throws {
+        let data = try TestSupport.scratchFolder("airlock-web-start-timeout")
+        let store = try SQLiteDeployHistoryStore(path: data.appendingPathComponent("airlock.sqlite").path)
+        let kubernetes = KubernetesSettings(kubeconfig: "/k", namespace: "airflow", release: "prod", chart: "/c", registry: "localhost:5000/a/prod")
+        _ = try await store.createDeployment(Deployment(id: "d1", name: "prod", target: .kubernetes,
+                                                        settings: DeploymentSettings(metadataDatabaseUrl: "postgresql://u@h/d", kubernetes: kubernetes)))
+        _ = try await store.createDeployment(Deployment(id: "d2", name: "local"))
+        let admin = try await store.createToken(name: "alice", role: .admin).token
+        let server = try RunningServer(dataDirectory: data)
+        try await server.waitUntilUp()
+        defer { server.stop() }
+        func stored() async throws -> Int? {
+            let deployment = try await server.json("/api/v1/deployments/prod")
+            return ((deployment["settings"] as? [String: Any])?["kubernetes"] as? [String: Any])?["startTimeoutSeconds"] as? Int
+        }
+        let browser = try await WebDriverBrowser(javascript: false)
+        do {
+            try await WebUITests.signIn(browser, server, token: admin)
+            try await browser.go(server.url + "/deployments/local/settings")
+            #expect(!(try await browser.exists("#start-timeout")), "a local deployment has no start timeout")
+            try await browser.go(server.url + "/deployments/prod/settings")
+            #expect(try await browser.attribute(try await browser.find("#start-timeout"), "value") == "900")
+            #expect(try await browser.exists("label[for='start-timeout']"))
+
+            for typed in ["59", "86401", "soon"] {
+                let cookie = try #require(try await browser.cookies()["airlock_session"])
+                let csrf = try #require(try await browser.attribute(try await browser.find("form[action$='/settings'] input[name=csrf]"), "value"))
+                let refused = try await WebUITests.post(server, "/deployments/prod/settings", cookie: cookie,
+                                                        fields: ["csrf": csrf, "rollbackEnabled": "false", "dagDeployEnabled": "true",
+                                                                 "retentionDays": "90", "startTimeoutSeconds": typed])
+                #expect(refused.status == 422, "\(typed)")
+                let message = typed == "soon" ? "Type the start timeout as a whole number of seconds (got `soon`)"
+                    : "is from 60 to 86400 seconds (got \(typed))"
+                #expect(refused.body.contains(message) || refused.body.contains(message.replacingOccurrences(of: "`", with: "&#96;")), "\(refused.body)")
+                #expect(refused.body.contains("id=\"start-timeout-error\"") && refused.body.contains("value=\"\(typed)\""))
+            }
+            #expect(try await stored() == nil, "a refusal saves nothing")
+
+            try await browser.type("1200", into: "#start-timeout")
+            try await browser.click(css: "form[action$='/settings'] button[type=submit]")
+            try await browser.waitUntil(timeout: 20, "the saved settings") { try await browser.url().contains("saved=1") }
+            #expect(try await browser.attribute(try await browser.find("#start-timeout"), "value") == "1200")
+        } catch {
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
+        #expect(try await stored() == 1200)
+        let audit = try await server.json("/api/v1/deployments/prod/audit-events?action=deployment.settings")
+        #expect((audit["events"] as? [[String: Any]] ?? []).compactMap { $0["detail"] as? String } == ["startTimeoutSeconds: 900 → 1200"])
+    }
+
     @Test func aViewerSeesTheWindowButCannotChangeIt() async throws {
         let seeded = try await Self.serverWithOldDeploys()
         let server = seeded.server

@@ -296,7 +296,19 @@ struct SettingsPage {
     var retentionError: String?
     var retentionMinimum = DeploymentSettings.retentionDaysRange.lowerBound
     var retentionMaximum = DeploymentSettings.retentionDaysRange.upperBound
+    /// Kubernetes deployments only: the start timeout (`KubernetesSettings.startTimeout`).
+    var kubernetes: StartTimeoutField?
     var environment: EnvironmentVariablesView
+}
+
+/// The start timeout's field on the Settings page: what it holds (the stored value, or what was typed when it was
+/// refused) and why it was refused.
+struct StartTimeoutField {
+    var input: String
+    var error: String?
+    var minimum = KubernetesSettings.startTimeoutRange.lowerBound
+    var maximum = KubernetesSettings.startTimeoutRange.upperBound
+    var defaultSeconds = KubernetesSettings.defaultStartTimeout
 }
 
 struct RollbackPage {

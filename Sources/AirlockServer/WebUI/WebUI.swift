@@ -289,7 +289,7 @@ struct WebUI: Sendable {
     // MARK: Settings
 
     func settingsPage(_ request: Request, _ context: BasicRequestContext, saved: Bool, refusal: EnvironmentVariablesRefusal? = nil,
-                      retentionRefusal: (message: String, typed: String)? = nil,
+                      numberRefusal: NumberRefusal? = nil,
                       status: HTTPResponse.Status = .ok) async throws -> Response {
         let session = try await reader(request)
         let deployment = try await deployment(context)
@@ -299,8 +299,12 @@ struct WebUI: Sendable {
                                  pathName: Self.pathSegment(deployment.name), csrf: session?.csrf, saved: saved, readOnlyReason: readOnly,
                                  rollbackEnabled: deployment.settings.rollbackEnabled,
                                  dagDeployEnabled: deployment.settings.dagDeployEnabled, retentionDays: deployment.settings.retentionDays,
-                                 retentionInput: retentionRefusal?.typed ?? String(deployment.settings.retentionDays),
-                                 retentionError: retentionRefusal?.message,
+                                 retentionInput: numberRefusal?.typed(in: "retentionDays") ?? String(deployment.settings.retentionDays),
+                                 retentionError: numberRefusal?.message(for: "retentionDays"),
+                                 kubernetes: deployment.settings.kubernetes.map { kubernetes in
+                                     StartTimeoutField(input: numberRefusal?.typed(in: "startTimeoutSeconds") ?? String(kubernetes.startTimeout),
+                                                       error: numberRefusal?.message(for: "startTimeoutSeconds"))
+                                 },
                                  environment: Self.environmentVariablesView(deployment.settings, canEdit: readOnly == nil && session != nil,
                                                                             refusal: refusal))
         return WebTemplates.render("settings", model, status: status)
@@ -312,20 +316,40 @@ struct WebUI: Sendable {
         var deployment = try await deployment(context)
         if let value = form["rollbackEnabled"] { deployment.settings.rollbackEnabled = value == "true" }
         if let value = form["dagDeployEnabled"] { deployment.settings.dagDeployEnabled = value == "true" }
-        if let typed = form["retentionDays"] {
-            // The bounds are `DeploymentSettings.setRetentionDays`'s (the API's PATCH uses the same); a refusal saves nothing.
+        // The bounds are the settings' own setters' (the API's PATCH uses the same); a refusal saves nothing.
+        var refusal: NumberRefusal?
+        func number(_ field: String, _ what: String, _ set: (Int) throws(AirlockError) -> Void) {
+            guard refusal == nil, let typed = form[field] else { return }
             do throws(AirlockError) {
-                guard let days = Int(typed.trimmingCharacters(in: .whitespaces)) else {
-                    throw .usage("Type the retention window as a whole number of days (got `\(typed)`)")
-                }
-                try deployment.settings.setRetentionDays(days)
+                guard let value = Int(typed.trimmingCharacters(in: .whitespaces)) else { throw .usage("Type \(what) (got `\(typed)`)") }
+                try set(value)
             } catch {
-                return try await settingsPage(request, context, saved: false, retentionRefusal: (error.message, typed),
-                                              status: .unprocessableContent)
+                refusal = NumberRefusal(field: field, message: error.message, typed: typed)
             }
+        }
+        number("retentionDays", "the retention window as a whole number of days") { days throws(AirlockError) in
+            try deployment.settings.setRetentionDays(days)
+        }
+        if deployment.settings.kubernetes != nil {
+            number("startTimeoutSeconds", "the start timeout as a whole number of seconds") { seconds throws(AirlockError) in
+                try deployment.settings.kubernetes?.setStartTimeout(seconds)
+            }
+        }
+        if let refusal {
+            return try await settingsPage(request, context, saved: false, numberRefusal: refusal, status: .unprocessableContent)
         }
         try await store.updateSettings(deploymentId: deployment.id, settings: deployment.settings, actor: session.tokenName)
         return Response(status: .seeOther, headers: [.location: "/deployments/\(Self.pathSegment(deployment.name))/settings?saved=1"])
+    }
+
+    /// A number typed on the Settings page that was refused: the form field, why, and what was typed (kept in the field).
+    struct NumberRefusal {
+        var field: String
+        var message: String
+        var typed: String
+
+        func typed(in field: String) -> String? { field == self.field ? typed : nil }
+        func message(for field: String) -> String? { field == self.field ? message : nil }
     }
 
     // MARK: Rollback
