@@ -68,14 +68,15 @@ struct DeploymentsAPI: Sendable {
                 if let value = body.rollbackEnabled { deployment.settings.rollbackEnabled = value }
                 if let value = body.dagDeployEnabled { deployment.settings.dagDeployEnabled = value }
                 if let value = body.deployMechanism { deployment.settings.deployMechanism = value }
+                // A valid value for a deployment of another target: the deployment's state, not the body, is what
+                // does not fit (409, as a pinned deployment refuses a deploy).
+                if body.startTimeoutSeconds != nil, deployment.settings.kubernetes == nil {
+                    throw APIError(.conflict, code: "not_kubernetes",
+                                   "`startTimeoutSeconds` is a setting of Kubernetes deployments; `\(deployment.name)` runs on \(deployment.target.rawValue)")
+                }
                 do throws(AirlockError) {
                     if let value = body.retentionDays { try deployment.settings.setRetentionDays(value) }
-                    if let value = body.startTimeoutSeconds {
-                        guard deployment.settings.kubernetes != nil else {
-                            throw AirlockError.usage("`startTimeoutSeconds` is a setting of Kubernetes deployments; `\(deployment.name)` runs on \(deployment.target.rawValue)")
-                        }
-                        try deployment.settings.kubernetes?.setStartTimeout(value)
-                    }
+                    if let value = body.startTimeoutSeconds { try deployment.settings.kubernetes?.setStartTimeout(value) }
                     for key in body.removeEnvironmentVariables ?? [] { deployment.settings.removeEnvironmentVariable(key) }
                     for (key, value) in (body.environmentVariables ?? [:]).sorted(by: { $0.key < $1.key }) {
                         try deployment.settings.setEnvironmentVariable(key, to: value)

@@ -254,10 +254,11 @@ enum OpenAPIDocument {
           "removeEnvironmentVariables": {"type": "array", "description": "names to remove (before the additions); a name that is not set is ignored",
             "items": {"type": "string"}},
           "startTimeoutSeconds": {"type": "integer", "minimum": \#(startTimeout.lowerBound), "maximum": \#(startTimeout.upperBound),
-            "description": "Kubernetes deployments only (400 otherwise): how long Helm waits for the pods, and a schema Job, at the next deploys"}}}}}},
+            "description": "Kubernetes deployments only (409 otherwise): how long Helm waits for the pods, and a schema Job, at the next deploys"}}}}}},
         "responses": {"200": {"description": "The deployment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deployment"}}}},
                       "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
                       "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"$ref": "#/components/responses/NotFound"},
+                      "409": {"$ref": "#/components/responses/Conflict", "description": "not_kubernetes: startTimeoutSeconds for a deployment of another target"},
                       "413": {"$ref": "#/components/responses/TooLarge"}}}
     },
     "/deployments/{name}/deploys": {
