@@ -148,7 +148,6 @@ extension Airlock {
                                                   valueKeys: try KubernetesSettings.valueKeys(fromAssignments: valueKeys), startTimeoutSeconds: startTimeout)
                 // The server refuses overlapping keys only when a deploy runs (its schema cannot say it): say it now.
                 try settings.validateValueKeysApart()
-                try settings.validate()
                 return settings
             }
 
